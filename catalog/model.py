@@ -1,0 +1,235 @@
+"""Typed catalog entries, after 《政务信息资源目录编制指南（试行）》 with English keys.
+
+The YAML entry is the single source of truth: connectors map headers with it, expectations
+derive the GX suite from it, dbt sources follow it, and the sample generator reads it.
+Validation here refuses bad combinations early with a message that says what to change.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class ItemType(str, Enum):
+    """信息项数据类型 (data type of an item)."""
+
+    C = "C"  # 字符型 text
+    N = "N"  # 数值型 decimal number
+    I = "I"  # 整数型 integer  # noqa: E741
+    D = "D"  # 日期型 date (YYYY-MM-DD)
+    T = "T"  # 日期时间型 datetime (YYYY-MM-DD HH:MM:SS)
+    L = "L"  # 布尔型 boolean (是/否)
+
+
+# Arrow/DuckDB type each item type is coerced to in the lake.
+DUCKDB_TYPES = {
+    ItemType.C: "VARCHAR",
+    ItemType.N: "DOUBLE",
+    ItemType.I: "BIGINT",
+    ItemType.D: "DATE",
+    ItemType.T: "TIMESTAMP",
+    ItemType.L: "BOOLEAN",
+}
+
+
+class Sensitivity(str, Enum):
+    """How sensitive one item is; drives the open view in the protection stage."""
+
+    public = "public"  # 公开
+    internal = "internal"  # 内部
+    personal = "personal"  # 个人信息 (PIPL)
+    sensitive_personal = "sensitive_personal"  # 敏感个人信息 (PIPL art. 28)
+
+
+class ShareType(str, Enum):
+    unconditional = "无条件共享"
+    conditional = "有条件共享"
+    none = "不予共享"
+
+
+class OpenType(str, Enum):
+    unconditional = "无条件开放"
+    conditional = "有条件开放"
+    none = "不予开放"
+
+
+class UpdateCycle(str, Enum):
+    realtime = "实时"
+    daily = "每日"
+    weekly = "每周"
+    monthly = "每月"
+    quarterly = "每季度"
+    half_yearly = "每半年"
+    yearly = "每年"
+    irregular = "不定时"
+
+
+class Grade(str, Enum):
+    """数据分级 per GB/T 43697-2024."""
+
+    core = "核心"
+    important = "重要"
+    general = "一般"
+
+
+class Item(BaseModel):
+    """信息项: one column of the resource."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str  # 中文 header as departments send it
+    code: str  # column name in the lake
+    type: ItemType
+    required: bool = False
+    unique: bool = False
+    pattern: str | None = None  # a regex, or a named check: "uscc", "id_card"
+    range: tuple[float | None, float | None] | None = None
+    allowed: list[str] | None = None
+    unit: str | None = None
+    description: str = ""
+    sensitivity: Sensitivity = Sensitivity.public
+    aliases: list[str] = Field(default_factory=list)  # other headers departments use
+    sample: dict[str, Any] = Field(default_factory=dict)  # how `kcdata sample` generates it
+
+    @field_validator("code")
+    @classmethod
+    def _code_is_identifier(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", v):
+            raise ValueError(f"item code {v!r} must be snake_case ASCII, at most 63 characters")
+        return v
+
+    @model_validator(mode="after")
+    def _range_needs_number(self) -> Item:
+        if self.range is not None and self.type not in (ItemType.N, ItemType.I):
+            raise ValueError(f"item {self.code}: range only applies to N or I items, not {self.type.value}")
+        if self.pattern and self.type is not ItemType.C:
+            raise ValueError(f"item {self.code}: pattern only applies to C items")
+        if self.pattern and self.pattern not in NAMED_PATTERNS:
+            re.compile(self.pattern)
+        return self
+
+    @property
+    def personal(self) -> bool:
+        return self.sensitivity in (Sensitivity.personal, Sensitivity.sensitive_personal)
+
+
+NAMED_PATTERNS = {"uscc", "id_card"}
+
+
+class Provider(BaseModel):
+    """信息资源提供方: the department."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    name_en: str
+    code: str  # 提供方代码, e.g. the unified social credit code of the department
+    slug: str  # folder name under catalog/resources, organisation name on the portal
+
+
+class Share(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: ShareType
+    condition: str | None = None
+    method: str = "共享平台"
+
+    @model_validator(mode="after")
+    def _condition_unless_unconditional(self) -> Share:
+        if self.type is not ShareType.unconditional and not self.condition:
+            raise ValueError(f"share.condition is required when share.type is {self.type.value}")
+        return self
+
+
+class Open(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: OpenType
+    condition: str | None = None
+
+    @model_validator(mode="after")
+    def _condition_if_conditional(self) -> Open:
+        if self.type is OpenType.conditional and not self.condition:
+            raise ValueError("open.condition is required when open.type is 有条件开放")
+        return self
+
+
+class SourceFormat(str, Enum):
+    csv = "csv"
+    xlsx = "xlsx"
+    json = "json"
+
+
+class Source(BaseModel):
+    """How the resource reaches us; `file_drop` files land in inbox/<code>/."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = "file_drop"
+    format: SourceFormat
+    encoding: str = "auto"  # what the department sends; the connector detects it anyway
+    sheet: str | None = None
+    sample_rows: int = 10_000  # default size of `kcdata sample`
+
+
+class Resource(BaseModel):
+    """One data resource (信息资源) of the catalog."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str  # 信息资源代码
+    table: str  # snake_case name used by dbt and the lake
+    name: str
+    name_en: str
+    category: str  # 类/项/目/细目 path
+    provider: Provider
+    summary: str
+    format: str  # 信息资源格式
+    items: list[Item]
+    key: list[str] = Field(default_factory=list)  # compound primary key, item codes
+    share: Share
+    open: Open
+    update_cycle: UpdateCycle
+    published_at: date
+    related: list[str] = Field(default_factory=list)
+    grade: Grade
+    source: Source
+
+    @field_validator("code")
+    @classmethod
+    def _code_format(cls, v: str) -> str:
+        if not re.fullmatch(r"KC-[A-Z]{2,6}-\d{3}", v):
+            raise ValueError(f"resource code {v!r} must look like KC-SCJG-001")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Resource:
+        codes = [i.code for i in self.items]
+        dupes = {c for c in codes if codes.count(c) > 1}
+        if dupes:
+            raise ValueError(f"duplicate item codes: {sorted(dupes)}")
+        headers = [h for i in self.items for h in (i.name, *i.aliases)]
+        dup_headers = {h for h in headers if headers.count(h) > 1}
+        if dup_headers:
+            raise ValueError(f"a header maps to two items: {sorted(dup_headers)}")
+        missing = [k for k in self.key if k not in codes]
+        if missing:
+            raise ValueError(f"key names unknown items: {missing}")
+        if self.open.type is not OpenType.none and self.grade is Grade.core:
+            raise ValueError("core (核心) data cannot be open; set open.type to 不予开放")
+        return self
+
+    def item(self, code: str) -> Item:
+        return next(i for i in self.items if i.code == code)
+
+    @property
+    def dag_id(self) -> str:
+        return f"ingest__{self.table}"
+
+    @property
+    def has_personal_items(self) -> bool:
+        return any(i.personal for i in self.items)

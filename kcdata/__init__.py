@@ -1,0 +1,1 @@
+"""kcdata: the Knowledge City data bureau's governance and open-data pipeline."""
