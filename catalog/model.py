@@ -198,6 +198,7 @@ class Resource(BaseModel):
     related: list[str] = Field(default_factory=list)
     grade: Grade
     source: Source
+    max_bad_share: float = Field(0.05, ge=0, le=1)  # quarantined share above which a batch fails
 
     @field_validator("code")
     @classmethod

@@ -1,0 +1,1 @@
+"""Connectors: pull departmental data and land it as immutable raw Parquet batches."""

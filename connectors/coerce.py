@@ -1,0 +1,89 @@
+"""Coerce text cells to the catalog's item types in DuckDB, keeping every per-cell problem.
+
+A cell that cannot be coerced becomes NULL in the typed column, and the problem is kept in
+the row's `_errors` list as (rule, column, value) so quarantine can say exactly what was sent.
+One SQL projection does the whole batch: no per-row Python.
+"""
+from __future__ import annotations
+
+from catalog.model import DUCKDB_TYPES, Item, ItemType, Resource
+
+# Rule codes (stable, kebab-case) for problems found while coercing.
+WHITESPACE = "whitespace"
+FULL_WIDTH = "full-width"
+DATE_FORMAT = "date-format"
+TYPE = "type"
+
+_SPACES = " \t\r\n\u3000\u00a0"
+_FULL_WIDTH = "[０-９Ａ-Ｚａ-ｚ．－＋，]"
+_CANONICAL = {
+    ItemType.N: r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$",
+    ItemType.I: r"^-?[0-9]+$",
+    ItemType.D: r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+    ItemType.T: r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2})?$",
+}
+_BOOL_TRUE = ("是", "true", "1", "y", "yes")
+_BOOL_FALSE = ("否", "false", "0", "n", "no")
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _typed(item: Item, t: str) -> str:
+    """Typed value of text expression `t`, NULL when it is not canonical."""
+    target = DUCKDB_TYPES[item.type]
+    if item.type is ItemType.C:
+        return t
+    if item.type is ItemType.L:
+        lowered = f"lower({t})"
+        return (
+            f"CASE WHEN {lowered} IN ({', '.join(map(_lit, _BOOL_TRUE))}) THEN TRUE "
+            f"WHEN {lowered} IN ({', '.join(map(_lit, _BOOL_FALSE))}) THEN FALSE END"
+        )
+    return f"CASE WHEN regexp_matches({t}, {_lit(_CANONICAL[item.type])}) THEN TRY_CAST({t} AS {target}) END"
+
+
+def _problem(item: Item, t: str) -> str:
+    """The rule a non-empty cell breaks, or NULL: whitespace, then full-width, then type."""
+    checks = [f"WHEN {t} <> trim({t}, {_lit(_SPACES)}) THEN {_lit(WHITESPACE)}"]
+    if item.type is not ItemType.C or item.pattern:
+        checks.append(f"WHEN regexp_matches({t}, {_lit(_FULL_WIDTH)}) THEN {_lit(FULL_WIDTH)}")
+    if item.type in (ItemType.D, ItemType.T):
+        checks.append(f"WHEN ({_typed(item, t)}) IS NULL THEN {_lit(DATE_FORMAT)}")
+    elif item.type is not ItemType.C:
+        checks.append(f"WHEN ({_typed(item, t)}) IS NULL THEN {_lit(TYPE)}")
+    return f"CASE WHEN {t} IS NULL OR {t} = '' THEN NULL {' '.join(checks)} END"
+
+
+def coercion_sql(resource: Resource, present: set[str], relation: str) -> str:
+    """SELECT over `relation` (text columns named by item code) giving typed items + `_errors`.
+
+    `present` are the item codes the file has; absent optional items come out as typed NULLs.
+    The relation must carry `_row`. Problems are computed once per cell in an inner query.
+    """
+    inner: list[str] = ["_row"]
+    selects: list[str] = ["_row"]
+    problems: list[str] = []
+    for item in resource.items:
+        target = DUCKDB_TYPES[item.type]
+        if item.code not in present:
+            selects.append(f"CAST(NULL AS {target}) AS {_q(item.code)}")
+            continue
+        t, p = _q(item.code), _q("__p_" + item.code)
+        inner += [t, f"{_problem(item, t)} AS {p}"]
+        selects.append(f"CASE WHEN {p} IS NULL AND {t} <> '' THEN {_typed(item, t)} END AS {_q(item.code)}")
+        problems.append(f"CASE WHEN {p} IS NOT NULL THEN {{'rule': {p}, 'column': {_lit(item.code)}, 'value': {t}}} END")
+    errors = (
+        f"list_filter([{', '.join(problems)}], lambda x: x IS NOT NULL)"
+        if problems
+        else "[]::STRUCT(rule VARCHAR, \"column\" VARCHAR, value VARCHAR)[]"
+    )
+    return (
+        f"SELECT {', '.join(selects)}, {errors} AS _errors "
+        f"FROM (SELECT {', '.join(inner)} FROM {relation})"
+    )

@@ -1,0 +1,1 @@
+"""Validation: a Great Expectations suite per resource, derived from its catalog items."""

@@ -1,0 +1,91 @@
+"""Derive a GX ExpectationSuite from a catalog entry, plus hand-written extras.
+
+Each expectation carries `meta.rule` and `meta.column` so that a failing row can be
+quarantined with a stable reason. Extras live in expectations/extra/<table>.yaml.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from catalog.model import Resource
+from kcdata.errors import KcdataError
+from kcdata.settings import get_paths
+
+ROW_ID = "_row"
+COERCION = "_coercion"  # text summary of the connector's per-cell problems; NULL when clean
+
+
+def _expectation(kind: str, rule: str, target: str, **kwargs: Any):
+    import great_expectations.expectations as gxe
+
+    from expectations import custom
+
+    cls = getattr(gxe, kind, None) or getattr(custom, kind)
+    return cls(**kwargs, meta={"rule": rule, "column": target})
+
+
+def derived_expectations(resource: Resource) -> list:
+    """One expectation per catalog rule: required, unique/key, pattern, range, allowed values."""
+    out = [
+        _expectation("ExpectColumnValuesToBeNull", "coercion", COERCION, column=COERCION),
+    ]
+    for item in resource.items:
+        c = item.code
+        if item.required:
+            out.append(_expectation("ExpectColumnValuesToNotBeNull", "missing-value", c, column=c))
+        if item.unique or resource.key == [c]:
+            out.append(_expectation("ExpectColumnValuesToBeUnique", "duplicate-key", c, column=c))
+        if item.pattern == "uscc":
+            out.append(_expectation("ExpectColumnValuesToBeValidUscc", "uscc-check", c, column=c))
+        elif item.pattern == "id_card":
+            out.append(_expectation("ExpectColumnValuesToBeValidIdCard", "id-card-check", c, column=c))
+        elif item.pattern:
+            out.append(_expectation("ExpectColumnValuesToMatchRegex", "pattern", c, column=c, regex=item.pattern))
+        if item.range:
+            lo, hi = item.range
+            out.append(
+                _expectation("ExpectColumnValuesToBeBetween", "out-of-range", c, column=c, min_value=lo, max_value=hi)
+            )
+        if item.allowed:
+            out.append(_expectation("ExpectColumnValuesToBeInSet", "not-allowed", c, column=c, value_set=item.allowed))
+    if len(resource.key) > 1:
+        out.append(
+            _expectation(
+                "ExpectCompoundColumnsToBeUnique", "duplicate-key", resource.key[0], column_list=resource.key
+            )
+        )
+    return out
+
+
+def extra_expectations(resource: Resource, folder: Path | None = None) -> list:
+    """Hand-written expectations from expectations/extra/<table>.yaml (GX type + kwargs)."""
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    path = (folder or get_paths().expectations_dir / "extra") / f"{resource.table}.yaml"
+    if not path.exists():
+        return []
+    entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    out = []
+    for n, entry in enumerate(entries, 1):
+        try:
+            kwargs = dict(entry["kwargs"])
+            column = kwargs.get("column") or (kwargs.get("column_list") or [""])[0]
+            meta = {"rule": entry.get("rule", "custom"), "column": column, "note": entry.get("note", "")}
+            out.append(ExpectationConfiguration(type=entry["type"], kwargs=kwargs, meta=meta).to_domain_obj())
+        except Exception as exc:  # a bad hand-written entry must name itself
+            raise KcdataError(f"{path}: expectation #{n} is invalid: {exc}") from exc
+    return out
+
+
+def build_suite(resource: Resource):
+    """The full suite for `resource`, named after its code."""
+    import great_expectations as gx
+
+    return gx.ExpectationSuite(
+        name=resource.code,
+        expectations=derived_expectations(resource) + extra_expectations(resource),
+        meta={"resource": resource.code, "table": resource.table, "derived_from": "catalog entry"},
+    )
