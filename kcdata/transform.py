@@ -167,16 +167,19 @@ def _close_duckdb() -> None:
 
 
 def _failures(result) -> list[str]:
-    """`node: message` for every node of a dbt result that did not pass."""
-    bad = {"error", "fail", "runtime error", "skipped"}
-    lines = []
+    """`node [status]: message` for every node of a dbt result that errored or failed."""
+    lines, skipped = [], 0
     for r in getattr(getattr(result, "result", None), "results", None) or []:
         status = str(getattr(r.status, "value", r.status)).lower()
-        if status in bad:
+        if status == "skipped":
+            skipped += 1
+        elif status in {"error", "fail", "runtime error"}:
             node = getattr(r, "node", None)
             name = getattr(node, "unique_id", None) or getattr(node, "name", "?")
-            message = (r.message or status).strip().replace("\n", " ")
+            message = " ".join((r.message or status).split())
             lines.append(f"{name} [{status}]: {message}")
+    if lines and skipped:
+        lines.append(f"{skipped} node(s) downstream skipped")
     return lines
 
 

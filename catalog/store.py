@@ -1,0 +1,158 @@
+"""The catalog state store: what version of each resource exists, how good it is, where it came from.
+
+SQLite by default (lake/catalog.db), any SQLAlchemy URL via KCDATA_CATALOG_URL (PostgreSQL in
+deployment). The schema is created and upgraded by Alembic on open.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from catalog.model import Resource
+from catalog.tables import LineageEdge, ResourceRow, VersionRow
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+@dataclass(frozen=True)
+class Edge:
+    step: str
+    source_uri: str
+    target_uri: str
+
+
+class CatalogStore:
+    """Reads and writes catalog state; every write is idempotent."""
+
+    def __init__(self, url: str) -> None:
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_engine(url)
+        migrate(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as s, s.begin():
+            yield s
+
+    def sync_resources(self, resources: list[Resource]) -> None:
+        """Upsert every catalog entry, so the store lists the whole catalog even before data."""
+        with self.session() as s:
+            for r in resources:
+                row = s.get(ResourceRow, r.code) or ResourceRow(code=r.code)
+                row.table_name = r.table
+                row.name, row.name_en = r.name, r.name_en
+                row.department, row.department_slug = r.provider.name, r.provider.slug
+                row.open_type, row.share_type = r.open.type.value, r.share.type.value
+                row.grade, row.update_cycle = r.grade.value, r.update_cycle.value
+                row.has_personal = r.has_personal_items
+                row.entry = r.model_dump(mode="json")
+                row.synced_at = _now()
+                s.add(row)
+
+    def record_version(
+        self, resource: Resource, landed: dict, outcome: dict, schema: list[dict], edges: list[Edge]
+    ) -> VersionRow:
+        """Record one landed + validated batch and its lineage; a known fingerprint returns its row."""
+        self.sync_resources([resource])
+        with self.session() as s:
+            existing = s.scalar(
+                select(VersionRow).where(
+                    VersionRow.resource_code == resource.code, VersionRow.fingerprint == landed["fingerprint"]
+                )
+            )
+            if existing is not None:
+                return existing
+            number = (s.scalar(select(func.max(VersionRow.version)).where(VersionRow.resource_code == resource.code)) or 0) + 1
+            row = VersionRow(
+                resource_code=resource.code,
+                version=number,
+                source_file=landed["source_file"],
+                fingerprint=landed["fingerprint"],
+                encoding=landed.get("encoding"),
+                rows_in=outcome["rows"],
+                rows_accepted=outcome["accepted"],
+                rows_quarantined=outcome["quarantined"],
+                schema=schema,
+                validation_passed=outcome["passed"],
+                gx_success=outcome["gx_success"],
+                problems_by_rule=outcome["by_rule"],
+                raw_path=landed["raw_path"],
+                validated_path=outcome["validated_path"],
+                quarantine_path=outcome["quarantine_path"],
+                landed_at=datetime.fromisoformat(landed["landed_at"]).replace(tzinfo=None),
+                validated_at=datetime.fromisoformat(outcome["validated_at"].removesuffix("Z")),
+            )
+            s.add(row)
+            s.flush()
+            self._add_edges(s, resource.code, row.id, edges)
+            return row
+
+    def record_lineage(self, resource_code: str, edges: list[Edge], version_id: int | None = None) -> None:
+        with self.session() as s:
+            self._add_edges(s, resource_code, version_id, edges)
+
+    def _add_edges(self, s: Session, code: str, version_id: int | None, edges: list[Edge]) -> None:
+        for e in edges:
+            known = s.scalar(
+                select(LineageEdge).where(LineageEdge.source_uri == e.source_uri, LineageEdge.target_uri == e.target_uri)
+            )
+            if known is None:
+                s.add(
+                    LineageEdge(
+                        resource_code=code, version_id=version_id, step=e.step,
+                        source_uri=e.source_uri, target_uri=e.target_uri, created_at=_now(),
+                    )
+                )
+
+    def resources(self) -> list[tuple[ResourceRow, VersionRow | None]]:
+        """Every resource with its latest version (None before any data arrived)."""
+        with self.session() as s:
+            out = []
+            for row in s.scalars(select(ResourceRow).order_by(ResourceRow.code)):
+                latest = s.scalar(
+                    select(VersionRow).where(VersionRow.resource_code == row.code).order_by(VersionRow.version.desc())
+                )
+                out.append((row, latest))
+            return out
+
+    def resource(self, code: str) -> tuple[ResourceRow | None, list[VersionRow], list[LineageEdge]]:
+        with self.session() as s:
+            row = s.get(ResourceRow, code) or s.scalar(select(ResourceRow).where(ResourceRow.table_name == code))
+            if row is None:
+                return None, [], []
+            versions = list(s.scalars(select(VersionRow).where(VersionRow.resource_code == row.code).order_by(VersionRow.version)))
+            edges = list(s.scalars(select(LineageEdge).where(LineageEdge.resource_code == row.code).order_by(LineageEdge.id)))
+            return row, versions, edges
+
+    def latest_versions(self) -> dict[str, VersionRow]:
+        return {row.code: v for row, v in self.resources() if v is not None}
+
+
+def open_store(url: str | None = None) -> CatalogStore:
+    from kcdata.settings import get_paths
+
+    return CatalogStore(url or get_paths().catalog_url)

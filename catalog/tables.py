@@ -1,0 +1,79 @@
+"""The catalog's state tables (SQLAlchemy 2). Changed only through Alembic migrations."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ResourceRow(Base):
+    """One catalog entry as last synced from YAML: the 全量 catalog, open or not."""
+
+    __tablename__ = "resources"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    department: Mapped[str] = mapped_column(String(200))
+    department_slug: Mapped[str] = mapped_column(String(64))
+    open_type: Mapped[str] = mapped_column(String(16))
+    share_type: Mapped[str] = mapped_column(String(16))
+    grade: Mapped[str] = mapped_column(String(8))
+    update_cycle: Mapped[str] = mapped_column(String(8))
+    has_personal: Mapped[bool] = mapped_column(Boolean)
+    entry: Mapped[dict] = mapped_column(JSON)
+    synced_at: Mapped[datetime] = mapped_column(DateTime)
+
+    versions: Mapped[list[VersionRow]] = relationship(back_populates="resource", order_by="VersionRow.version")
+
+
+class VersionRow(Base):
+    """One version of a resource: one source file, landed and validated."""
+
+    __tablename__ = "resource_versions"
+    __table_args__ = (
+        UniqueConstraint("resource_code", "fingerprint", name="uq_version_fingerprint"),
+        UniqueConstraint("resource_code", "version", name="uq_version_number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_code: Mapped[str] = mapped_column(ForeignKey("resources.code"))
+    version: Mapped[int] = mapped_column(Integer)
+    source_file: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    encoding: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    rows_in: Mapped[int] = mapped_column(Integer)
+    rows_accepted: Mapped[int] = mapped_column(Integer)
+    rows_quarantined: Mapped[int] = mapped_column(Integer)
+    schema: Mapped[list] = mapped_column(JSON)
+    validation_passed: Mapped[bool] = mapped_column(Boolean)
+    gx_success: Mapped[bool] = mapped_column(Boolean)
+    problems_by_rule: Mapped[dict] = mapped_column(JSON)
+    raw_path: Mapped[str] = mapped_column(Text)
+    validated_path: Mapped[str] = mapped_column(Text)
+    quarantine_path: Mapped[str] = mapped_column(Text)
+    landed_at: Mapped[datetime] = mapped_column(DateTime)
+    validated_at: Mapped[datetime] = mapped_column(DateTime)
+
+    resource: Mapped[ResourceRow] = relationship(back_populates="versions")
+
+
+class LineageEdge(Base):
+    """source -> raw -> validated -> curated, one edge per hop."""
+
+    __tablename__ = "lineage_edges"
+    __table_args__ = (UniqueConstraint("source_uri", "target_uri", name="uq_lineage_edge"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_code: Mapped[str] = mapped_column(ForeignKey("resources.code"))
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("resource_versions.id"), nullable=True)
+    step: Mapped[str] = mapped_column(String(16))  # land | validate | quarantine | transform
+    source_uri: Mapped[str] = mapped_column(Text)
+    target_uri: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)

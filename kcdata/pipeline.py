@@ -1,0 +1,136 @@
+"""The one place that wires the stages together. Airflow tasks and the CLI both call these.
+
+land (connectors) -> validate (expectations) -> record (catalog) for each file;
+transform (dbt) -> record curated lineage for the marts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from catalog.model import DUCKDB_TYPES, Resource
+from catalog.store import CatalogStore, Edge, open_store
+from connectors.file_drop import LandedBatch, inbox_files, land_file
+from expectations.validate import ValidationOutcome, validate_batch
+from kcdata.settings import Paths, get_paths
+
+
+def lake_uri(stage: str, table: str, fingerprint: str | None = None) -> str:
+    """Stable names for lineage: lake://<stage>/<table>[/batch=<fp16>]."""
+    return f"lake://{stage}/{table}" + (f"/batch={fingerprint[:16]}" if fingerprint else "")
+
+
+@dataclass
+class IngestResult:
+    landed: LandedBatch
+    outcome: ValidationOutcome
+    version: int
+
+    def to_dict(self) -> dict:
+        return {"landed": self.landed.to_dict(), "outcome": self.outcome.to_dict(), "version": self.version}
+
+
+def schema_of(resource: Resource, landed: LandedBatch) -> list[dict]:
+    """The version's schema: every item with its lake type and whether the file carried it."""
+    return [
+        {
+            "code": i.code,
+            "name": i.name,
+            "type": DUCKDB_TYPES[i.type],
+            "item_type": i.type.value,
+            "present": i.code not in landed.absent_items,
+        }
+        for i in resource.items
+    ]
+
+
+def record(store: CatalogStore, resource: Resource, landed: LandedBatch, outcome: ValidationOutcome) -> int:
+    """Write the version and its lineage (source -> raw -> validated / quarantine) to the catalog."""
+    fp, t = landed.fingerprint, resource.table
+    edges = [
+        Edge("land", Path(landed.source_file).resolve().as_uri(), lake_uri("raw", t, fp)),
+        Edge("validate", lake_uri("raw", t, fp), lake_uri("validated", t, fp)),
+        Edge("quarantine", lake_uri("raw", t, fp), lake_uri("quarantine", t, fp)),
+    ]
+    row = store.record_version(resource, landed.to_dict(), outcome.to_dict(), schema_of(resource, landed), edges)
+    return row.version
+
+
+def land_and_validate(resource: Resource, source: Path, paths: Paths | None = None, store: CatalogStore | None = None) -> IngestResult:
+    """The whole per-file flow without Airflow."""
+    paths = paths or get_paths()
+    landed = land_file(resource, source, paths)
+    outcome = validate_batch(resource, landed, paths)
+    version = record(store or open_store(paths.catalog_url), resource, landed, outcome)
+    return IngestResult(landed, outcome, version)
+
+
+def land_inbox(resource: Resource, paths: Paths | None = None) -> list[LandedBatch]:
+    """Land every file waiting in inbox/<table>/ (already-landed files are no-ops)."""
+    paths = paths or get_paths()
+    return [land_file(resource, f, paths) for f in inbox_files(resource, paths)]
+
+
+def validate_landed(resource: Resource, batches: list[LandedBatch], paths: Paths | None = None) -> list[IngestResult]:
+    """Validate and record landed batches (already-validated ones are no-ops)."""
+    paths = paths or get_paths()
+    store = open_store(paths.catalog_url)
+    out = []
+    for landed in batches:
+        outcome = validate_batch(resource, landed, paths)
+        out.append(IngestResult(landed, outcome, record(store, resource, landed, outcome)))
+    return out
+
+
+def transform(paths: Paths | None = None):
+    """Run dbt, then record validated -> curated lineage from dbt's own manifest."""
+    from kcdata.transform import run_dbt
+
+    paths = paths or get_paths()
+    result = run_dbt(paths)
+    record_curated_lineage(paths, result.marts)
+    return result
+
+
+def mart_sources(manifest_path: Path) -> dict[str, set[str]]:
+    """For each model, the validated source tables it reads, following refs through staging."""
+    import json
+
+    manifest = json.loads(manifest_path.read_text())
+    nodes = manifest["nodes"]
+    sources = {k: v["name"] for k, v in manifest.get("sources", {}).items()}
+
+    def walk(node_id: str, seen: set[str]) -> set[str]:
+        if node_id in sources:
+            return {sources[node_id]}
+        if node_id in seen or node_id not in nodes:
+            return set()
+        seen.add(node_id)
+        found: set[str] = set()
+        for parent in nodes[node_id].get("depends_on", {}).get("nodes", []):
+            found |= walk(parent, seen)
+        return found
+
+    return {v["name"]: walk(k, set()) for k, v in nodes.items() if v.get("resource_type") == "model"}
+
+
+def record_curated_lineage(paths: Paths, marts: dict[str, Path]) -> None:
+    """validated/<table>/batch=<latest> -> curated/<mart> for every mart built."""
+    from catalog.entries import load_catalog
+
+    manifest = paths.lake / ".dbt" / "target" / "manifest.json"
+    if not manifest.exists():
+        return
+    by_table = {r.table: r for r in load_catalog()}
+    store = open_store(paths.catalog_url)
+    latest = store.latest_versions()
+    for mart, tables in mart_sources(manifest).items():
+        if mart not in marts:
+            continue
+        for table in tables:
+            resource = by_table.get(table)
+            version = latest.get(resource.code) if resource else None
+            if version is None:
+                continue
+            edge = Edge("transform", lake_uri("validated", table, version.fingerprint), lake_uri("curated", mart))
+            store.record_lineage(resource.code, [edge], version.id)

@@ -1,0 +1,90 @@
+"""What the CLI prints: the catalog, one resource, and the end-of-run summary."""
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from catalog.store import open_store
+from kcdata.errors import KcdataError
+from kcdata.settings import get_paths
+
+
+def catalog_table() -> Table:
+    """The 全量 catalog: every resource, open or not, with its latest version."""
+    from catalog.entries import load_catalog
+
+    store = open_store()
+    store.sync_resources(load_catalog())
+    table = Table(title="数据资源目录 · data-resource catalog")
+    table.add_column("code", no_wrap=True)
+    for col in ("name", "department", "open", "grade", "cycle", "version", "rows", "accepted", "quarantined", "quality"):
+        table.add_column(col)
+    for row, v in store.resources():
+        quality = "—" if v is None else ("[green]passed[/green]" if v.validation_passed else "[red]failed[/red]")
+        table.add_row(
+            row.code, row.name, row.department_slug, row.open_type, row.grade,
+            row.update_cycle, "—" if v is None else f"v{v.version}",
+            "—" if v is None else f"{v.rows_in:,}", "—" if v is None else f"{v.rows_accepted:,}",
+            "—" if v is None else f"{v.rows_quarantined:,}", quality,
+        )
+    return table
+
+
+def print_resource(console: Console, code: str) -> None:
+    """Catalog fields, items, versions and lineage of one resource."""
+    from catalog.entries import get_resource
+
+    resource = get_resource(code)
+    store = open_store()
+    store.sync_resources([resource])
+    row, versions, edges = store.resource(resource.code)
+    if row is None:
+        raise KcdataError(f"{code}: not in the catalog store")
+    r = resource
+    console.print(f"[bold]{r.code} {r.name}[/bold] ({r.name_en})")
+    for label, value in [
+        ("信息资源分类 category", r.category), ("提供方 provider", f"{r.provider.name} ({r.provider.code})"),
+        ("摘要 summary", r.summary), ("格式 format", r.format), ("共享 share", f"{r.share.type.value} {r.share.condition or ''}"),
+        ("开放 open", f"{r.open.type.value} {r.open.condition or ''}"), ("更新周期 cycle", r.update_cycle.value),
+        ("发布日期 published", r.published_at.isoformat()), ("分级 grade", r.grade.value),
+        ("关联资源 related", ", ".join(r.related) or "—"), ("主键 key", ", ".join(r.key) or "—"),
+    ]:
+        console.print(f"  {label}: {value}")
+    items = Table(title="信息项 items")
+    for col in ("name", "code", "type", "required", "unique", "rule", "unit", "sensitivity"):
+        items.add_column(col)
+    for i in r.items:
+        rule = i.pattern or (f"{i.range[0]}..{i.range[1]}" if i.range else "") or ("/".join(i.allowed) if i.allowed else "")
+        items.add_row(i.name, i.code, i.type.value, "✓" if i.required else "", "✓" if i.unique else "", rule, i.unit or "", i.sensitivity.value)
+    console.print(items)
+    vt = Table(title="versions")
+    for col in ("version", "source file", "fingerprint", "rows", "accepted", "quarantined", "validation", "problems", "validated at"):
+        vt.add_column(col)
+    for v in versions:
+        vt.add_row(
+            f"v{v.version}", v.source_file, v.fingerprint[:16], f"{v.rows_in:,}", f"{v.rows_accepted:,}", f"{v.rows_quarantined:,}",
+            "passed" if v.validation_passed else "failed", ", ".join(f"{k}={n}" for k, n in v.problems_by_rule.items()),
+            v.validated_at.isoformat(timespec="seconds"),
+        )
+    console.print(vt)
+    console.print("[bold]lineage[/bold]")
+    for e in edges:
+        console.print(f"  {e.step:<10} {e.source_uri} → {e.target_uri}")
+
+
+def print_run_summary(console: Console) -> None:
+    """Where the results are: lake paths, the catalog, the quarantine feedback, the Data Docs."""
+    from expectations.validate import build_data_docs
+
+    paths = get_paths()
+    console.print(catalog_table())
+    console.print("[bold]Results[/bold]")
+    for label, path in [
+        ("raw batches", paths.raw), ("validated", paths.validated), ("quarantine (+ feedback.csv)", paths.quarantine),
+        ("curated marts", paths.curated),
+    ]:
+        console.print(f"  {label:<28} {path}")
+    for mart in sorted(paths.curated.glob("*.parquet")):
+        console.print(f"    {mart.name}")
+    console.print(f"  {'catalog store':<28} {paths.catalog_url}")
+    console.print(f"  {'GX Data Docs':<28} {build_data_docs(paths)}")
