@@ -154,7 +154,7 @@ def _json(path: Path) -> TextStream:
     columns = ", ".join(f"'{k.replace(chr(39), chr(39) * 2)}': 'VARCHAR'" for k in keys)
     names = _names(len(keys))
     select = ", ".join(f'"{k.replace(chr(34), chr(34) * 2)}" AS {n}' for k, n in zip(keys, names))
-    reader = con.execute(
+    reader = con.sql(
         f"SELECT {select} FROM read_json('{src}', format='auto', columns={{{columns}}})"
     ).to_arrow_reader(BATCH_ROWS)
 

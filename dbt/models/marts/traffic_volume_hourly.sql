@@ -15,7 +15,7 @@ hourly as (
         date_trunc('hour', counted_at) as hour,
         intersection_code,
         arg_max(intersection_name, counted_at) as intersection_name,
-        sum(vehicle_count) as vehicles,
+        cast(sum(vehicle_count) as bigint) as vehicles,  -- sum(bigint) is a hugeint, which Parquet stores as double
         count(distinct counted_at) as slots_reported,
         count(distinct direction) as directions_reported,
         -- mean speed weighted by the vehicles each count stands for

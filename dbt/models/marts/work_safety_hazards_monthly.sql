@@ -15,7 +15,7 @@ monthly as (
         cast(date_trunc('month', inspected_on) as date) as month,
         hazard_level,
         count(*) as inspections,
-        sum(hazards_found) as hazards_found,
+        cast(sum(hazards_found) as bigint) as hazards_found,  -- sum(bigint) is a hugeint
         count(*) filter (where rectification_status <> '无需整改') as inspections_to_rectify,
         count(*) filter (where rectification_status = '已整改') as inspections_rectified,
         count(*) filter (where rectification_status = '逾期未整改') as inspections_overdue

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Idempotent set-up on a fresh Debian 12 machine: a Python 3.11 venv with the pinned set
+# (checked with `pip check`) and a migrated Airflow metadata DB. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${KCDATA_PYTHON:-python3.11}
+if ! command -v "$PY" >/dev/null 2>&1; then
+  echo "setup: installing Python 3.11 from Debian" >&2
+  apt-get update -q && apt-get install -y -q python3.11 python3.11-venv
+fi
+if ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  apt-get update -q && apt-get install -y -q python3.11-venv
+fi
+
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+stamp=.venv/.kcdata-installed
+want=$(cat pyproject.toml | sha256sum | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+  echo "setup: installing the pinned Python packages (a few minutes on a fresh machine)" >&2
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade "pip==26.3"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+  .venv/bin/python -m pip check
+  echo "$want" > "$stamp"
+fi
+
+export PATH="$PWD/.venv/bin:$PATH"
+.venv/bin/python -c 'from kcdata.airflow_env import migrate_metadata_db; migrate_metadata_db()'
+echo "setup: ready (.venv, Airflow metadata DB in .airflow/)" >&2

@@ -1,0 +1,118 @@
+"""The file-drop connector: formats and encodings departments send, header mapping, no-op re-feeds."""
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+from openpyxl import Workbook
+
+from catalog.entries import get_resource
+from connectors.file_drop import land_file
+from kcdata.codes import uscc_check_char
+from kcdata.errors import KcdataError
+
+ENTERPRISES = get_resource("KC-SCJG-001")
+
+
+def _uscc(n: int) -> str:
+    body = f"91440112MA5D{n:05d}"
+    return body + uscc_check_char(body)
+
+
+def _enterprise_rows(n: int) -> list[list[str]]:
+    return [
+        [_uscc(i), f"广州知识城{i}号科技有限公司", "有限责任公司", "制造业", "100.5", "2024-01-05", "九佛街道", "张三", "13800138000"]
+        for i in range(n)
+    ]
+
+
+def _write_csv(path: Path, rows: list[list[str]], encoding: str, headers: list[str] | None = None) -> Path:
+    headers = headers or [i.name for i in ENTERPRISES.items]
+    text = "\n".join(",".join(r) for r in [headers, *rows]) + "\n"
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def _read(path: str) -> list[tuple]:
+    return duckdb.sql(f"SELECT * FROM read_parquet('{path}', hive_partitioning=false) ORDER BY _row").fetchall()
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+def test_csv_in_every_encoding_lands_typed(lake, tmp_path, encoding):
+    landed = land_file(ENTERPRISES, _write_csv(tmp_path / "e.csv", _enterprise_rows(3), encoding))
+    assert landed.encoding == encoding
+    assert landed.rows == 3
+    row = _read(landed.raw_path)[0]
+    assert row[1] == _uscc(0) and row[2] == "广州知识城0号科技有限公司"
+    assert row[5] == 100.5 and row[6] == date(2024, 1, 5)
+    assert row[-1] == []  # no coercion problems
+
+
+def test_same_file_twice_is_a_no_op(lake, tmp_path):
+    f = _write_csv(tmp_path / "e.csv", _enterprise_rows(2), "utf-8")
+    first = land_file(ENTERPRISES, f)
+    again = land_file(ENTERPRISES, f)
+    assert again.skipped and again.raw_path == first.raw_path
+    assert len(list((lake.raw / ENTERPRISES.table).iterdir())) == 1
+
+
+def test_header_aliases_and_extra_columns(lake, tmp_path):
+    headers = [i.name for i in ENTERPRISES.items]
+    headers[4] = "注册资本"  # an alias
+    headers.append("备注")  # a column no item claims
+    rows = [r + ["无"] for r in _enterprise_rows(1)]
+    landed = land_file(ENTERPRISES, _write_csv(tmp_path / "e.csv", rows, "utf-8", headers))
+    assert landed.ignored_headers == ["备注"]
+    assert _read(landed.raw_path)[0][5] == 100.5
+
+
+def test_missing_required_column_names_file_and_column(lake, tmp_path):
+    headers = [i.name for i in ENTERPRISES.items][1:]
+    rows = [r[1:] for r in _enterprise_rows(1)]
+    f = _write_csv(tmp_path / "no_code.csv", rows, "utf-8", headers)
+    with pytest.raises(KcdataError, match=r"no_code\.csv.*统一社会信用代码 \(uscc\)"):
+        land_file(ENTERPRISES, f)
+
+
+def test_cells_that_cannot_be_coerced_keep_their_text(lake, tmp_path):
+    rows = _enterprise_rows(3)
+    rows[0][4] = "１２"  # full-width digits
+    rows[1][5] = "2024/1/5"  # another date format
+    rows[2][4] = "壹佰万"  # not a number
+    landed = land_file(ENTERPRISES, _write_csv(tmp_path / "e.csv", rows, "gb18030"))
+    errors = [r[-1] for r in _read(landed.raw_path)]
+    assert errors == [
+        [{"rule": "full-width", "column": "registered_capital", "value": "１２"}],
+        [{"rule": "date-format", "column": "established_on", "value": "2024/1/5"}],
+        [{"rule": "type", "column": "registered_capital", "value": "壹佰万"}],
+    ]
+
+
+def test_xlsx_cells_become_the_text_a_person_sees(lake, tmp_path):
+    patents = get_resource("KC-ZSCQ-001")
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "授权专利"
+    ws.append([i.name for i in patents.items])
+    ws.append(["ZL202310000001.0", "一种数据治理方法", "发明", "广州甲公司", _uscc(1), datetime(2024, 3, 5), "G06F 16/00"])
+    wb.save(tmp_path / "p.xlsx")
+    landed = land_file(patents, tmp_path / "p.xlsx")
+    row = _read(landed.raw_path)[0]
+    assert row[6] == date(2024, 3, 5) and row[-1] == []
+
+
+def test_json_array_of_objects(lake, tmp_path):
+    clinics = get_resource("KC-WSJK-001")
+    record = {
+        "医疗机构登记号": "PDY00000001", "机构名称": "知识城社区卫生服务中心", "机构类别": "社区卫生服务中心",
+        "地址": "广州市黄埔区九佛街道1号", "核定床位数": 20, "联系电话": "020-31234567",
+        "经度": 113.5, "纬度": 23.4, "许可证有效期至": "2028-12-31",
+    }
+    (tmp_path / "c.json").write_text(json.dumps([record, {**record, "核定床位数": None}], ensure_ascii=False), encoding="utf-8")
+    landed = land_file(clinics, tmp_path / "c.json")
+    rows = _read(landed.raw_path)
+    assert [r[5] for r in rows] == [20, None]
+    assert rows[0][7] == 113.5 and rows[0][-1] == []
