@@ -72,13 +72,17 @@ def land_inbox(resource: Resource, paths: Paths | None = None) -> list[LandedBat
 
 
 def validate_landed(resource: Resource, batches: list[LandedBatch], paths: Paths | None = None) -> list[IngestResult]:
-    """Validate and record landed batches (already-validated ones are no-ops)."""
+    """Validate and record landed batches (already-validated ones are no-ops); refresh Data Docs."""
+    from expectations.validate import build_data_docs
+
     paths = paths or get_paths()
     store = open_store(paths.catalog_url)
     out = []
     for landed in batches:
         outcome = validate_batch(resource, landed, paths)
         out.append(IngestResult(landed, outcome, record(store, resource, landed, outcome)))
+    if any(not r.outcome.skipped for r in out):
+        build_data_docs(paths)
     return out
 
 

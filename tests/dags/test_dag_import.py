@@ -1,0 +1,64 @@
+"""The DAG files parse cleanly, cheaply, and without touching a database or the network."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from catalog.entries import load_catalog
+
+DAGS = Path(__file__).parents[2] / "dags"
+
+PROBE = textwrap.dedent(
+    """
+    import importlib.util, json, socket, sys
+    def refuse(*a, **k):
+        raise RuntimeError("network access while parsing DAGs")
+    socket.socket.connect = refuse
+    socket.create_connection = refuse
+    found = {}
+    for path in sorted(__import__("pathlib").Path(sys.argv[1]).glob("*.py")):
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        for name, value in vars(module).items():
+            if type(value).__name__ == "DAG":
+                found[value.dag_id] = {"tasks": sorted(value.task_dict), "tags": sorted(value.tags)}
+    heavy = [m for m in ("great_expectations", "dbt", "pandas", "duckdb", "pyarrow") if m in sys.modules]
+    print(json.dumps({"dags": found, "heavy": heavy}))
+    """
+)
+
+
+def _parse_in_fresh_process(tmp_path: Path) -> dict:
+    env = {
+        "AIRFLOW_HOME": str(tmp_path),
+        # A database that cannot exist: parsing must never need one.
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "sqlite:////nonexistent-kcdata-dir/airflow.db",
+        "PATH": "",
+    }
+    out = subprocess.run([sys.executable, "-c", PROBE, str(DAGS)], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_every_catalog_resource_gets_an_ingest_dag_and_parsing_stays_light(tmp_path):
+    parsed = _parse_in_fresh_process(tmp_path)
+    dags = parsed["dags"]
+    for resource in load_catalog():
+        assert dags[f"ingest__{resource.table}"]["tasks"] == ["land", "validate"]
+        assert resource.provider.slug in dags[f"ingest__{resource.table}"]["tags"]
+    assert dags["transform__curated"]["tasks"] == ["dbt_build"]
+    assert parsed["heavy"] == [], f"heavy modules imported at parse time: {parsed['heavy']}"
+
+
+def test_airflow_dagbag_reports_no_import_errors(airflow_db):
+    from kcdata.airflow_run import load_dags
+
+    dags = load_dags()
+    assert "transform__curated" in dags
+    transform = dags["transform__curated"]
+    scheduled_on = {a.uri for a in transform.timetable.asset_condition.objects}
+    assert scheduled_on == {f"kcdata://lake/validated/{r.table}" for r in load_catalog()}
