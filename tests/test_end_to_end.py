@@ -15,7 +15,7 @@ from samples.generate import generate_resource
 
 
 def _count(path) -> int:
-    return duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}', hive_partitioning=false)").fetchone()[0]
+    return duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}', hive_partitioning=false)").fetchall()[0][0]
 
 
 def test_sample_departments_flow_end_to_end_through_airflow(lake, airflow_db):
