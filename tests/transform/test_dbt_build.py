@@ -35,7 +35,9 @@ MARTS = {
     "traffic_volume_hourly",
     "work_safety_hazards_monthly",
 }
-USED_BY_MARTS = {"air_quality_hourly", "enterprise_registrations", "traffic_flow", "work_safety_inspections"}
+WITH_BATCHES = {"air_quality_hourly", "enterprise_registrations", "traffic_flow", "work_safety_inspections", "patent_grants"}
+# read at collection, before any run_dbt() of the session regenerates the file
+COMMITTED_SOURCES_YML = (PROJECT_ROOT / "dbt" / SOURCES_YML).read_text(encoding="utf-8")
 LOADED_1 = datetime(2026, 3, 2, 1, 0, 0)
 LOADED_2 = datetime(2026, 3, 3, 1, 0, 0)
 
@@ -43,12 +45,15 @@ LOADED_2 = datetime(2026, 3, 3, 1, 0, 0)
 # --------------------------------------------------------------------------- lake helpers
 
 
-def write_batch(lake: Path, resource: Resource, rows: list[dict], batch: str, loaded_at: datetime) -> Path:
-    """One validated batch as the validate stage leaves it."""
-    fields = [pa.field(i.code, ARROW_TYPES[DUCKDB_TYPES[i.type]]) for i in resource.items]
+def write_batch(
+    lake: Path, resource: Resource, rows: list[dict], batch: str, loaded_at: datetime, *, without: tuple[str, ...] = ()
+) -> Path:
+    """One validated batch as the validate stage leaves it (`without`: items an older catalog lacked)."""
+    items = [i for i in resource.items if i.code not in without]
+    fields = [pa.field(i.code, ARROW_TYPES[DUCKDB_TYPES[i.type]]) for i in items]
     fields += [pa.field("_row", pa.int64()), pa.field("_batch", pa.string()), pa.field("_loaded_at", pa.timestamp("us"))]
     schema = pa.schema(fields)
-    columns = {i.code: [r.get(i.code) for r in rows] for i in resource.items}
+    columns = {i.code: [r.get(i.code) for r in rows] for i in items}
     columns["_row"] = list(range(2, len(rows) + 2))  # line 1 of the source file is the header
     columns["_batch"] = [batch] * len(rows)
     columns["_loaded_at"] = [loaded_at] * len(rows)
@@ -175,6 +180,12 @@ def build_lake(lake: Path) -> None:
         first, second = rows
         write_batch(lake, resource, first, f"{table[:8]}fp1", LOADED_1)
         write_batch(lake, resource, second, f"{table[:8]}fp2", LOADED_2)
+    # a batch validated before the catalog gained the item ipc_main (主分类号)
+    patent = {
+        "patent_no": "ZL202610000001.X", "title": "一种用于城市路灯的单灯控制器", "patent_type": "实用新型",
+        "holder_name": "广州知城精密制造有限公司", "holder_uscc": uscc(1), "granted_on": date(2026, 2, 6),
+    }
+    write_batch(lake, get_resource("patent_grants"), [patent], "patentsfp1", LOADED_1, without=("ipc_main",))
 
 
 def read_mart(path: Path, order_by: str) -> list[dict]:
@@ -217,7 +228,7 @@ def test_build_writes_every_mart_under_the_lake(built):
         assert result.marts[name] == lake / "curated" / f"{name}.parquet"
         assert result.marts[name].is_file()
     assert result.rows["air_quality_daily"] == 3  # three stations, one day
-    assert result.rows["enterprise_registrations_monthly"] == 5
+    assert result.rows["enterprise_registrations_monthly"] == 6  # month x industry x street
     assert result.rows["traffic_volume_hourly"] == 2
     assert result.rows["work_safety_hazards_monthly"] == 3
     assert result.log_path == lake / ".dbt" / "logs" / "dbt.log"
@@ -314,20 +325,24 @@ def test_staging_matches_catalog_and_resources_without_batches_are_empty(built):
     with duckdb.connect(str(lake / ".dbt" / "kcdata.duckdb"), read_only=True) as con:
         for resource in load_catalog():
             view = f"stg_{resource.table}"
-            described = con.sql(f"describe {view}").fetchall()
+            described = con.execute(f"describe {view}").fetchall()
             expected = [(i.code, DUCKDB_TYPES[i.type]) for i in resource.items]
             expected += [("_batch", "VARCHAR"), ("_loaded_at", "TIMESTAMP")]
             assert [(c[0], c[1]) for c in described] == expected, view
-            (n,) = con.sql(f"select count(*) from {view}").fetchone()
-            if resource.table not in USED_BY_MARTS:
+            (n,) = con.execute(f"select count(*) from {view}").fetchone()
+            if resource.table not in WITH_BATCHES:
                 assert n == 0, f"{view} should be empty: no batch was written"
         # re-delivered keys are kept once, from the later batch
-        assert con.sql("select count(*) from stg_air_quality_hourly").fetchone() == (24 + 24 + 10,)
-        assert con.sql(
+        assert con.execute("select count(*) from stg_air_quality_hourly").fetchone() == (24 + 24 + 10,)
+        assert con.execute(
             "select pm25, _batch from stg_air_quality_hourly "
             "where station_code = 'ZSC001' and monitored_at = '2026-03-01 00:00:00'"
         ).fetchone() == (40.0, "air_qual" + "fp2")
-        assert con.sql("select count(*) from stg_enterprise_registrations").fetchone() == (6,)
+        assert con.execute("select count(*) from stg_enterprise_registrations").fetchone() == (6,)
+        # an item missing from every batch (added to the catalog later) reads as NULL
+        assert con.execute("select patent_no, ipc_main from stg_patent_grants").fetchall() == [
+            ("ZL202610000001.X", None)
+        ]
 
 
 def test_failing_data_test_raises_with_node_name(tmp_path, monkeypatch):
@@ -344,11 +359,10 @@ def test_failing_data_test_raises_with_node_name(tmp_path, monkeypatch):
 
 
 def test_committed_sources_yml_is_current(tmp_path):
-    committed = PROJECT_ROOT / "dbt" / SOURCES_YML
     generated = tmp_path / "_sources.yml"
     assert write_sources_yml(load_catalog(), generated) is True
     assert write_sources_yml(load_catalog(), generated) is False  # deterministic
-    assert committed.read_text(encoding="utf-8") == generated.read_text(encoding="utf-8"), (
+    assert COMMITTED_SOURCES_YML == generated.read_text(encoding="utf-8"), (
         "dbt/models/staging/_sources.yml is stale: run kcdata.transform.write_sources_yml "
         "(or the transform stage) and commit the result"
     )
