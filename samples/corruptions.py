@@ -95,7 +95,8 @@ def plan_corruptions(resource: Resource, rows: int, bad_share: float, rng: np.ra
     kinds = [k for k in KINDS if cands[k]]
     count = min(rows, round(rows * bad_share)) if kinds else 0
     bad = np.sort(rng.choice(rows, size=count, replace=False)).astype(np.int64) if count else np.zeros(0, np.int64)
-    kind_of = rng.permutation(np.resize(np.arange(len(kinds)), count)) if count else np.zeros(0, np.int64)
+    # equal shares; the inner shuffle spreads kinds when there are fewer bad rows than kinds
+    kind_of = rng.permutation(np.resize(rng.permutation(len(kinds)), count)) if count else np.zeros(0, np.int64)
     variants = rng.integers(0, 2**30, size=count)
     sources = _pick_sources(bad, kind_of, kinds, rng)
     keep = kind_of >= 0

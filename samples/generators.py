@@ -288,23 +288,24 @@ def gen_series(ctx: Chunk) -> pa.Array:
 
 
 def gen_uscc(ctx: Chunk) -> pa.Array:
-    """91 + division + 'MA' + 6 chars encoding the row (bijectively scrambled) + GB 11714 check + USCC check.
+    """91 + division + 'MA' + 5/9 + 5 chars encoding the row (scrambled bijectively) + GB 11714 + USCC checks.
 
     A function of (seed, row) only, so row i of every resource names the same enterprise.
     """
-    space = 31**6
+    space = 2 * 31**5
     if ctx.start + ctx.n > space:
         raise SampleSpecError(f"item {ctx.item.code}: uscc supports at most {space} rows")
-    body = (7_368_787 * ctx.index + ctx.seed % space) % space  # 7368787 is coprime to 31
+    body = (35_092_283 * ctx.index + ctx.seed % space) % space  # multiplier coprime to 2 and 31
     charset = np.frombuffer(USCC_CHARSET.encode(), dtype=np.uint8)
     mat = np.empty((ctx.n, 17), dtype=np.uint8)
     mat[:, 0:2] = np.frombuffer(b"91", dtype=np.uint8)
     division = np.searchsorted([55, 92], _mix(ctx.seed, ctx.index, 1) % np.uint64(100), side="right")
     mat[:, 2:8] = np.frombuffer("".join(_USCC_DIVISIONS).encode(), dtype=np.uint8).reshape(-1, 6)[division]
     mat[:, 8:10] = np.frombuffer(b"MA", dtype=np.uint8)
-    for pos in range(15, 9, -1):
+    for pos in range(15, 10, -1):
         mat[:, pos] = charset[body % 31]
         body //= 31
+    mat[:, 10] = np.where(body == 0, ord("5"), ord("9"))  # Guangzhou codes since 2015: MA5…, MA9…
     org = mat[:, 8:16].astype(np.int64)  # GB 11714 organisation code check character
     values = np.where(org >= 65, org - 55, org - 48)
     r = 11 - (values @ np.array([3, 7, 9, 10, 5, 8, 4, 2])) % 11
@@ -343,6 +344,7 @@ def gen_id_card(ctx: Chunk) -> pa.Array:
     region, within = rank // 499, rank % 499
     if region.max(initial=0) >= len(_ID_REGIONS):
         raise SampleSpecError(f"item {ctx.item.code}: too many people born on one day for unique ID numbers")
+    within = (within * 173 + days % 499) % 499  # 499 is prime: a bijection, so numbers look issued
     seq = np.where(male, 2 * within + 1, 2 * within + 2)
     ymd = pc.replace_substring(_date_text(days), "-", "")
     return _with_check(_join(_take(_ID_REGIONS, region), ymd, _digits(seq, 3)), id_card_check_char)
@@ -378,7 +380,8 @@ def gen_patent_no(ctx: Chunk) -> pa.Array:
     rank = _ranks(year * 10 + kind, ctx.state.setdefault("counts", {}))
     if rank.max(initial=0) >= 10**7:
         raise SampleSpecError(f"item {ctx.item.code}: more than 10 million patents of one year and type")
-    serial = (3_000_017 * rank + 1_234_567 * kind) % 10**7  # 3000017 is coprime to 10: a bijection
+    offset = (_mix(ctx.seed, year * 10 + kind, 3) % np.uint64(10**7)).astype(np.int64)
+    serial = (3_000_017 * rank + offset) % 10**7  # 3000017 is coprime to 10: a bijection per group
     digits = _join(_digits(year), _digits(kind), _digits(serial, 7))
     return _join("ZL", _with_check(digits, patent_check_char, "."))
 

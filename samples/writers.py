@@ -24,6 +24,7 @@ from catalog.model import ItemType, Resource, SourceFormat
 
 XLSX_MAX_ROWS = 1_048_575  # 1,048,576 sheet rows minus the header
 CSV_EOL = "\r\n"  # what Excel and most departmental exports write
+_TRANSCODE_BYTES = 8 << 20
 _NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$"  # a JSON number / plain decimal, ASCII digits only
 _INT_RE = re.compile(r"-?[0-9]+")
 _NUM_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?")
@@ -72,7 +73,15 @@ class CsvWriter:
         self._emit(memoryview(header.encode("utf-8")))
 
     def _emit(self, data: memoryview) -> None:
-        self._file.write(data if self._codec is None else str(data, "utf-8").encode(self._codec))
+        if self._codec is None:
+            self._file.write(data)
+            return
+        start = 0
+        while start < len(data):  # transcode ~8 MB at a time, cut after a newline
+            end = bytes(data[start : start + _TRANSCODE_BYTES]).rfind(b"\n") + start + 1
+            end = len(data) if end <= start or start + _TRANSCODE_BYTES >= len(data) else end
+            self._file.write(str(data[start:end], "utf-8").encode(self._codec))
+            start = end
 
     def write(self, columns: list[pa.Array]) -> None:
         fields = [_csv_field(c) for c in columns]
@@ -148,8 +157,8 @@ class XlsxWriter:
         self._path = path
         self._types = [i.type for i in resource.items]
         self._book = Workbook(write_only=True)
-        stamp = datetime.combine(resource.published_at, time(9, 0))
-        self._book.properties.created = self._book.properties.modified = stamp
+        self._stamp = datetime.combine(resource.published_at, time(9, 0))
+        self._book.properties.created = self._book.properties.modified = self._stamp
         self._book.properties.creator = resource.provider.name
         self._sheet = self._book.create_sheet(title=resource.source.sheet or "Sheet1")
         self._sheet.append([i.name for i in resource.items])
@@ -161,21 +170,27 @@ class XlsxWriter:
             self._sheet.append([None if v is None else f(v) for f, v in zip(converters, row, strict=True)])
 
     def close(self) -> None:
+        from openpyxl.xml.functions import tostring
+
         raw = self._path.with_name(self._path.name + ".raw")
         try:
-            self._book.save(raw)
-            _pin_zip(raw, self._path)
+            self._book.save(raw)  # stamps properties.modified with the current time
+            self._book.properties.modified = self._stamp
+            _pin_zip(raw, self._path, {"docProps/core.xml": tostring(self._book.properties.to_tree())})
         finally:
             raw.unlink(missing_ok=True)
 
 
-def _pin_zip(source: Path, target: Path) -> None:
-    """Copy a zip with every entry dated 1980-01-01, so the bytes depend on content only."""
+def _pin_zip(source: Path, target: Path, replace: dict[str, bytes]) -> None:
+    """Copy a zip with every entry dated 1980-01-01 (and some replaced), so bytes depend on content only."""
     with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zout:
         for info in zin.infolist():
             pinned = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
             pinned.compress_type = zipfile.ZIP_DEFLATED
             pinned.external_attr = 0o644 << 16
+            if info.filename in replace:
+                zout.writestr(pinned, replace[info.filename])
+                continue
             with zin.open(info) as src, zout.open(pinned, "w", force_zip64=info.file_size > 2**31) as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
 
