@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from catalog.model import Resource
-from catalog.tables import LineageEdge, ResourceRow, VersionRow
+from catalog.tables import ApprovalRow, LineageEdge, PublicationRow, ResourceRow, VersionRow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -150,6 +150,44 @@ class CatalogStore:
 
     def latest_versions(self) -> dict[str, VersionRow]:
         return {row.code: v for row, v in self.resources() if v is not None}
+
+    def record_approval(self, resource: Resource, action: str, by: str, note: str = "") -> ApprovalRow:
+        """Append an approve/withdraw decision (the history is kept; the newest one counts)."""
+        if action not in ("approve", "withdraw"):
+            raise ValueError(f"unknown approval action {action!r}")
+        if not by.strip():
+            raise ValueError("a reviewer name is required")
+        self.sync_resources([resource])
+        with self.session() as s:
+            latest = s.scalar(select(func.max(VersionRow.version)).where(VersionRow.resource_code == resource.code))
+            row = ApprovalRow(resource_code=resource.code, action=action, by=by.strip(), at=_now(), version=latest, note=note)
+            s.add(row)
+            return row
+
+    def current_approval(self, code: str) -> ApprovalRow | None:
+        """The newest decision for `code`, or None when nobody decided yet."""
+        with self.session() as s:
+            return s.scalar(
+                select(ApprovalRow).where(ApprovalRow.resource_code == code).order_by(ApprovalRow.id.desc()).limit(1)
+            )
+
+    def approvals(self, code: str) -> list[ApprovalRow]:
+        with self.session() as s:
+            return list(s.scalars(select(ApprovalRow).where(ApprovalRow.resource_code == code).order_by(ApprovalRow.id)))
+
+    def publication(self, code: str) -> PublicationRow | None:
+        with self.session() as s:
+            return s.get(PublicationRow, code)
+
+    def record_publication(self, code: str, **fields) -> PublicationRow:
+        """Upsert what the portal holds for `code` (ckan_id, ckan_name, url, state, version, fingerprint)."""
+        with self.session() as s:
+            row = s.get(PublicationRow, code) or PublicationRow(resource_code=code)
+            for key, value in fields.items():
+                setattr(row, key, value)
+            row.published_at = _now()
+            s.add(row)
+            return row
 
 
 def open_store(url: str | None = None) -> CatalogStore:

@@ -77,3 +77,32 @@ class LineageEdge(Base):
     source_uri: Mapped[str] = mapped_column(Text)
     target_uri: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ApprovalRow(Base):
+    """A department reviewer's decision to publish a resource (or to withdraw that decision)."""
+
+    __tablename__ = "approvals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_code: Mapped[str] = mapped_column(ForeignKey("resources.code"))
+    action: Mapped[str] = mapped_column(String(16))  # approve | withdraw
+    by: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # latest version at the time
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class PublicationRow(Base):
+    """What the portal holds for a resource: its CKAN dataset and the version published there."""
+
+    __tablename__ = "publications"
+
+    resource_code: Mapped[str] = mapped_column(ForeignKey("resources.code"), primary_key=True)
+    ckan_id: Mapped[str] = mapped_column(String(64))
+    ckan_name: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))  # published | retracted
+    version: Mapped[int] = mapped_column(Integer)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[datetime] = mapped_column(DateTime)

@@ -109,6 +109,53 @@ def run(
         _fail(exc)
 
 
+@app.command()
+def publish(codes: Annotated[Optional[list[str]], typer.Argument(help="resource codes (default: all)")] = None) -> None:
+    """Put approved open resources on the CKAN portal; retract withdrawn ones (without Airflow)."""
+    from portal.client import Portal, target_from_environment
+    from portal.publisher import publish_all
+
+    try:
+        for r in publish_all(Portal(target_from_environment()), codes=codes or None):
+            why = f" ({'; '.join(r.reasons)})" if r.reasons else ""
+            console.print(f"{r.code}: {r.action}{why} {r.url or ''}")
+    except KcdataError as exc:
+        _fail(exc)
+
+
+def _decide(code: str, action: str, by: str, note: str) -> None:
+    from catalog.entries import get_resource
+    from catalog.store import open_store
+
+    try:
+        resource = get_resource(code)
+        row = open_store().record_approval(resource, action, by, note)
+    except (KcdataError, ValueError) as exc:
+        _fail(exc)
+    verb = "approved for publication" if action == "approve" else "approval withdrawn"
+    console.print(f"{resource.code}: {verb} by {row.by} at {row.at:%Y-%m-%d %H:%M} UTC (version {row.version or '—'})")
+
+
+@catalog_app.command("approve")
+def catalog_approve(
+    code: Annotated[str, typer.Argument(help="resource code or table name")],
+    by: Annotated[str, typer.Option("--by", help="the department reviewer's name")],
+    note: Annotated[str, typer.Option(help="why, for the record")] = "",
+) -> None:
+    """Record a department reviewer's approval to publish the resource."""
+    _decide(code, "approve", by, note)
+
+
+@catalog_app.command("withdraw")
+def catalog_withdraw(
+    code: Annotated[str, typer.Argument(help="resource code or table name")],
+    by: Annotated[str, typer.Option("--by", help="the department reviewer's name")],
+    note: Annotated[str, typer.Option(help="why, for the record")] = "",
+) -> None:
+    """Withdraw approval; the next publish run (or `kcdata publish CODE`) retracts the dataset."""
+    _decide(code, "withdraw", by, note)
+
+
 @catalog_app.command("list")
 def catalog_list() -> None:
     """Every resource in the catalog, with its latest version and quality."""

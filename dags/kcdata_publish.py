@@ -1,0 +1,43 @@
+"""
+### Publish approved open datasets to the CKAN portal
+
+Scheduled on the curated Assets: after every transform, each catalog resource goes through the
+publication gate (open type allows it, latest version passed validation, a department reviewer
+approved it). Passing resources are created or updated in place on CKAN (one organisation per
+department, one dataset per resource, CSV + Parquet + data dictionary + DataStore table);
+resources whose approval was withdrawn are retracted. Re-running changes nothing.
+
+CKAN's address and API token come from the Airflow connection `kcdata_ckan` (host = portal URL,
+password = API token), never from the repository.
+"""
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG, AssetAny, task
+
+from kcdata.assets import curated_asset, mart_names
+
+with DAG(
+    dag_id="publish__portal",
+    schedule=AssetAny(*(curated_asset(m) for m in mart_names())),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["kcdata", "publish", "ckan"],
+    doc_md=__doc__,
+) as dag:
+
+    @task(retries=2, retry_delay=pendulum.duration(seconds=30))
+    def publish() -> list[dict]:
+        """Every resource through the gate; returns what happened to each."""
+        from dataclasses import asdict
+
+        from airflow.sdk import Connection
+
+        from portal.client import Portal, target_from_airflow_connection
+        from portal.publisher import publish_all
+
+        target = target_from_airflow_connection(Connection.get("kcdata_ckan"))
+        return [asdict(r) for r in publish_all(Portal(target))]
+
+    publish()

@@ -1,0 +1,84 @@
+"""The files the public downloads: CSV (Excel-safe), Parquet, and the data dictionary."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from catalog.model import ItemType, Resource
+from governance.open_view import OpenView
+
+# A cell starting with one of these is a formula to Excel/LibreOffice (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class PublishedFile:
+    name: str  # stable resource name on the portal
+    path: Path
+    format: str
+    description: str
+    sha256: str
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def neutralise_sql(column: str) -> str:
+    """DuckDB expression that prefixes a formula-looking text cell with an apostrophe."""
+    starts = " OR ".join(f"starts_with({column}, '{p}')" for p in FORMULA_PREFIXES if p not in "\t\r")
+    starts += f" OR starts_with({column}, chr(9)) OR starts_with({column}, chr(13))"
+    return f"CASE WHEN {starts} THEN '''' || {column} ELSE {column} END"
+
+
+def write_files(resource: Resource, view: OpenView, folder: Path, with_data: bool) -> list[PublishedFile]:
+    """Write the portal files for `view` into `folder`; data files only when `with_data`."""
+    import duckdb
+
+    folder.mkdir(parents=True, exist_ok=True)
+    items = [resource.item(c) for c in view.columns]
+    files: list[PublishedFile] = []
+    con = duckdb.connect()
+    src = str(view.path).replace("'", "''")
+    if with_data:
+        csv_path = folder / f"{resource.table}.csv"
+        select = ", ".join(
+            (neutralise_sql(f'"{i.code}"') if i.type is ItemType.C else f'"{i.code}"') + f' AS "{i.name}"' for i in items
+        )
+        body = folder / ".body.csv"
+        con.execute(
+            f"COPY (SELECT {select} FROM read_parquet('{src}', hive_partitioning = false)) TO '{body}' "
+            "(FORMAT csv, HEADER true, DATEFORMAT '%Y-%m-%d', TIMESTAMPFORMAT '%Y-%m-%d %H:%M:%S')"
+        )
+        with csv_path.open("wb") as out, body.open("rb") as src_fh:
+            out.write(b"\xef\xbb\xbf")  # so Excel opens it as UTF-8
+            while block := src_fh.read(1 << 20):
+                out.write(block)
+        body.unlink()
+        files.append(PublishedFile("data.csv", csv_path, "CSV", f"{resource.name}（CSV，UTF-8，含BOM）", sha256_of(csv_path)))
+        parquet_path = folder / f"{resource.table}.parquet"
+        con.execute(f"COPY (SELECT * FROM read_parquet('{src}', hive_partitioning = false)) TO '{parquet_path}' (FORMAT parquet, COMPRESSION zstd)")
+        files.append(PublishedFile("data.parquet", parquet_path, "Parquet", f"{resource.name}（Parquet）", sha256_of(parquet_path)))
+    dictionary = folder / f"{resource.table}_data_dictionary.csv"
+    write_dictionary(resource, view, dictionary)
+    files.append(PublishedFile("data-dictionary.csv", dictionary, "CSV", "数据字典 Data dictionary", sha256_of(dictionary)))
+    con.close()
+    return files
+
+
+def write_dictionary(resource: Resource, view: OpenView, path: Path) -> None:
+    """One row per published item: 中文名, column, type, unit, required, rule, description."""
+    import csv
+
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["信息项名称 item", "字段 column", "类型 type", "单位 unit", "必填 required", "规则 rule", "说明 description"])
+        for code in view.columns:
+            i = resource.item(code)
+            rule = i.pattern or (f"[{i.range[0]}, {i.range[1]}]" if i.range else "") or ("、".join(i.allowed) if i.allowed else "")
+            w.writerow([i.name, i.code, i.type.value, i.unit or "", "是" if i.required else "否", rule, i.description])

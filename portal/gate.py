@@ -1,0 +1,41 @@
+"""The publication gate: rules from the catalog, not code per dataset.
+
+A resource reaches the public portal only when (1) its open type allows it, (2) its latest
+version passed validation, and (3) a department reviewer's newest decision is an approval.
+有条件开放 resources are published as metadata and data dictionary only: their data is given
+on application, so no data file or DataStore table is public.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from catalog.model import OpenType, Resource
+
+
+class Mode(str, Enum):
+    none = "none"  # must not be on the portal (retract if it is)
+    metadata = "metadata"  # metadata + data dictionary
+    data = "data"  # metadata + CSV + Parquet + dictionary + DataStore
+
+
+@dataclass(frozen=True)
+class Decision:
+    mode: Mode
+    reasons: list[str] = field(default_factory=list)  # why not (empty when published)
+
+
+def decide(resource: Resource, latest_passed: bool | None, approval_action: str | None) -> Decision:
+    """Apply the three rules; every failing rule is named."""
+    reasons = []
+    if resource.open.type is OpenType.none:
+        reasons.append(f"open type is {resource.open.type.value}")
+    if latest_passed is None:
+        reasons.append("no validated version yet")
+    elif not latest_passed:
+        reasons.append("latest version failed validation")
+    if approval_action != "approve":
+        reasons.append("not approved by a department reviewer" if approval_action is None else "approval withdrawn")
+    if reasons:
+        return Decision(Mode.none, reasons)
+    return Decision(Mode.data if resource.open.type is OpenType.unconditional else Mode.metadata)

@@ -1,0 +1,173 @@
+"""Publish approved open resources to CKAN, idempotently; retract the ones that lost the gate.
+
+Order matters for recovery: organisation, dataset (without its fingerprint), files, DataStore,
+and only then the dataset's `fingerprint` — the marker that the publish finished. A run killed
+anywhere before that leaves a stale marker, so the next run redoes what is missing, reusing
+resources by their stable names (no duplicates). The same version again makes no write call.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from catalog.model import Resource
+from catalog.store import CatalogStore, open_store
+from governance.open_view import build_open_view
+from kcdata.settings import Paths, get_paths
+from portal.client import Portal
+from portal.files import PublishedFile, write_files
+from portal.gate import Decision, Mode, decide
+from portal.mapping import VersionFacts, dataset_dict, dataset_name, datastore_fields, organization_dict
+
+RECORDS_PER_CALL = 5_000
+
+
+@dataclass
+class PublishResult:
+    code: str
+    action: str  # published | updated | unchanged | retracted | not-published
+    url: str | None = None
+    reasons: list[str] = field(default_factory=list)
+
+
+def _decision(store: CatalogStore, resource: Resource) -> tuple[Decision, object | None]:
+    latest = store.latest_versions().get(resource.code)
+    approval = store.current_approval(resource.code)
+    decision = decide(resource, None if latest is None else latest.validation_passed, approval.action if approval else None)
+    return decision, latest
+
+
+def publish_resource(resource: Resource, portal: Portal, paths: Paths | None = None, store: CatalogStore | None = None) -> PublishResult:
+    """Bring the portal in line with the gate for one resource."""
+    paths = paths or get_paths()
+    store = store or open_store(paths.catalog_url)
+    decision, latest = _decision(store, resource)
+    name = dataset_name(resource)
+    if decision.mode is Mode.none:
+        return _retract(resource, portal, store, decision.reasons)
+
+    view = build_open_view(resource, latest.fingerprint, paths)
+    facts = VersionFacts(
+        version=latest.version, fingerprint=latest.fingerprint, rows_published=view.rows, rows_in=latest.rows_in,
+        rows_accepted=latest.rows_accepted, rows_quarantined=latest.rows_quarantined,
+        validated_at=latest.validated_at, withheld_items=view.dropped,
+    )
+    org = portal.show("organization_show", id=organization_dict(resource)["name"]) or portal.call(
+        "organization_create", **organization_dict(resource)
+    )
+    wanted = dataset_dict(resource, facts, org["id"])
+    current = portal.show("package_show", id=name)
+    with tempfile.TemporaryDirectory(prefix="kcdata-publish-") as tmp:
+        files = write_files(resource, view, Path(tmp), with_data=decision.mode is Mode.data)
+        if current is not None and _unchanged(current, wanted, files):
+            result = PublishResult(resource.code, "unchanged", _url(portal, name))
+        else:
+            marker = wanted.pop("fingerprint")
+            if current is None:
+                current = portal.call("package_create", **wanted, fingerprint="")
+                action = "published"
+            else:
+                portal.call("package_patch", id=current["id"], state="active", **wanted)
+                action = "published" if current.get("state") != "active" else "updated"
+            current = portal.call("package_show", id=current["id"])
+            csv_resource = _sync_resources(portal, current, files)
+            if decision.mode is Mode.data and csv_resource is not None:
+                _load_datastore(portal, resource, csv_resource, view)
+            portal.call("package_patch", id=current["id"], fingerprint=marker)
+            result = PublishResult(resource.code, action, _url(portal, name))
+    store.record_publication(
+        resource.code, ckan_id=current["id"], ckan_name=name, url=result.url, state="published",
+        version=latest.version, fingerprint=latest.fingerprint,
+    )
+    return result
+
+
+def _url(portal: Portal, name: str) -> str:
+    return f"{portal.target.url}/dataset/{name}"
+
+
+def _unchanged(current: dict, wanted: dict, files: list[PublishedFile]) -> bool:
+    """True when the portal already shows exactly this version, metadata and files."""
+    if current.get("state") != "active" or current.get("private"):
+        return False
+    for key, value in wanted.items():
+        if key in ("owner_org", "tags", "private"):
+            continue
+        if str(current.get(key) or "") != str(value or ""):
+            return False
+    have = {r["name"]: r.get("hash") for r in current.get("resources", [])}
+    return have == {f.name: f.sha256 for f in files}
+
+
+def _sync_resources(portal: Portal, dataset: dict, files: list[PublishedFile]) -> dict | None:
+    """Create or replace each file under its stable name; remove resources we no longer publish."""
+    by_name = {r["name"]: r for r in dataset.get("resources", [])}
+    csv_resource = None
+    for f in files:
+        existing = by_name.pop(f.name, None)
+        if existing is not None and existing.get("hash") == f.sha256:
+            res = existing
+        else:
+            with f.path.open("rb") as fh:
+                fields = dict(name=f.name, format=f.format, description=f.description, hash=f.sha256, upload=fh)
+                if existing is None:
+                    res = portal.call("resource_create", package_id=dataset["id"], **fields)
+                else:
+                    res = portal.call("resource_patch", id=existing["id"], **fields)
+        if f.name == "data.csv":
+            csv_resource = res
+    for leftover in by_name.values():  # e.g. data files of a resource that became metadata-only
+        portal.call("resource_delete", id=leftover["id"])
+    return csv_resource
+
+
+def _load_datastore(portal: Portal, resource: Resource, csv_resource: dict, view) -> None:
+    """Replace the DataStore table behind the CSV with the open view, typed and keyed."""
+    import duckdb
+
+    portal.show("datastore_delete", resource_id=csv_resource["id"], force=True)
+    key = [k for k in resource.key if k in view.columns]
+    fields = datastore_fields(resource, view.columns)
+    keyed = {"primary_key": key} if key else {}
+    portal.call("datastore_create", resource_id=csv_resource["id"], force=True, fields=fields, records=[], **keyed)
+    con = duckdb.connect()
+    src = str(view.path).replace("'", "''")
+    cols = ", ".join(
+        f'strftime("{c}", \'%Y-%m-%dT%H:%M:%S\') AS "{c}"' if resource.item(c).type.value == "T" else f'"{c}"' for c in view.columns
+    )
+    reader = con.sql(f"SELECT {cols} FROM read_parquet('{src}', hive_partitioning = false)").to_arrow_reader(RECORDS_PER_CALL)
+    for batch in reader:
+        records = batch.to_pylist()
+        for record in records:
+            for k, v in record.items():
+                if hasattr(v, "isoformat"):
+                    record[k] = v.isoformat()
+        portal.call("datastore_upsert", resource_id=csv_resource["id"], force=True, method="insert", records=records)
+    con.close()
+
+
+def _retract(resource: Resource, portal: Portal, store: CatalogStore, reasons: list[str]) -> PublishResult:
+    """Take the dataset off the public portal (CKAN state `deleted`: gone for the public and from
+    search, kept for the bureau's audit; a later approval restores it in place)."""
+    name = dataset_name(resource)
+    current = portal.show("package_show", id=name)
+    if current is None or current.get("state") == "deleted":
+        return PublishResult(resource.code, "not-published", None, reasons)
+    portal.call("package_delete", id=current["id"])
+    known = store.publication(resource.code)
+    store.record_publication(
+        resource.code, ckan_id=current["id"], ckan_name=name, url=_url(portal, name), state="retracted",
+        version=known.version if known else 0, fingerprint=known.fingerprint if known else "",
+    )
+    return PublishResult(resource.code, "retracted", _url(portal, name), reasons)
+
+
+def publish_all(portal: Portal, paths: Paths | None = None, codes: list[str] | None = None) -> list[PublishResult]:
+    """Every catalog resource (or `codes`) through the gate."""
+    from catalog.entries import get_resource, load_catalog
+
+    paths = paths or get_paths()
+    store = open_store(paths.catalog_url)
+    resources = [get_resource(c) for c in codes] if codes else load_catalog()
+    return [publish_resource(r, portal, paths, store) for r in resources]
