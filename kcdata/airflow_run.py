@@ -53,3 +53,13 @@ def run_pipeline(tables: list[str] | None = None, on_done=None) -> list[DagRunSu
         if on_done:
             on_done(summary)
     return summaries
+
+
+def run_publish(target) -> DagRunSummary:
+    """The publish DAG, with CKAN reached through the Airflow connection `kcdata_ckan`, which is
+    given to this process only (environment), never written to disk or logged."""
+    import json
+    import os
+
+    os.environ["AIRFLOW_CONN_KCDATA_CKAN"] = json.dumps({"conn_type": "http", "host": target.url, "password": target.token})
+    return run_dag(load_dags()["publish__portal"])

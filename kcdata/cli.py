@@ -12,6 +12,9 @@ from kcdata.errors import KcdataError
 app = typer.Typer(help="Knowledge City data pipeline: sample, ingest, transform, catalog.", no_args_is_help=True)
 catalog_app = typer.Typer(help="The data-resource catalog (信息资源目录).", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
+from portal.cli import portal_app  # noqa: E402
+
+app.add_typer(portal_app, name="portal")
 console = Console(width=None if Console().is_terminal else 160)
 
 
@@ -95,16 +98,29 @@ def run(
     rows: Annotated[Optional[int], typer.Option(help="rows per resource for the sample data")] = None,
     bad_share: Annotated[float, typer.Option(help="share of bad rows in the sample data")] = 0.02,
     sample_data: Annotated[bool, typer.Option("--sample/--no-sample", help="generate sample data first")] = True,
+    portal: Annotated[bool, typer.Option("--portal/--no-portal", help="start the local CKAN portal and publish to it")] = True,
 ) -> None:
-    """The main job: sample data -> every ingest DAG -> transform DAG, through Airflow."""
-    from kcdata.airflow_run import run_pipeline
-    from kcdata.report import print_run_summary
+    """The main job: sample data -> ingest DAGs -> transform DAG -> publish DAG, through Airflow."""
+    from kcdata.airflow_run import run_pipeline, run_publish
+    from kcdata.report import print_publication_summary, print_run_summary
 
+    done = lambda s: console.print(f"[green]✓[/green] {s.dag_id}: {s.state} {s.tasks}")  # noqa: E731
     try:
         if sample_data:
             sample(rows=rows, bad_share=bad_share, seed=20261122, only=None, out=None)
-        run_pipeline(on_done=lambda s: console.print(f"[green]✓[/green] {s.dag_id}: {s.state} {s.tasks}"))
+        run_pipeline(on_done=done)
         print_run_summary(console)
+        if portal:
+            from portal.client import target_from_environment
+            from portal.demo import approve_for_demo
+            from portal.stack import up
+
+            up()
+            for line in approve_for_demo():
+                console.print(line)
+            target = target_from_environment()
+            done(run_publish(target))
+            print_publication_summary(console, target.url)
     except KcdataError as exc:
         _fail(exc)
 

@@ -70,6 +70,12 @@ def print_resource(console: Console, code: str) -> None:
     console.print("[bold]lineage[/bold]")
     for e in edges:
         console.print(f"  {e.step:<10} {e.source_uri} → {e.target_uri}")
+    console.print("[bold]approvals[/bold]")
+    for a in store.approvals(resource.code):
+        console.print(f"  {a.at:%Y-%m-%d %H:%M} {a.action:<8} by {a.by} (version {a.version or '—'}) {a.note}")
+    publication = store.publication(resource.code)
+    if publication:
+        console.print(f"[bold]portal[/bold] {publication.state} v{publication.version} {publication.url} (CKAN id {publication.ckan_id})")
 
 
 def print_run_summary(console: Console) -> None:
@@ -88,3 +94,15 @@ def print_run_summary(console: Console) -> None:
         console.print(f"    {mart.name}")
     console.print(f"  {'catalog store':<28} {paths.catalog_url}")
     console.print(f"  {'GX Data Docs':<28} {build_data_docs(paths)}")
+
+
+def print_publication_summary(console: Console, portal_url: str) -> None:
+    """What the public portal now shows, with each dataset's address."""
+    from catalog.entries import load_catalog
+
+    store = open_store()
+    console.print(f"[bold]Open-data portal[/bold] {portal_url}")
+    for resource in load_catalog():
+        pub = store.publication(resource.code)
+        state = f"{pub.state} v{pub.version} {pub.url}" if pub else "not published"
+        console.print(f"  {resource.code} {resource.name}: {state}")

@@ -13,6 +13,17 @@ if ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
   apt-get update -q && apt-get install -y -q python3.11-venv
 fi
 
+# Debian packages the tests and the portal need: headless Chromium (dataset-page screenshots)
+# with a CJK font. The portal's own services (PostgreSQL, Redis, Java for Solr) are installed
+# by `kcdata portal up` itself.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || missing+=(fonts-wqy-microhei)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: apt-get install ${missing[*]}" >&2
+  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+fi
+
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 stamp=.venv/.kcdata-installed
 want=$(cat pyproject.toml | sha256sum | cut -c1-16)

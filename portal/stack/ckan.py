@@ -1,0 +1,305 @@
+"""CKAN 2.12 itself: its own virtualenv, its ini, its databases, the publisher account, the server.
+
+CKAN's pinned requirements clash with Airflow's, so it lives in `<home>/ckan-venv` and we drive it
+through its `ckan` command (and one helper script run by its Python). Every step first checks the
+real state (venv stamp, ini values, tables, token row) so a warm `up` changes nothing.
+"""
+from __future__ import annotations
+
+import base64
+import configparser
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from portal.stack import postgres
+from portal.stack import secrets as sec
+from portal.stack.layout import (
+    CKAN_BOOTSTRAP, CKAN_PORT, CKAN_REQUIREMENTS, CKAN_VERSION, DATASET_SCHEMA, HOST, PG_PORT,
+    PUBLISHER, REDIS_PORT, Layout, ckan_url, solr_url,
+)
+from portal.stack.proc import (
+    PortalError, ensure_port_free, http_json, pid_alive, read_pid, run, spawn, stop_pid, wait_until,
+)
+from portal.stack.status import ComponentStatus
+
+PLUGINS = (
+    "activity datastore datatables_view image_view text_view "
+    "scheming_datasets dcat dcat_json_interface structured_data"
+)
+TOKEN_NAME = "kcdata"
+_REDIS_DB = 1  # keep CKAN's keys apart from anything else on the same Redis
+
+
+# --- virtualenv -------------------------------------------------------------------------------
+
+def _bin(layout: Layout, name: str) -> Path:
+    return layout.ckan_venv / "bin" / name
+
+
+def _stamp(layout: Layout) -> Path:
+    return layout.ckan_venv / ".kcdata-requirements"
+
+
+def _base_python() -> str:
+    if sys.version_info[:2] == (3, 11):
+        return sys.executable
+    found = shutil.which("python3.11")
+    if found is None:
+        raise PortalError("CKAN 2.12 needs Python 3.11 for its virtualenv; python3.11 not found")
+    return found
+
+
+def venv_ready(layout: Layout) -> bool:
+    stamp = _stamp(layout)
+    return (_bin(layout, "ckan").exists() and stamp.exists()
+            and stamp.read_text().splitlines() == list(CKAN_REQUIREMENTS))
+
+
+def ensure_venv(layout: Layout) -> bool:
+    """Create the venv and pip-install CKAN + extensions unless already done. True when installed now."""
+    if venv_ready(layout):
+        return False
+    log = layout.log("pip-ckan")
+    if not _bin(layout, "python").exists():
+        run([_base_python(), "-m", "venv", layout.ckan_venv], what="python -m venv (CKAN)", log=log)
+    run([_bin(layout, "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+         *CKAN_REQUIREMENTS], what="pip install CKAN", log=log, timeout=1800)
+    _stamp(layout).write_text("\n".join(CKAN_REQUIREMENTS) + "\n")
+    return True
+
+
+def solr_schema(layout: Layout) -> Path:
+    """CKAN's own Solr schema.xml, from the installed package."""
+    found = sorted(layout.ckan_venv.glob("lib/python*/site-packages/ckan/config/solr/schema.xml"))
+    if not found:
+        raise PortalError(f"ckan/config/solr/schema.xml not found in {layout.ckan_venv}")
+    return found[-1]
+
+
+def ckan_cli(layout: Layout, *args: str | Path, what: str, capture: bool = False) -> str:
+    result = run([_bin(layout, "ckan"), "-c", layout.ckan_ini, *args], what=what,
+                 log=None if capture else layout.log("ckan-cli"), capture=capture,
+                 env={"CKAN_INI": str(layout.ckan_ini)}, cwd=layout.home)
+    return result.stdout if capture else ""
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+def desired_options(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
+    """The ini options we own; everything else stays as `ckan generate config` wrote it."""
+    ckan_pw = secrets[sec.PG_CKAN_PASSWORD]
+    ds_pw = secrets[sec.PG_DATASTORE_PASSWORD]
+    pg = f"{HOST}:{PG_PORT}"
+    return {
+        "ckan.site_url": ckan_url(),
+        "ckan.site_title": "知识城开放数据 Knowledge City Open Data",
+        "ckan.site_description": "中新广州知识城公共数据开放平台 Sino-Singapore Guangzhou Knowledge City open data",
+        "sqlalchemy.url": f"postgresql://{postgres.CKAN_ROLE}:{ckan_pw}@{pg}/{postgres.CKAN_DB}",
+        "ckan.datastore.write_url": f"postgresql://{postgres.CKAN_ROLE}:{ckan_pw}@{pg}/{postgres.DATASTORE_DB}",
+        "ckan.datastore.read_url": f"postgresql://{postgres.DATASTORE_ROLE}:{ds_pw}@{pg}/{postgres.DATASTORE_DB}",
+        "solr_url": f"{solr_url()}/ckan",
+        "ckan.redis.url": f"redis://{HOST}:{REDIS_PORT}/{_REDIS_DB}",
+        "ckan.storage_path": str(layout.storage),
+        "ckan.plugins": PLUGINS,
+        "scheming.dataset_schemas": DATASET_SCHEMA.as_uri(),
+        "scheming.presets": "ckanext.scheming:presets.json",
+        "scheming.dataset_fallback": "false",
+        "ckan.views.default_views": "image_view datatables_view",
+        "ckan.max_resource_size": "500",
+        "ckan.auth.create_unowned_dataset": "false",
+        "ckan.locale_default": "en",
+        "ckan.locales_offered": "en zh_Hans_CN",
+        "ckan.devserver.host": HOST,
+        "ckan.devserver.port": str(CKAN_PORT),
+        "ckan.devserver.threaded": "true",
+        "debug": "false",
+    }
+
+
+def _read_ini(path: Path) -> dict[str, str]:
+    parser = configparser.RawConfigParser(strict=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keep SECRET_KEY's case
+    parser.read(path)
+    return dict(parser["app:main"]) if parser.has_section("app:main") else {}
+
+
+def write_config(layout: Layout, secrets: dict[str, str]) -> bool:
+    """Generate ckan.ini once (it holds CKAN's random SECRET_KEY), then set our options. True when changed."""
+    ini = layout.ckan_ini
+    if not ini.exists():
+        run([_bin(layout, "ckan"), "generate", "config", ini], what="ckan generate config",
+            log=layout.log("ckan-cli"), cwd=layout.home)
+    os.chmod(ini, 0o600)  # it holds database passwords
+    current = _read_ini(ini)
+    wanted = desired_options(layout, secrets)
+    changes = {k: v for k, v in wanted.items() if current.get(k) != v}
+    if not changes:
+        return False
+    merge = layout.run / "ckan-options.ini"
+    merge.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(merge, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("[app:main]\n" + "".join(f"{k} = {v}\n" for k, v in changes.items()))
+    try:
+        run([_bin(layout, "ckan"), "config-tool", ini, "-f", merge], what="ckan config-tool",
+            log=layout.log("ckan-cli"), cwd=layout.home)
+    finally:
+        merge.unlink(missing_ok=True)
+    os.chmod(ini, 0o600)
+    missing = [k for k, v in wanted.items() if _read_ini(ini).get(k) != v]
+    if missing:
+        raise PortalError(f"ckan config-tool did not set: {', '.join(missing)} in {ini}")
+    return True
+
+
+# --- databases --------------------------------------------------------------------------------
+
+def _db_stamp(layout: Layout) -> Path:
+    return layout.run / "ckan-db.stamp"
+
+
+def _db_stamp_text() -> str:
+    return f"ckan {CKAN_VERSION}\nplugins {PLUGINS}\n"
+
+
+def init_db(layout: Layout) -> bool:
+    """`ckan db init` (core + plugin migrations) on a new database or when the plugins changed."""
+    has_tables = postgres.psql(layout, "SELECT to_regclass('public.package') IS NOT NULL;",
+                               db=postgres.CKAN_DB) == "t"
+    stamp = _db_stamp(layout)
+    if has_tables and stamp.exists() and stamp.read_text() == _db_stamp_text():
+        return False
+    ckan_cli(layout, "db", "init", what="ckan db init")
+    stamp.write_text(_db_stamp_text())
+    return True
+
+
+def set_datastore_permissions(layout: Layout) -> bool:
+    """Apply `ckan datastore set-permissions` as the superuser, once per datastore database."""
+    done = postgres.psql(layout, "SELECT count(*) FROM pg_proc WHERE proname = 'populate_full_text_trigger';",
+                         db=postgres.DATASTORE_DB)
+    if done not in ("", "0"):
+        return False
+    sql = ckan_cli(layout, "datastore", "set-permissions", what="ckan datastore set-permissions", capture=True)
+    if "GRANT" not in sql.upper():
+        raise PortalError("ckan datastore set-permissions printed no SQL")
+    postgres.psql(layout, sql, db=postgres.DATASTORE_DB)
+    return True
+
+
+# --- publisher account ------------------------------------------------------------------------
+
+def _token_id(token: str) -> str | None:
+    """The `jti` claim of a CKAN API token (a JWT), without verifying it: we only look it up."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return str(claims["jti"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None
+
+
+def publisher_ready(layout: Layout, secrets: dict[str, str]) -> bool:
+    """The stored token still belongs to an active sysadmin `kcdata_publisher`."""
+    token = secrets.get(sec.CKAN_API_TOKEN, "")
+    jti = _token_id(token) if token else None
+    if jti is None:
+        return False
+    jti_sql = "'" + jti.replace("'", "''") + "'"
+    found = postgres.psql(layout, f"""
+SELECT count(*) FROM api_token t JOIN "user" u ON u.id = t.user_id
+WHERE t.id = {jti_sql} AND u.name = '{PUBLISHER}' AND u.sysadmin AND u.state = 'active';
+""", db=postgres.CKAN_DB)
+    return found == "1"
+
+
+def ensure_publisher(layout: Layout) -> bool:
+    """Sysadmin `kcdata_publisher` with a password and an API token in secrets.env. True when made now."""
+    secrets = sec.ensure(layout.secrets_file, sec.CKAN_PUBLISHER_PASSWORD)
+    if publisher_ready(layout, secrets):
+        return False
+    result = run([_bin(layout, "python"), "-I", CKAN_BOOTSTRAP, layout.ckan_ini], what="create CKAN publisher",
+                 capture=True, cwd=layout.home,
+                 env={"CKAN_INI": str(layout.ckan_ini), "KCDATA_PUBLISHER": PUBLISHER,
+                      "KCDATA_PUBLISHER_PASSWORD": secrets[sec.CKAN_PUBLISHER_PASSWORD],
+                      "KCDATA_TOKEN_NAME": TOKEN_NAME})
+    token = None
+    for line in reversed(result.stdout.splitlines()):
+        if line.startswith("{"):
+            token = json.loads(line).get("token")
+            break
+    if not token:
+        raise PortalError("creating the CKAN publisher printed no API token")
+    sec.update(layout.secrets_file, **{sec.CKAN_API_TOKEN: token, sec.CKAN_URL: ckan_url()})
+    return True
+
+
+# --- server -----------------------------------------------------------------------------------
+
+def status_show() -> dict | None:
+    status, body = http_json(f"{ckan_url()}/api/3/action/status_show", timeout=5)
+    if status == 200 and isinstance(body, dict) and body.get("success"):
+        return body["result"]
+    return None
+
+
+def _inputs_digest(layout: Layout) -> str:
+    """What the running server has loaded: its ini and our scheming schema."""
+    h = hashlib.sha256()
+    for path in (layout.ckan_ini, DATASET_SCHEMA):
+        h.update(path.read_bytes() if path.exists() else b"")
+    return h.hexdigest()
+
+
+def _inputs_stamp(layout: Layout) -> Path:
+    return layout.run / "ckan-inputs.sha256"
+
+
+def stale(layout: Layout) -> bool:
+    """The running server was started with another ini or schema than the current ones."""
+    stamp = _inputs_stamp(layout)
+    return not stamp.exists() or stamp.read_text().strip() != _inputs_digest(layout)
+
+
+def start(layout: Layout) -> bool:
+    """Run CKAN's server (werkzeug, threaded, no reloader, no debugger) unless ours runs. True when started now."""
+    pidfile = layout.pidfile("ckan")
+    log = layout.log("ckan")
+    pid = read_pid(pidfile, str(layout.ckan_ini))
+    if pid is not None:
+        wait_until(lambda: status_show() is not None, what="CKAN", timeout=120, log=log,
+                   alive=lambda: pid_alive(pid))
+        return False
+    ensure_port_free(CKAN_PORT, "CKAN")
+    layout.storage.mkdir(parents=True, exist_ok=True)
+    _inputs_stamp(layout).write_text(_inputs_digest(layout) + "\n")
+    new_pid = spawn(
+        [_bin(layout, "ckan"), "-c", layout.ckan_ini, "run", "--host", HOST, "--port", str(CKAN_PORT),
+         "--disable-reloader", "--disable-debugger", "--threaded"],
+        log=log, pidfile=pidfile, cwd=layout.home, env={"CKAN_INI": str(layout.ckan_ini)},
+    )
+    wait_until(lambda: status_show() is not None, what="CKAN", timeout=180, log=log,
+               alive=lambda: pid_alive(new_pid))
+    return True
+
+
+def stop(layout: Layout) -> bool:
+    return stop_pid(layout.pidfile("ckan"), str(layout.ckan_ini), timeout=20)
+
+
+def status(layout: Layout) -> ComponentStatus:
+    pid = read_pid(layout.pidfile("ckan"), str(layout.ckan_ini))
+    info = status_show() if pid is not None else None
+    return ComponentStatus(
+        name="ckan",
+        running=info is not None,
+        url=ckan_url(),
+        version=info.get("ckan_version") if info else None,
+        pid=pid,
+        log=layout.log("ckan"),
+        detail=("plugins: " + " ".join(info.get("extensions", []))) if info else "",
+    )

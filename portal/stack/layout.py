@@ -1,0 +1,111 @@
+"""Where the portal stack keeps its state, and which loopback ports it uses.
+
+Everything the stack creates lives under one folder (`.portal/` at the project root, or
+`$KCDATA_PORTAL_HOME`), so `rm -rf .portal` is a full reset and nothing leaks into the repo.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+HOST = "127.0.0.1"
+PG_PORT = 5432
+REDIS_PORT = 6379
+SOLR_PORT = 8983
+CKAN_PORT = 5000
+
+CKAN_VERSION = "2.12.0"
+CKAN_REQUIREMENTS = (
+    f"ckan[requirements]=={CKAN_VERSION}",
+    "ckanext-scheming==3.1.0",
+    "ckanext-dcat==2.4.4",
+)
+SOLR_CORE = "ckan"
+PUBLISHER = "kcdata_publisher"
+
+# A Unix socket path must stay under ~107 bytes (sun_path).
+_MAX_SOCKET_DIR = 80
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The paths of one portal state folder."""
+
+    home: Path
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run(self) -> Path:
+        """Pidfiles and stamps."""
+        return self.home / "run"
+
+    @property
+    def pg_data(self) -> Path:
+        return self.home / "pg"
+
+    @property
+    def pg_socket_dir(self) -> Path:
+        candidate = self.home / "run" / "pg"
+        if len(str(candidate)) <= _MAX_SOCKET_DIR:
+            return candidate
+        digest = hashlib.sha256(str(self.home).encode()).hexdigest()[:10]
+        return Path(tempfile.gettempdir()) / f"kcdata-pg-{digest}"
+
+    @property
+    def redis_dir(self) -> Path:
+        return self.home / "redis"
+
+    @property
+    def solr_home(self) -> Path:
+        return self.home / "solr"
+
+    @property
+    def ckan_venv(self) -> Path:
+        return self.home / "ckan-venv"
+
+    @property
+    def ckan_ini(self) -> Path:
+        return self.home / "ckan.ini"
+
+    @property
+    def storage(self) -> Path:
+        return self.home / "storage"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.home / "secrets.env"
+
+    def pidfile(self, name: str) -> Path:
+        return self.run / f"{name}.pid"
+
+    def log(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+
+# Committed inputs of the stack (not state).
+SOLR_PROJECT = PROJECT_ROOT / "portal" / "solr"
+SOLR_CONF = SOLR_PROJECT / "conf"
+DATASET_SCHEMA = PROJECT_ROOT / "portal" / "ckan" / "kcdata_dataset.yaml"
+CKAN_BOOTSTRAP = Path(__file__).resolve().parent / "_ckan_bootstrap.py"
+
+
+def get_layout() -> Layout:
+    """The state folder in force: `$KCDATA_PORTAL_HOME`, else `<project>/.portal`."""
+    home = os.environ.get("KCDATA_PORTAL_HOME")
+    return Layout(Path(home).expanduser().resolve() if home else PROJECT_ROOT / ".portal")
+
+
+def ckan_url() -> str:
+    return f"http://{HOST}:{CKAN_PORT}"
+
+
+def solr_url() -> str:
+    return f"http://{HOST}:{SOLR_PORT}/solr"

@@ -1,0 +1,202 @@
+"""PostgreSQL for CKAN: a dedicated cluster under `<home>/pg`, listening on 127.0.0.1:5432 only.
+
+A cluster of our own (rather than Debian's `main`) needs no systemd, survives nothing else on
+the machine touching it, and goes away with the state folder. When we run as root the server
+runs as the `postgres` user (PostgreSQL refuses root); the superuser connects over a Unix socket
+in our state folder with peer authentication, and CKAN over TCP with scram-sha-256 passwords.
+"""
+from __future__ import annotations
+
+import getpass
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from portal.stack import secrets as sec
+from portal.stack.layout import HOST, PG_PORT, Layout
+from portal.stack.packages import pg_bin_dir
+from portal.stack.proc import PortalError, cmdline, ensure_port_free, is_root, pid_alive, run
+from portal.stack.status import ComponentStatus
+
+CKAN_DB = "ckan_default"
+CKAN_ROLE = "ckan_default"
+DATASTORE_DB = "datastore_default"
+DATASTORE_ROLE = "datastore_default"
+
+_OS_USER = "postgres"
+
+
+def _bin(name: str) -> Path:
+    bindir = pg_bin_dir()
+    if bindir is None:
+        raise PortalError("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin")
+    return bindir / name
+
+
+def _superuser() -> str:
+    return _OS_USER if is_root() else getpass.getuser()
+
+
+def _as_pg(cmd: Sequence[str | Path]) -> list[str]:
+    """Run as the `postgres` OS user when we are root (PostgreSQL will not run as root)."""
+    cmd = [str(c) for c in cmd]
+    return ["runuser", "-u", _OS_USER, "--", *cmd] if is_root() else cmd
+
+
+def _own(path: Path) -> None:
+    if is_root():
+        shutil.chown(path, _OS_USER, _OS_USER)
+
+
+def _settings(layout: Layout) -> str:
+    return (
+        "# Written by portal/stack/postgres.py at every start.\n"
+        f"listen_addresses = '{HOST}'\n"
+        f"port = {PG_PORT}\n"
+        f"unix_socket_directories = '{layout.pg_socket_dir}'\n"
+        "max_connections = 100\n"
+        "shared_buffers = 128MB\n"
+        # never echo a failing statement into the log: it may carry a password
+        "log_min_error_statement = panic\n"
+        "log_timezone = 'UTC'\n"
+        "timezone = 'UTC'\n"
+    )
+
+
+def _check_reachable(folder: Path) -> None:
+    """The `postgres` user must be able to walk down to our state folder."""
+    for part in [folder, *folder.parents]:
+        if part.exists() and not part.stat().st_mode & 0o001:
+            raise PortalError(
+                f"the postgres user cannot enter {part} (mode {oct(part.stat().st_mode & 0o777)}); "
+                f"put the portal state elsewhere with KCDATA_PORTAL_HOME (e.g. /var/tmp/kcdata-portal)"
+            )
+
+
+def initialised(layout: Layout) -> bool:
+    return (layout.pg_data / "PG_VERSION").exists()
+
+
+def init_cluster(layout: Layout) -> bool:
+    """initdb once. Returns True when a new cluster was made."""
+    if initialised(layout):
+        return False
+    data = layout.pg_data
+    if is_root():
+        _check_reachable(data.parent)
+    data.mkdir(parents=True, exist_ok=True)
+    data.chmod(0o700)
+    _own(data)
+    log = layout.log("postgres-init")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    run(_as_pg([_bin("initdb"), "-D", data, "--username", _superuser(), "--encoding", "UTF8",
+                "--locale", "C.UTF-8", "--auth-local", "peer", "--auth-host", "scram-sha-256"]),
+        what="initdb", log=log, cwd=Path("/"))
+    conf = data / "postgresql.conf"
+    with conf.open("a") as fh:
+        fh.write("\n# kcdata portal: loopback only, settings in kcdata.conf\ninclude_if_exists = 'kcdata.conf'\n")
+    return True
+
+
+def pid(layout: Layout) -> int | None:
+    try:
+        value = int((layout.pg_data / "postmaster.pid").read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return value if pid_alive(value) and "postgres" in cmdline(value) else None
+
+
+def ready() -> bool:
+    bindir = pg_bin_dir()
+    if bindir is None:
+        return False
+    result = run([bindir / "pg_isready", "-q", "-h", HOST, "-p", str(PG_PORT)],
+                 what="pg_isready", capture=True, check=False)
+    return result.returncode == 0
+
+
+def start(layout: Layout) -> bool:
+    """Start our cluster unless it already runs. Returns True when it was started now."""
+    if pid(layout) is not None:
+        if not ready():
+            raise PortalError(f"PostgreSQL runs (pid {pid(layout)}) but does not answer on {HOST}:{PG_PORT}; "
+                              f"see {layout.log('postgres')}")
+        return False
+    ensure_port_free(PG_PORT, "PostgreSQL")
+    (layout.pg_data / "kcdata.conf").write_text(_settings(layout))
+    _own(layout.pg_data / "kcdata.conf")
+    sock = layout.pg_socket_dir
+    sock.mkdir(parents=True, exist_ok=True)
+    _own(sock)
+    log = layout.log("postgres")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.touch()
+    _own(log)
+    run(_as_pg([_bin("pg_ctl"), "-D", layout.pg_data, "-l", log, "-w", "-t", "90", "start"]),
+        what="pg_ctl start", log=layout.log("postgres-ctl"), cwd=Path("/"))
+    return True
+
+
+def stop(layout: Layout) -> bool:
+    if pid(layout) is None:
+        return False
+    run(_as_pg([_bin("pg_ctl"), "-D", layout.pg_data, "-m", "fast", "-w", "-t", "60", "stop"]),
+        what="pg_ctl stop", log=layout.log("postgres-ctl"), cwd=Path("/"))
+    return True
+
+
+def psql(layout: Layout, sql: str, *, db: str = "postgres") -> str:
+    """Run SQL as the superuser over our Unix socket; SQL goes on stdin, never on a command line."""
+    result = run(
+        _as_pg([_bin("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                "-h", layout.pg_socket_dir, "-p", str(PG_PORT), "-U", _superuser(), "-d", db, "-f", "-"]),
+        what=f"psql ({db})", input=sql, capture=True, cwd=Path("/"),
+    )
+    return result.stdout.strip()
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def ensure_databases(layout: Layout, secrets: dict[str, str]) -> None:
+    """Roles and databases CKAN and its DataStore expect (idempotent)."""
+    ckan_pw = secrets[sec.PG_CKAN_PASSWORD]
+    ds_pw = secrets[sec.PG_DATASTORE_PASSWORD]
+    psql(layout, f"""
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{CKAN_ROLE}') THEN
+    CREATE ROLE {CKAN_ROLE} LOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{DATASTORE_ROLE}') THEN
+    CREATE ROLE {DATASTORE_ROLE} LOGIN;
+  END IF;
+END $$;
+ALTER ROLE {CKAN_ROLE} PASSWORD {_literal(ckan_pw)};
+ALTER ROLE {DATASTORE_ROLE} PASSWORD {_literal(ds_pw)};
+""")
+    existing = set(psql(layout, "SELECT datname FROM pg_database;").split())
+    for db in (CKAN_DB, DATASTORE_DB):
+        if db not in existing:
+            psql(layout, f"CREATE DATABASE {db} OWNER {CKAN_ROLE} ENCODING 'UTF8' TEMPLATE template0;")
+
+
+def version(layout: Layout) -> str | None:
+    try:
+        return psql(layout, "SHOW server_version;") or None
+    except PortalError:
+        return None
+
+
+def status(layout: Layout) -> ComponentStatus:
+    running = pid(layout) is not None and ready()
+    return ComponentStatus(
+        name="postgres",
+        running=running,
+        url=f"postgresql://{HOST}:{PG_PORT}",
+        version=version(layout) if running else None,
+        pid=pid(layout),
+        log=layout.log("postgres"),
+        detail=f"data {layout.pg_data}",
+    )
