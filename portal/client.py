@@ -76,12 +76,9 @@ class Portal:
 def target_from_environment() -> CkanTarget:
     """For the CLI: KCDATA_CKAN_URL/KCDATA_CKAN_TOKEN, else the local portal's secrets file.
     (Airflow tasks use the `kcdata_ckan` connection instead; the repository holds neither.)"""
-    if os.environ.get("KCDATA_CKAN_URL") and os.environ.get("KCDATA_CKAN_TOKEN"):
-        return CkanTarget(os.environ["KCDATA_CKAN_URL"].rstrip("/"), os.environ["KCDATA_CKAN_TOKEN"])
     from portal.stack import connection
 
-    url, token = connection()
-    return CkanTarget(url.rstrip("/"), token)
+    return CkanTarget(*connection())
 
 
 def target_from_airflow_connection(conn) -> CkanTarget:
