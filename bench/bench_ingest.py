@@ -14,6 +14,7 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -73,7 +74,9 @@ def _run(code: str, env: dict, params: dict) -> tuple[float, float, str]:
     """Run `code` in a fresh interpreter; wall seconds, peak RSS in MiB, stdout."""
     header = "".join(f"{k} = {v!r}\n" for k, v in params.items())
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", header + textwrap.dedent(code)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", header + textwrap.dedent(code)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     out, err = "", ""
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
@@ -85,10 +88,10 @@ def _run(code: str, env: dict, params: dict) -> tuple[float, float, str]:
 
 @app.command()
 def main(
-    rows: int = typer.Option(1_000_000, help="rows to generate"),
-    resource: str = typer.Option("KC-STHJ-001", help="resource code (the floor query is written for air quality)"),
-    bad_share: float = typer.Option(0.02, help="share of bad rows"),
-    workdir: Path = typer.Option(None, help="where to put the lake (default: a temp dir)"),
+    rows: Annotated[int, typer.Option(help="rows to generate")] = 1_000_000,
+    resource: Annotated[str, typer.Option(help="resource code (the floor query is written for air quality)")] = "KC-STHJ-001",
+    bad_share: Annotated[float, typer.Option(help="share of bad rows")] = 0.02,
+    workdir: Annotated[Optional[Path], typer.Option(help="where to put the lake (default: a temp dir)")] = None,
 ) -> None:
     """Print wall time and peak RSS per stage and for the DuckDB floor, with ratios."""
     from rich.console import Console
@@ -98,7 +101,8 @@ def main(
     from samples.generate import generate_resource
 
     root = workdir or Path(tempfile.mkdtemp(prefix="kcdata-bench-"))
-    env = {**os.environ, "KCDATA_LAKE": str(root / "lake"), "KCDATA_INBOX": str(root / "inbox"), "GX_ANALYTICS_ENABLED": "False", "DO_NOT_TRACK": "1"}
+    lake = {"KCDATA_LAKE": str(root / "lake"), "KCDATA_INBOX": str(root / "inbox")}
+    env = {**os.environ, **lake, "GX_ANALYTICS_ENABLED": "False", "DO_NOT_TRACK": "1"}
     os.environ.update({k: env[k] for k in ("KCDATA_LAKE", "KCDATA_INBOX")})
     t0 = time.perf_counter()
     sample = generate_resource(get_resource(resource), root / "inbox", rows=rows, bad_share=bad_share)

@@ -7,6 +7,7 @@ One SQL projection does the whole batch: no per-row Python.
 from __future__ import annotations
 
 from catalog.model import DUCKDB_TYPES, Item, ItemType, Resource
+from kcdata.sqltext import ident, literal
 
 # Rule codes (stable, kebab-case) for problems found while coercing.
 WHITESPACE = "whitespace"
@@ -26,12 +27,6 @@ _BOOL_TRUE = ("是", "true", "1", "y", "yes")
 _BOOL_FALSE = ("否", "false", "0", "n", "no")
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _typed(item: Item, t: str) -> str:
@@ -42,21 +37,21 @@ def _typed(item: Item, t: str) -> str:
     if item.type is ItemType.L:
         lowered = f"lower({t})"
         return (
-            f"CASE WHEN {lowered} IN ({', '.join(map(_lit, _BOOL_TRUE))}) THEN TRUE "
-            f"WHEN {lowered} IN ({', '.join(map(_lit, _BOOL_FALSE))}) THEN FALSE END"
+            f"CASE WHEN {lowered} IN ({', '.join(map(literal, _BOOL_TRUE))}) THEN TRUE "
+            f"WHEN {lowered} IN ({', '.join(map(literal, _BOOL_FALSE))}) THEN FALSE END"
         )
-    return f"CASE WHEN regexp_matches({t}, {_lit(_CANONICAL[item.type])}) THEN TRY_CAST({t} AS {target}) END"
+    return f"CASE WHEN regexp_matches({t}, {literal(_CANONICAL[item.type])}) THEN TRY_CAST({t} AS {target}) END"
 
 
 def _problem(item: Item, t: str) -> str:
     """The rule a non-empty cell breaks, or NULL: whitespace, then full-width, then type."""
-    checks = [f"WHEN {t} <> trim({t}, {_lit(_SPACES)}) THEN {_lit(WHITESPACE)}"]
+    checks = [f"WHEN {t} <> trim({t}, {literal(_SPACES)}) THEN {literal(WHITESPACE)}"]
     if item.type is not ItemType.C or item.pattern:
-        checks.append(f"WHEN regexp_matches({t}, {_lit(_FULL_WIDTH)}) THEN {_lit(FULL_WIDTH)}")
+        checks.append(f"WHEN regexp_matches({t}, {literal(_FULL_WIDTH)}) THEN {literal(FULL_WIDTH)}")
     if item.type in (ItemType.D, ItemType.T):
-        checks.append(f"WHEN ({_typed(item, t)}) IS NULL THEN {_lit(DATE_FORMAT)}")
+        checks.append(f"WHEN ({_typed(item, t)}) IS NULL THEN {literal(DATE_FORMAT)}")
     elif item.type is not ItemType.C:
-        checks.append(f"WHEN ({_typed(item, t)}) IS NULL THEN {_lit(TYPE)}")
+        checks.append(f"WHEN ({_typed(item, t)}) IS NULL THEN {literal(TYPE)}")
     return f"CASE WHEN {t} IS NULL OR {t} = '' THEN NULL {' '.join(checks)} END"
 
 
@@ -72,12 +67,12 @@ def coercion_sql(resource: Resource, present: set[str], relation: str) -> str:
     for item in resource.items:
         target = DUCKDB_TYPES[item.type]
         if item.code not in present:
-            selects.append(f"CAST(NULL AS {target}) AS {_q(item.code)}")
+            selects.append(f"CAST(NULL AS {target}) AS {ident(item.code)}")
             continue
-        t, p = _q(item.code), _q("__p_" + item.code)
+        t, p = ident(item.code), ident("__p_" + item.code)
         inner += [t, f"{_problem(item, t)} AS {p}"]
-        selects.append(f"CASE WHEN {p} IS NULL AND {t} <> '' THEN {_typed(item, t)} END AS {_q(item.code)}")
-        problems.append(f"CASE WHEN {p} IS NOT NULL THEN {{'rule': {p}, 'column': {_lit(item.code)}, 'value': {t}}} END")
+        selects.append(f"CASE WHEN {p} IS NULL AND {t} <> '' THEN {_typed(item, t)} END AS {ident(item.code)}")
+        problems.append(f"CASE WHEN {p} IS NOT NULL THEN {{'rule': {p}, 'column': {literal(item.code)}, 'value': {t}}} END")
     errors = (
         f"list_filter([{', '.join(problems)}], lambda x: x IS NOT NULL)"
         if problems

@@ -5,7 +5,6 @@ the batch already there and does nothing.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -13,6 +12,7 @@ from pathlib import Path
 
 from catalog.model import Resource, SourceFormat
 from kcdata.atomic import staged_dir, sweep_stale_temps
+from kcdata.checksums import sha256_file
 from kcdata.errors import KcdataError
 from kcdata.settings import Paths, get_paths
 
@@ -37,15 +37,6 @@ class LandedBatch:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def fingerprint_file(path: Path) -> str:
-    """SHA-256 of the file's bytes, streamed."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def batch_dir(paths: Paths, stage: str, table: str, fingerprint: str) -> Path:
@@ -86,7 +77,7 @@ def land_file(resource: Resource, source: Path, paths: Paths | None = None) -> L
     fmt = SUFFIXES.get(source.suffix.lower())
     if fmt is None:
         raise KcdataError(f"{source}: unsupported file type {source.suffix!r}; send CSV, XLSX or JSON")
-    fingerprint = fingerprint_file(source)
+    fingerprint = sha256_file(source)
     target = batch_dir(paths, "raw", resource.table, fingerprint)
     if (target / "data.parquet").exists():
         return read_landed(target / "data.parquet")

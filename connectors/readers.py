@@ -153,7 +153,7 @@ def _json(path: Path) -> TextStream:
         raise KcdataError(f"{path}: not a JSON array of objects or JSON lines: {exc}") from exc
     columns = ", ".join(f"'{k.replace(chr(39), chr(39) * 2)}': 'VARCHAR'" for k in keys)
     names = _names(len(keys))
-    select = ", ".join(f'"{k.replace(chr(34), chr(34) * 2)}" AS {n}' for k, n in zip(keys, names))
+    select = ", ".join(f'"{k.replace(chr(34), chr(34) * 2)}" AS {n}' for k, n in zip(keys, names, strict=True))
     reader = con.sql(
         f"SELECT {select} FROM read_json('{src}', format='auto', columns={{{columns}}})"
     ).to_arrow_reader(BATCH_ROWS)

@@ -13,10 +13,9 @@ def get_context(paths: Paths):
     """A file-backed GX context; analytics off, because this machine has no internet."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     import expectations.custom  # noqa: F401  (registers the custom expectations)
-
-    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     paths.gx_root.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="file", project_root_dir=str(paths.gx_root))

@@ -18,7 +18,8 @@ def write_feedback(con, resource: Resource, path: Path) -> None:
     names = pa.table(
         {"column": [i.code for i in resource.items], "item_name": [i.name for i in resource.items]}
     )
-    codes = sorted({*RULES, *(r for (r,) in con.execute("SELECT DISTINCT x.rule FROM (SELECT unnest(_reasons) x FROM reasons)").fetchall())})
+    seen = con.execute("SELECT DISTINCT x.rule FROM (SELECT unnest(_reasons) x FROM reasons)").fetchall()
+    codes = sorted({*RULES, *(r for (r,) in seen)})
     messages = pa.table(
         {"rule": codes, "zh": [rule(c).zh for c in codes], "en": [rule(c).en for c in codes]}
     )

@@ -18,6 +18,7 @@ from expectations.suite import COERCION, ROW_ID, build_suite
 from kcdata.atomic import staged_dir, sweep_stale_temps
 from kcdata.errors import KcdataError
 from kcdata.settings import Paths, get_paths
+from kcdata.sqltext import ident
 
 CHUNK_ROWS = int(os.environ.get("KCDATA_VALIDATE_CHUNK_ROWS", "1000000"))
 FAILURE_SCHEMA = ("_row", "rule", "column", "value")
@@ -46,15 +47,12 @@ class ValidationOutcome:
         return asdict(self)
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
 
 def _chunk_filters(resource: Resource, rows: int) -> list[str]:
     n = max(1, math.ceil(rows / CHUNK_ROWS))
     if n == 1:
         return ["TRUE"]
-    keyed = ", ".join(_q(k) for k in resource.key) or ROW_ID
+    keyed = ", ".join(ident(k) for k in resource.key) or ROW_ID
     return [f"hash({keyed}) % {n} = {i}" for i in range(n)]
 
 
@@ -116,13 +114,14 @@ def validate_batch(resource: Resource, landed: LandedBatch, paths: Paths | None 
     raw = landed.raw_path.replace("'", "''")
     con = duckdb.connect()
     con.execute(f"CREATE VIEW raw AS SELECT * FROM read_parquet('{raw}', hive_partitioning = false)")
-    items = [_q(i.code) for i in resource.items]
+    items = [ident(i.code) for i in resource.items]
     context = get_context(paths)
     definition = validation_definition(context, resource, build_suite(resource))
     result_format = {"result_format": "COMPLETE", "unexpected_index_column_names": [ROW_ID]}
     failures: list[tuple] = []
     gx_success = True
-    coercion = f"CASE WHEN len(_errors) > 0 THEN array_to_string(list_transform(_errors, lambda e: e.rule || ':' || e.column), ';') END AS {COERCION}"
+    summary = "array_to_string(list_transform(_errors, lambda e: e.rule || ':' || e.column), ';')"
+    coercion = f"CASE WHEN len(_errors) > 0 THEN {summary} END AS {COERCION}"
     for where in _chunk_filters(resource, landed.rows):
         frame = con.sql(f"SELECT {ROW_ID}, {', '.join(items)}, {coercion} FROM raw WHERE {where}").df()
         if frame.empty:
@@ -136,9 +135,9 @@ def validate_batch(resource: Resource, landed: LandedBatch, paths: Paths | None 
         failures += _failures_from_result(result)
         del frame
 
-    columns = list(zip(*failures)) if failures else [[] for _ in FAILURE_SCHEMA]
+    columns = list(zip(*failures, strict=True)) if failures else [[] for _ in FAILURE_SCHEMA]
     fail_table = pa.table(
-        [pa.array(c, t) for c, t in zip(columns, (pa.int64(), pa.string(), pa.string(), pa.string()))],
+        [pa.array(c, t) for c, t in zip(columns, (pa.int64(), pa.string(), pa.string(), pa.string()), strict=True)],
         names=list(FAILURE_SCHEMA),
     )
     con.register("gx_failures", fail_table)

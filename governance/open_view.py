@@ -12,6 +12,7 @@ from pathlib import Path
 from catalog.model import Resource, Sensitivity
 from kcdata.atomic import staged_dir
 from kcdata.settings import Paths, get_paths
+from kcdata.sqltext import ident
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,6 @@ def public_items(resource: Resource) -> list[str]:
     return [i.code for i in resource.items if i.sensitivity is Sensitivity.public]
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
 
 def build_open_view(resource: Resource, fingerprint: str, paths: Paths | None = None) -> OpenView:
     """Write (once per latest batch) and describe the open view of `resource`."""
@@ -42,13 +40,13 @@ def build_open_view(resource: Resource, fingerprint: str, paths: Paths | None = 
     out = target / "data.parquet"
     if not out.exists():
         glob = str(paths.validated / resource.table / "*" / "data.parquet").replace("'", "''")
-        key = ", ".join(_q(k) for k in resource.key) or "_row, _batch"
-        order = ", ".join(_q(k) for k in resource.key) or "_loaded_at, _row"
+        key = ", ".join(ident(k) for k in resource.key) or "_row, _batch"
+        order = ", ".join(ident(k) for k in resource.key) or "_loaded_at, _row"
         con = duckdb.connect()
         with staged_dir(target) as tmp:
             con.execute(
                 f"""COPY (
-                      SELECT {', '.join(_q(c) for c in keep)} FROM (
+                      SELECT {', '.join(ident(c) for c in keep)} FROM (
                         SELECT * FROM read_parquet('{glob}', union_by_name = true, hive_partitioning = false)
                         QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _loaded_at DESC, _row DESC, _batch DESC) = 1)
                       ORDER BY {order})

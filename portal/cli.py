@@ -36,7 +36,7 @@ def up() -> None:
         url, _ = stack.connection()
     except KcdataError as exc:
         console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from exc
     _print_status(state)
     console.print(f"CKAN: {url}  (API token for kcdata_publisher in {stack.get_layout().secrets_file})")
 
@@ -50,7 +50,7 @@ def down() -> None:
         state = stack.down(report=lambda msg: console.print(msg))
     except KcdataError as exc:
         console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from exc
     _print_status(state)
 
 

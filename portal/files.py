@@ -1,12 +1,12 @@
 """The files the public downloads: CSV (Excel-safe), Parquet, and the data dictionary."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from catalog.model import ItemType, Resource
 from governance.open_view import OpenView
+from kcdata.checksums import sha256_file
 
 # A cell starting with one of these is a formula to Excel/LibreOffice (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -19,14 +19,6 @@ class PublishedFile:
     format: str
     description: str
     sha256: str
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def neutralise_sql(column: str) -> str:
@@ -60,13 +52,16 @@ def write_files(resource: Resource, view: OpenView, folder: Path, with_data: boo
             while block := src_fh.read(1 << 20):
                 out.write(block)
         body.unlink()
-        files.append(PublishedFile("data.csv", csv_path, "CSV", f"{resource.name}（CSV，UTF-8，含BOM）", sha256_of(csv_path)))
+        files.append(PublishedFile("data.csv", csv_path, "CSV", f"{resource.name}（CSV，UTF-8，含BOM）", sha256_file(csv_path)))
         parquet_path = folder / f"{resource.table}.parquet"
-        con.execute(f"COPY (SELECT * FROM read_parquet('{src}', hive_partitioning = false)) TO '{parquet_path}' (FORMAT parquet, COMPRESSION zstd)")
-        files.append(PublishedFile("data.parquet", parquet_path, "Parquet", f"{resource.name}（Parquet）", sha256_of(parquet_path)))
+        con.execute(
+            f"COPY (SELECT * FROM read_parquet('{src}', hive_partitioning = false)) "
+            f"TO '{parquet_path}' (FORMAT parquet, COMPRESSION zstd)"
+        )
+        files.append(PublishedFile("data.parquet", parquet_path, "Parquet", f"{resource.name}（Parquet）", sha256_file(parquet_path)))
     dictionary = folder / f"{resource.table}_data_dictionary.csv"
     write_dictionary(resource, view, dictionary)
-    files.append(PublishedFile("data-dictionary.csv", dictionary, "CSV", "数据字典 Data dictionary", sha256_of(dictionary)))
+    files.append(PublishedFile("data-dictionary.csv", dictionary, "CSV", "数据字典 Data dictionary", sha256_file(dictionary)))
     con.close()
     return files
 

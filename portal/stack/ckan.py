@@ -18,11 +18,29 @@ from pathlib import Path
 from portal.stack import postgres
 from portal.stack import secrets as sec
 from portal.stack.layout import (
-    CKAN_BOOTSTRAP, CKAN_PORT, CKAN_REQUIREMENTS, CKAN_VERSION, DATASET_SCHEMA, HOST, PG_PORT,
-    PUBLISHER, REDIS_PORT, Layout, ckan_url, solr_url,
+    CKAN_BOOTSTRAP,
+    CKAN_PORT,
+    CKAN_REQUIREMENTS,
+    CKAN_VERSION,
+    DATASET_SCHEMA,
+    HOST,
+    PG_PORT,
+    PUBLISHER,
+    REDIS_PORT,
+    Layout,
+    ckan_url,
+    solr_url,
 )
 from portal.stack.proc import (
-    PortalError, ensure_port_free, http_json, pid_alive, read_pid, run, spawn, stop_pid, wait_until,
+    PortalError,
+    ensure_port_free,
+    http_json,
+    pid_alive,
+    read_pid,
+    run,
+    spawn,
+    stop_pid,
+    wait_until,
 )
 from portal.stack.status import ComponentStatus
 

@@ -13,7 +13,15 @@ from pathlib import Path
 
 from portal.stack.layout import SOLR_CONF, SOLR_CORE, SOLR_PORT, SOLR_PROJECT, Layout, solr_url
 from portal.stack.proc import (
-    PortalError, ensure_port_free, http_json, pid_alive, read_pid, run, spawn, stop_pid, wait_until,
+    PortalError,
+    ensure_port_free,
+    http_json,
+    pid_alive,
+    read_pid,
+    run,
+    spawn,
+    stop_pid,
+    wait_until,
 )
 from portal.stack.status import ComponentStatus
 

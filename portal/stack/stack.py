@@ -85,6 +85,12 @@ def _take_over(layout: Layout, report: Report) -> None:
         down(Layout(home), report)
 
 
+def _note(report: Report, changed: bool, message: str) -> None:
+    """Say what a step changed; steps that found everything in place stay silent."""
+    if changed:
+        report(message)
+
+
 def _up(layout: Layout, report: Report) -> StackStatus:
     t0 = time.monotonic()
     for folder in (layout.home, layout.logs, layout.run):
@@ -102,38 +108,27 @@ def _up(layout: Layout, report: Report) -> StackStatus:
     with ThreadPoolExecutor(max_workers=2) as pool:
         venv_job = pool.submit(ckan.ensure_venv, layout)
         solr_job = pool.submit(solr.build, layout)
-        if postgres.init_cluster(layout):
-            report("postgres: new cluster initialised")
-        if postgres.start(layout):
-            report("postgres: started")
+        _note(report, postgres.init_cluster(layout), "postgres: new cluster initialised")
+        _note(report, postgres.start(layout), "postgres: started")
         postgres.ensure_databases(layout, secrets)
-        if redis.start(layout):
-            report("redis: started")
-        if venv_job.result():
-            report("ckan: virtualenv installed")
-        if solr_job.result():
-            report("solr: built with Maven")
+        _note(report, redis.start(layout), "redis: started")
+        _note(report, venv_job.result(), "ckan: virtualenv installed")
+        _note(report, solr_job.result(), "solr: built with Maven")
 
     if solr.prepare_home(layout, ckan.solr_schema(layout)):
         report("solr: core 'ckan' configured")
         if solr.status(layout).running:
             solr.reload_core()
             report("solr: core reloaded")
-    if solr.start(layout):
-        report("solr: started")
+    _note(report, solr.start(layout), "solr: started")
 
-    if ckan.write_config(layout, secrets):
-        report("ckan: ckan.ini written")
-    if ckan.init_db(layout):
-        report("ckan: database initialised")
-    if ckan.set_datastore_permissions(layout):
-        report("ckan: datastore permissions set")
-    if ckan.ensure_publisher(layout):
-        report("ckan: publisher account and API token created")
+    _note(report, ckan.write_config(layout, secrets), "ckan: ckan.ini written")
+    _note(report, ckan.init_db(layout), "ckan: database initialised")
+    _note(report, ckan.set_datastore_permissions(layout), "ckan: datastore permissions set")
+    _note(report, ckan.ensure_publisher(layout), "ckan: publisher account and API token created")
     if ckan.stale(layout) and ckan.stop(layout):
         report("ckan: stopped to load the changed ckan.ini or dataset schema")
-    if ckan.start(layout):
-        report("ckan: started")
+    _note(report, ckan.start(layout), "ckan: started")
 
     state = status(layout)
     if not state.running:
@@ -151,8 +146,7 @@ def down(layout: Layout | None = None, report: Report = _quiet) -> StackStatus:
     with _exclusive(layout, report):
         for name, stop in (("ckan", ckan.stop), ("solr", solr.stop), ("redis", redis.stop),
                            ("postgres", postgres.stop)):
-            if stop(layout):
-                report(f"{name}: stopped")
+            _note(report, stop(layout), f"{name}: stopped")
     return status(layout)
 
 

@@ -11,7 +11,10 @@ CLINICS = get_resource("KC-WSJK-001")
 
 
 def _landed(fp: str) -> dict:
-    return {"source_file": "/in/c.json", "fingerprint": fp, "encoding": "utf-8", "raw_path": "/lake/raw/x", "landed_at": "2026-11-01T08:00:00+00:00"}
+    return {
+        "source_file": "/in/c.json", "fingerprint": fp, "encoding": "utf-8", "raw_path": "/lake/raw/x",
+        "landed_at": "2026-11-01T08:00:00+00:00",
+    }
 
 
 def _outcome() -> dict:

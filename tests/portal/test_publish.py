@@ -176,7 +176,7 @@ def test_publishing_again_changes_nothing(published):
         OPEN: "unchanged", PERSONAL: "unchanged", CONDITIONAL: "unchanged",
         NOT_OPEN: "not-published", UNAPPROVED: "not-published", FAILED: "not-published",
     }
-    for code, old in before.items():
+    for old in before.values():
         new = anon.action.package_show(id=old["name"])
         assert new["metadata_modified"] == old["metadata_modified"]
         assert [r["id"] for r in new["resources"]] == [r["id"] for r in old["resources"]]
