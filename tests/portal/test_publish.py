@@ -291,3 +291,21 @@ def test_dataset_page_renders_in_headless_chromium(published):
     assert shot.stat().st_size > 20_000
     html = requests.get(url, timeout=30).text
     assert "医疗机构基本信息" in html and "data.csv" in html
+
+
+def test_a_new_version_updates_the_dataset_in_place(published):
+    target, paths = published
+    resource = get_resource(OPEN)
+    anon = _anon(target)
+    before = anon.action.package_show(id=dataset_name(resource))
+    sample = generate_resource(resource, paths.inbox / "v2", rows=900, bad_share=0.02, seed=99)
+    assert land_and_validate(resource, sample.path).version == 2
+    assert publish_resource(resource, Portal(target)).action == "updated"
+    after = anon.action.package_show(id=dataset_name(resource))
+    assert after["id"] == before["id"] and after["catalog_version"] == "2"
+    assert [(r["id"], r["name"]) for r in after["resources"]] == [(r["id"], r["name"]) for r in before["resources"]]
+    assert anon.action.package_search(q=f'resource_code:"{OPEN}"')["count"] == 1
+    csv_id = next(r["id"] for r in after["resources"] if r["name"] == "data.csv")
+    rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{_open_view(paths, OPEN)}')").fetchall()[0][0]
+    assert anon.action.datastore_search(resource_id=csv_id, limit=0)["total"] == rows
+    assert open_store().publication(OPEN).version == 2
