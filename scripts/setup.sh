@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Idempotent set-up on a fresh Debian 12 machine: a Python 3.11 venv with the pinned set
-# (checked with `pip check`) and a migrated Airflow metadata DB. Safe to run again.
+# (pyproject.toml pins the direct dependencies, constraints.txt every transitive one, as
+# resolved and checked with `pip check`) and a migrated Airflow metadata DB. Safe to run again.
+# To move a pin: edit pyproject.toml, install without -c, run `pip check`, then
+# `pip freeze --exclude-editable > constraints.txt`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,11 +29,11 @@ fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 stamp=.venv/.kcdata-installed
-want=$(cat pyproject.toml | sha256sum | cut -c1-16)
+want=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   echo "setup: installing the pinned Python packages (a few minutes on a fresh machine)" >&2
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade "pip==26.3"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+  .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
   .venv/bin/python -m pip check
   echo "$want" > "$stamp"
 fi

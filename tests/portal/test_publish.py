@@ -81,6 +81,15 @@ def test_approved_open_resources_are_found_by_search_under_their_department(publ
     found = _anon(target).action.package_search(fq="tags:kcdata", rows=100)["results"]
     by_code = {d["resource_code"]: d for d in found}
     assert set(by_code) == {OPEN, PERSONAL, CONDITIONAL}
+    for code, dataset in by_code.items():
+        resource = get_resource(code)
+        assert dataset["organization"]["name"] == resource.provider.slug.replace("_", "-")
+        assert resource.provider.name in dataset["organization"]["title"]
+        assert resource.provider.name_en in dataset["organization"]["title"]
+        assert (dataset["title"], dataset["provider"], dataset["category"]) == (resource.name, resource.provider.name, resource.category)
+        assert (dataset["open_type"], dataset["share_type"]) == (resource.open.type.value, resource.share.type.value)
+        assert dataset["published_date"] == resource.published_at.isoformat()
+        assert dataset["related_resources"] == ", ".join(resource.related)
     clinics = by_code[OPEN]
     assert clinics["organization"]["name"] == "health"
     assert clinics["title"] == "医疗机构基本信息" and clinics["title_en"] == "Medical institutions and clinics"
