@@ -36,3 +36,20 @@ def airflow_db() -> Path:
 
     migrate_metadata_db()
     return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def portal():
+    """(ckan_url, api_token) of the local CKAN portal, after `portal.stack.up()` (fast when running).
+
+    Always the local stack, never `KCDATA_CKAN_URL`: these tests create and purge datasets.
+    A stack this session started is stopped at the end (data kept); one that was already
+    running, e.g. a developer's, is left running.
+    """
+    from portal.stack import connection, down, status, up
+
+    was_running = status().running
+    up()
+    yield connection(local=True)
+    if not was_running:
+        down()
