@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 from catalog.entries import load_catalog
+from kcdata.assets import mart_names
 
 DAGS = Path(__file__).parents[2] / "dags"
 
@@ -51,6 +52,7 @@ def test_every_catalog_resource_gets_an_ingest_dag_and_parsing_stays_light(tmp_p
         assert dags[f"ingest__{resource.table}"]["tasks"] == ["land", "validate"]
         assert resource.provider.slug in dags[f"ingest__{resource.table}"]["tags"]
     assert dags["transform__curated"]["tasks"] == ["dbt_build"]
+    assert dags["publish__portal"]["tasks"] == ["publish"]
     assert parsed["heavy"] == [], f"heavy modules imported at parse time: {parsed['heavy']}"
 
 
@@ -62,3 +64,5 @@ def test_airflow_dagbag_reports_no_import_errors(airflow_db):
     transform = dags["transform__curated"]
     scheduled_on = {a.uri for a in transform.timetable.asset_condition.objects}
     assert scheduled_on == {f"kcdata://lake/validated/{r.table}" for r in load_catalog()}
+    publish_on = {a.uri for a in dags["publish__portal"].timetable.asset_condition.objects}
+    assert publish_on == {f"kcdata://lake/curated/{m}" for m in mart_names()}
