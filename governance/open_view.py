@@ -48,6 +48,7 @@ def build_open_view(resource: Resource, fingerprint: str, paths: Paths | None = 
                 f"""COPY (
                       SELECT {', '.join(ident(c) for c in keep)} FROM (
                         SELECT * FROM read_parquet('{glob}', union_by_name = true, hive_partitioning = false)
+                        -- the same rule as dbt/macros/latest_per_key.sql: the newest batch wins
                         QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _loaded_at DESC, _row DESC, _batch DESC) = 1)
                       ORDER BY {order})
                     TO '{tmp / "data.parquet"}' (FORMAT parquet, COMPRESSION zstd)"""

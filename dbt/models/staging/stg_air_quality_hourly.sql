@@ -32,11 +32,7 @@ selected as (
 
 deduplicated as (
 
-    select * from selected
-    qualify row_number() over (
-        partition by station_code, monitored_at
-        order by _loaded_at desc, _row desc, _batch desc
-    ) = 1
+    {{ latest_per_key('selected', ['station_code', 'monitored_at']) }}
 
 ),
 

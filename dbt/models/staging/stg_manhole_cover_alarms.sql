@@ -32,11 +32,7 @@ selected as (
 
 deduplicated as (
 
-    select * from selected
-    qualify row_number() over (
-        partition by alarm_id
-        order by _loaded_at desc, _row desc, _batch desc
-    ) = 1
+    {{ latest_per_key('selected', ['alarm_id']) }}
 
 ),
 

@@ -29,11 +29,7 @@ selected as (
 
 deduplicated as (
 
-    select * from selected
-    qualify row_number() over (
-        partition by intersection_code, counted_at, direction
-        order by _loaded_at desc, _row desc, _batch desc
-    ) = 1
+    {{ latest_per_key('selected', ['intersection_code', 'counted_at', 'direction']) }}
 
 ),
 
