@@ -37,6 +37,11 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+def _latest(code: str):
+    """SELECT of the newest version of `code`."""
+    return select(VersionRow).where(VersionRow.resource_code == code).order_by(VersionRow.version.desc()).limit(1)
+
+
 @dataclass(frozen=True)
 class Edge:
     step: str
@@ -133,10 +138,7 @@ class CatalogStore:
         with self.session() as s:
             out = []
             for row in s.scalars(select(ResourceRow).order_by(ResourceRow.code)):
-                latest = s.scalar(
-                    select(VersionRow).where(VersionRow.resource_code == row.code).order_by(VersionRow.version.desc())
-                )
-                out.append((row, latest))
+                out.append((row, s.scalar(_latest(row.code))))
             return out
 
     def resource(self, code: str) -> tuple[ResourceRow | None, list[VersionRow], list[LineageEdge]]:
@@ -147,6 +149,11 @@ class CatalogStore:
             versions = list(s.scalars(select(VersionRow).where(VersionRow.resource_code == row.code).order_by(VersionRow.version)))
             edges = list(s.scalars(select(LineageEdge).where(LineageEdge.resource_code == row.code).order_by(LineageEdge.id)))
             return row, versions, edges
+
+    def latest_version(self, code: str) -> VersionRow | None:
+        """The newest version of one resource (one query, not the whole catalog's)."""
+        with self.session() as s:
+            return s.scalar(_latest(code))
 
     def latest_versions(self) -> dict[str, VersionRow]:
         return {row.code: v for row, v in self.resources() if v is not None}

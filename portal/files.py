@@ -23,8 +23,7 @@ class PublishedFile:
 
 def neutralise_sql(column: str) -> str:
     """DuckDB expression that prefixes a formula-looking text cell with an apostrophe."""
-    starts = " OR ".join(f"starts_with({column}, '{p}')" for p in FORMULA_PREFIXES if p not in "\t\r")
-    starts += f" OR starts_with({column}, chr(9)) OR starts_with({column}, chr(13))"
+    starts = " OR ".join(f"starts_with({column}, chr({ord(p)}))" for p in FORMULA_PREFIXES)
     return f"CASE WHEN {starts} THEN '''' || {column} ELSE {column} END"
 
 

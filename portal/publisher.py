@@ -32,7 +32,7 @@ class PublishResult:
 
 
 def _decision(store: CatalogStore, resource: Resource) -> tuple[Decision, object | None]:
-    latest = store.latest_versions().get(resource.code)
+    latest = store.latest_version(resource.code)
     approval = store.current_approval(resource.code)
     decision = decide(resource, None if latest is None else latest.validation_passed, approval.action if approval else None)
     return decision, latest
