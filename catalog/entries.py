@@ -8,8 +8,8 @@ import yaml
 from pydantic import ValidationError
 
 from catalog.model import Resource
-from kcdata.errors import KcdataError
-from kcdata.settings import get_paths
+from common.errors import KcdataError
+from common.settings import get_paths
 
 
 def load_resource(path: Path) -> Resource:

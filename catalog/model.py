@@ -94,6 +94,11 @@ class Item(BaseModel):
     sensitivity: Sensitivity = Sensitivity.public
     aliases: list[str] = Field(default_factory=list)  # other headers departments use
     sample: dict[str, Any] = Field(default_factory=dict)  # how `kcdata sample` generates it
+    # A DuckDB SQL expression over other items' codes: the item is computed in staging, not sent
+    # (e.g. `make_timestamp(year, month, day, hour, 0, 0)` for files that split a timestamp).
+    derived: str | None = None
+    # The code of a related resource whose (single-column) key this item holds; dbt tests it.
+    references: str | None = None
 
     @field_validator("code")
     @classmethod
@@ -110,6 +115,14 @@ class Item(BaseModel):
             raise ValueError(f"item {self.code}: pattern only applies to C items")
         if self.pattern and self.pattern not in NAMED_PATTERNS:
             re.compile(self.pattern)
+        if self.derived is not None:
+            sent_only = [f for f in ("required", "unique", "pattern", "range", "allowed", "aliases", "sample") if getattr(self, f)]
+            if sent_only:
+                raise ValueError(
+                    f"item {self.code}: a derived item is computed, not sent, so it cannot have {', '.join(sent_only)}"
+                )
+            if not self.derived.strip() or ";" in self.derived:
+                raise ValueError(f"item {self.code}: derived must be one SQL expression over other items' codes")
         return self
 
     @property
@@ -220,16 +233,34 @@ class Resource(BaseModel):
         missing = [k for k in self.key if k not in codes]
         if missing:
             raise ValueError(f"key names unknown items: {missing}")
+        self._check_derived(codes)
+        for i in self.items:
+            if i.references and i.references not in self.related:
+                raise ValueError(f"item {i.code} references {i.references}, which is not in `related`")
         if self.open.type is not OpenType.none and self.grade is Grade.core:
             raise ValueError("core (核心) data cannot be open; set open.type to 不予开放")
         return self
+
+    def _check_derived(self, codes: list[str]) -> None:
+        """A derived item may only use items that are sent (no chains, no unknown names)."""
+        sent = {i.code for i in self.items if not i.derived}
+        if not sent:
+            raise ValueError("every item is derived: at least one item must be sent by the department")
+        for i in self.items:
+            if not i.derived:
+                continue
+            words = set(re.findall(r"(?<![\w.'\"])([a-z_][a-z0-9_]*)(?!\s*\()", i.derived))
+            unknown = sorted(w for w in words & set(codes) if w not in sent)
+            if unknown:
+                raise ValueError(f"item {i.code}: derived from other derived items {unknown}; derive from sent items only")
 
     def item(self, code: str) -> Item:
         return next(i for i in self.items if i.code == code)
 
     @property
-    def dag_id(self) -> str:
-        return f"ingest__{self.table}"
+    def source_items(self) -> list[Item]:
+        """The items departments send (everything but derived items), in catalog order."""
+        return [i for i in self.items if not i.derived]
 
     @property
     def has_personal_items(self) -> bool:

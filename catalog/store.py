@@ -37,9 +37,12 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
-def _latest(code: str):
-    """SELECT of the newest version of `code`."""
-    return select(VersionRow).where(VersionRow.resource_code == code).order_by(VersionRow.version.desc()).limit(1)
+def _latest(code: str, passing: bool = False):
+    """SELECT of the newest version of `code` (only among versions that passed, if `passing`)."""
+    query = select(VersionRow).where(VersionRow.resource_code == code)
+    if passing:
+        query = query.where(VersionRow.validation_passed.is_(True))
+    return query.order_by(VersionRow.version.desc()).limit(1)
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,11 @@ class CatalogStore:
         with self.session() as s:
             return s.scalar(_latest(code))
 
+    def latest_passing_version(self, code: str) -> VersionRow | None:
+        """The newest version that passed validation: what the marts and the open view show."""
+        with self.session() as s:
+            return s.scalar(_latest(code, passing=True))
+
     def latest_versions(self) -> dict[str, VersionRow]:
         return {row.code: v for row, v in self.resources() if v is not None}
 
@@ -198,6 +206,6 @@ class CatalogStore:
 
 
 def open_store(url: str | None = None) -> CatalogStore:
-    from kcdata.settings import get_paths
+    from common.settings import get_paths
 
     return CatalogStore(url or get_paths().catalog_url)

@@ -7,7 +7,7 @@ One SQL projection does the whole batch: no per-row Python.
 from __future__ import annotations
 
 from catalog.model import DUCKDB_TYPES, Item, ItemType, Resource
-from kcdata.sqltext import ident, literal
+from common.sqltext import ident, literal
 
 # Rule codes (stable, kebab-case) for problems found while coercing.
 WHITESPACE = "whitespace"
@@ -64,7 +64,7 @@ def coercion_sql(resource: Resource, present: set[str], relation: str) -> str:
     inner: list[str] = ["_row"]
     selects: list[str] = ["_row"]
     problems: list[str] = []
-    for item in resource.items:
+    for item in resource.source_items:
         target = DUCKDB_TYPES[item.type]
         if item.code not in present:
             selects.append(f"CAST(NULL AS {target}) AS {ident(item.code)}")

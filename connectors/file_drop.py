@@ -11,10 +11,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from catalog.model import Resource, SourceFormat
-from kcdata.atomic import staged_dir, sweep_stale_temps
-from kcdata.checksums import sha256_file
-from kcdata.errors import KcdataError
-from kcdata.settings import Paths, get_paths
+from common.atomic import staged_dir, sweep_stale_temps
+from common.checksums import sha256_file
+from common.errors import KcdataError
+from common.lake import DATA_FILE, Zone
+from common.settings import Paths, get_paths
 
 SUFFIXES = {".csv": SourceFormat.csv, ".xlsx": SourceFormat.xlsx, ".json": SourceFormat.json, ".jsonl": SourceFormat.json}
 
@@ -37,11 +38,6 @@ class LandedBatch:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def batch_dir(paths: Paths, stage: str, table: str, fingerprint: str) -> Path:
-    """lake/<stage>/<table>/batch=<first 16 hex of the fingerprint>."""
-    return paths.lake / stage / table / f"batch={fingerprint[:16]}"
 
 
 def inbox_files(resource: Resource, paths: Paths | None = None) -> list[Path]:
@@ -78,9 +74,9 @@ def land_file(resource: Resource, source: Path, paths: Paths | None = None) -> L
     if fmt is None:
         raise KcdataError(f"{source}: unsupported file type {source.suffix!r}; send CSV, XLSX or JSON")
     fingerprint = sha256_file(source)
-    target = batch_dir(paths, "raw", resource.table, fingerprint)
-    if (target / "data.parquet").exists():
-        return read_landed(target / "data.parquet")
+    target = paths.batch_dir(Zone.raw, resource.table, fingerprint)
+    if (target / DATA_FILE).exists():
+        return read_landed(target / DATA_FILE)
     sweep_stale_temps(target.parent)
 
     stream = open_text_stream(source, fmt, resource.source.sheet)
@@ -91,7 +87,7 @@ def land_file(resource: Resource, source: Path, paths: Paths | None = None) -> L
         table=resource.table,
         source_file=str(source),
         fingerprint=fingerprint,
-        raw_path=str(target / "data.parquet"),
+        raw_path=str(target / DATA_FILE),
         rows=0,
         encoding=stream.encoding,
         landed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -113,7 +109,7 @@ def land_file(resource: Resource, source: Path, paths: Paths | None = None) -> L
                 typed = con.sql(sql).to_arrow_table()
                 con.unregister("text_batch")
                 if writer is None:
-                    writer = pq.ParquetWriter(tmp / "data.parquet", typed.schema, compression="zstd")
+                    writer = pq.ParquetWriter(tmp / DATA_FILE, typed.schema, compression="zstd")
                 writer.write_table(typed.cast(writer.schema))
                 next_row += n
             if writer is None:  # header only: still an (empty) batch, so the version is recorded
@@ -122,7 +118,7 @@ def land_file(resource: Resource, source: Path, paths: Paths | None = None) -> L
                     names=["_row", *mapping.columns.values()],
                 )
                 con.register("text_batch", empty)
-                writer = pq.ParquetWriter(tmp / "data.parquet", con.sql(sql).to_arrow_table().schema)
+                writer = pq.ParquetWriter(tmp / DATA_FILE, con.sql(sql).to_arrow_table().schema)
             landed.rows = next_row - 1
             record = {k: v for k, v in landed.to_dict().items() if k != "skipped"}
             writer.add_key_value_metadata({"kcdata.landing": json.dumps(record, ensure_ascii=False)})

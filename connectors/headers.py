@@ -5,7 +5,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from catalog.model import Resource
-from kcdata.errors import KcdataError
+from common.errors import KcdataError
 
 
 def normalise_header(text: str) -> str:
@@ -26,7 +26,7 @@ class HeaderMapping:
 def map_headers(resource: Resource, headers: list[str], source: str) -> HeaderMapping:
     """Match headers to items by name or alias; refuse files that lack a required item."""
     lookup: dict[str, str] = {}
-    for item in resource.items:
+    for item in resource.source_items:
         for label in (item.name, *item.aliases, item.code):
             lookup[normalise_header(label)] = item.code
     columns: dict[int, str] = {}
@@ -40,12 +40,12 @@ def map_headers(resource: Resource, headers: list[str], source: str) -> HeaderMa
         else:
             columns[index] = code
     found = set(columns.values())
-    missing_required = [i for i in resource.items if i.required and i.code not in found]
+    missing_required = [i for i in resource.source_items if i.required and i.code not in found]
     if missing_required:
         names = ", ".join(f"{i.name} ({i.code})" for i in missing_required)
         raise KcdataError(
             f"{source}: header row lacks required column(s) {names}; found headers: "
             + ", ".join(map(str, headers))
         )
-    absent = [i.code for i in resource.items if i.code not in found]
+    absent = [i.code for i in resource.source_items if i.code not in found]
     return HeaderMapping(columns=columns, ignored=ignored, absent=absent)

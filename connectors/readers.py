@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from catalog.model import SourceFormat
-from kcdata.errors import KcdataError
+from common.errors import KcdataError
 
 BATCH_ROWS = 100_000
 

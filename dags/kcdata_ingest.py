@@ -13,14 +13,14 @@ import pendulum
 from airflow.sdk import DAG, task
 
 from catalog.entries import load_catalog
-from kcdata.assets import validated_asset
+from kcdata.topology import ingest_dag_id, validated_asset
 
 
 def build_ingest_dag(code: str, table: str, tags: list[str], doc: str) -> DAG:
     """One land → validate DAG for the resource `code`."""
     asset = validated_asset(table)
     with DAG(
-        dag_id=f"ingest__{table}",
+        dag_id=ingest_dag_id(table),
         schedule=None,
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
@@ -41,10 +41,9 @@ def build_ingest_dag(code: str, table: str, tags: list[str], doc: str) -> DAG:
         def validate(batches: list[dict], **context) -> list[dict]:
             """Validate the batches, record versions, and describe them on the asset event."""
             from catalog.entries import get_resource
-            from connectors.file_drop import LandedBatch
             from kcdata.pipeline import validate_landed
 
-            results = validate_landed(get_resource(code), [LandedBatch(**b) for b in batches])
+            results = validate_landed(get_resource(code), batches)
             outcomes = [r.outcome for r in results]
             context["outlet_events"][asset].extra = {
                 "resource": code,
@@ -55,6 +54,7 @@ def build_ingest_dag(code: str, table: str, tags: list[str], doc: str) -> DAG:
                 "quarantined": sum(o.quarantined for o in outcomes),
                 "versions": [r.version for r in results],
                 "passed": all(o.passed for o in outcomes),
+                "held_back": [o.fingerprint[:16] for o in outcomes if not o.passed],
             }
             return [r.to_dict() for r in results]
 

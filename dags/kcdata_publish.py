@@ -1,7 +1,7 @@
 """
 ### Publish approved open datasets to the CKAN portal
 
-Scheduled on the curated Assets: after every transform, each catalog resource goes through the
+Scheduled on the open-view Assets: after every open-view build, each catalog resource goes through the
 publication gate (open type allows it, latest version passed validation, a department reviewer
 approved it). Passing resources are created or updated in place on CKAN (one organisation per
 department, one dataset per resource, CSV + Parquet + data dictionary + DataStore table);
@@ -15,11 +15,13 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, AssetAny, task
 
-from kcdata.assets import curated_asset, mart_names
+from catalog.entries import load_catalog
+from catalog.model import OpenType
+from kcdata.topology import PUBLISH, open_asset
 
 with DAG(
-    dag_id="publish__portal",
-    schedule=AssetAny(*(curated_asset(m) for m in mart_names())),
+    dag_id=PUBLISH,
+    schedule=AssetAny(*(open_asset(r.table) for r in load_catalog() if r.open.type is not OpenType.none)),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

@@ -14,7 +14,7 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     column_condition_partial,
 )
 
-from kcdata.codes import is_valid_id_card, is_valid_uscc
+from common.codes import is_valid_id_card, is_valid_uscc
 
 
 class ColumnValuesValidUscc(ColumnMapMetricProvider):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from kcdata.settings import Paths
+from common.settings import Paths
 
 DATASOURCE = "kcdata_raw"
 

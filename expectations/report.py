@@ -7,10 +7,12 @@ from catalog.model import Resource
 from expectations.rules import RULES, rule
 
 
-def write_feedback(con, resource: Resource, path: Path) -> None:
+def write_feedback(con, resource: Resource, path: Path, held_back: tuple[str, str] | None = None) -> None:
     """Write feedback.csv (UTF-8 with BOM) from the `reasons` table on `con`.
 
     Columns: 行号 (data row, header excluded), 信息项, 列代码, 提交的值, 问题代码, 问题说明, description.
+    When the whole version is held back (`held_back` says why, with the share and the limit), the
+    first line says so (Chinese, English), without a row number, before the per-cell lines.
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -25,16 +27,25 @@ def write_feedback(con, resource: Resource, path: Path) -> None:
     )
     con.register("item_names", names)
     con.register("rule_messages", messages)
+    zh, en = held_back or (None, None)
+    held = pa.table({"zh": pa.array([zh], pa.string()), "en": pa.array([en], pa.string())})
+    con.register("held_back", held)
     table = con.sql(
         """
-        SELECT _row AS "行号", coalesce(n.item_name, x."column") AS "信息项", x."column" AS "列代码",
-               x.value AS "提交的值", x.rule AS "问题代码", m.zh AS "问题说明", m.en AS "description"
-        FROM (SELECT _row, unnest(_reasons) AS x FROM reasons) r
-        LEFT JOIN item_names n ON n."column" = x."column"
-        LEFT JOIN rule_messages m ON m.rule = x.rule
-        ORDER BY _row, x."column"
+        SELECT * EXCLUDE (_first) FROM (
+            SELECT TRUE AS _first, NULL::BIGINT AS "行号", NULL AS "信息项", NULL AS "列代码", NULL AS "提交的值",
+                   'version-held-back' AS "问题代码", zh AS "问题说明", en AS "description"
+            FROM held_back WHERE en IS NOT NULL
+            UNION ALL
+            SELECT FALSE, _row, coalesce(n.item_name, x."column"), x."column", x.value, x.rule, m.zh, m.en
+            FROM (SELECT _row, unnest(_reasons) AS x FROM reasons) r
+            LEFT JOIN item_names n ON n."column" = x."column"
+            LEFT JOIN rule_messages m ON m.rule = x.rule
+        )
+        ORDER BY _first DESC, "行号", "列代码"
         """
     ).to_arrow_table()
     with path.open("wb") as fh:
         fh.write(b"\xef\xbb\xbf")
         pacsv.write_csv(table, fh)
+

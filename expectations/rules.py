@@ -31,6 +31,7 @@ RULES: dict[str, Rule] = {
         Rule("duplicate-key", "主键重复（同一主键出现多次）", "duplicate key: the same key appears more than once"),
         Rule("future-date", "日期晚于提交日期", "date lies in the future"),
         Rule("custom", "不符合附加校验规则", "fails an additional expectation"),
+        Rule("version-held-back", "退回行占比超过上限，本版本暂不使用", "too many rows quarantined: the version is held back"),
     ]
 }
 

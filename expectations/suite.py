@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 
 from catalog.model import Resource
-from kcdata.errors import KcdataError
-from kcdata.settings import get_paths
+from common.errors import KcdataError
+from common.settings import get_paths
 
 ROW_ID = "_row"
 COERCION = "_coercion"  # text summary of the connector's per-cell problems; NULL when clean
@@ -32,7 +32,7 @@ def derived_expectations(resource: Resource) -> list:
     out = [
         _expectation("ExpectColumnValuesToBeNull", "coercion", COERCION, column=COERCION),
     ]
-    for item in resource.items:
+    for item in resource.source_items:
         c = item.code
         if item.required:
             out.append(_expectation("ExpectColumnValuesToNotBeNull", "missing-value", c, column=c))

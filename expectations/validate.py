@@ -6,6 +6,7 @@ hash of the key so that duplicates always meet in the same chunk.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import asdict, dataclass, field
@@ -13,12 +14,12 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from catalog.model import Resource
-from connectors.file_drop import LandedBatch, batch_dir
+from common.atomic import staged_dir, sweep_stale_temps
+from common.errors import KcdataError
+from common.lake import DATA_FILE, FEEDBACK_FILE, OUTCOME_FILE, Zone
+from common.settings import Paths, get_paths
+from common.sqltext import ident, literal
 from expectations.suite import COERCION, ROW_ID, build_suite
-from kcdata.atomic import staged_dir, sweep_stale_temps
-from kcdata.errors import KcdataError
-from kcdata.settings import Paths, get_paths
-from kcdata.sqltext import ident
 
 CHUNK_ROWS = int(os.environ.get("KCDATA_VALIDATE_CHUNK_ROWS", "1000000"))
 FAILURE_SCHEMA = ("_row", "rule", "column", "value")
@@ -41,7 +42,35 @@ class ValidationOutcome:
     feedback_path: str
     validated_at: str
     by_rule: dict[str, int] = field(default_factory=dict)
+    max_bad_share: float = 0.05
     skipped: bool = False
+
+    @property
+    def bad_share(self) -> float:
+        return self.quarantined / self.rows if self.rows else 0.0
+
+    @property
+    def verdict_zh(self) -> str:
+        if self.passed:
+            return f"通过：退回行占比 {self.bad_share:.1%}，上限 {self.max_bad_share:.1%}"
+        if not self.rows:
+            return "暂不使用：本次提交没有数据行"
+        return (
+            f"暂不使用：退回行占比 {self.bad_share:.1%} 超过上限 {self.max_bad_share:.1%}，"
+            "本版本不进入整理层和开放数据，仍使用上一个通过校验的版本；请修正后重新提交"
+        )
+
+    @property
+    def verdict(self) -> str:
+        """Why a version passed or is held back, in the words the catalog and feedback use."""
+        if self.passed:
+            return f"passed: {self.bad_share:.1%} of rows quarantined, limit {self.max_bad_share:.1%}"
+        if not self.rows:
+            return "held back: the delivery has no data rows"
+        return (
+            f"held back: {self.bad_share:.1%} of rows quarantined exceeds the limit of {self.max_bad_share:.1%}; "
+            "the curated marts and the open view keep the last passing version"
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,8 +122,12 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def validate_batch(resource: Resource, landed: LandedBatch, paths: Paths | None = None) -> ValidationOutcome:
-    """Run the GX suite over the raw batch and write validated + quarantined Parquet."""
+def validate_batch(resource: Resource, fingerprint: str, paths: Paths | None = None) -> ValidationOutcome:
+    """Run the GX suite over the raw batch `fingerprint` and write validated + quarantined Parquet.
+
+    A version whose quarantined share exceeds `max_bad_share` still has its rows split (nothing
+    is lost), but its outcome says `passed: false`, which keeps it out of dbt and the open view.
+    """
     import duckdb
     import pandas as pd
     import pyarrow as pa
@@ -103,18 +136,19 @@ def validate_batch(resource: Resource, landed: LandedBatch, paths: Paths | None 
     from expectations.report import write_feedback
 
     paths = paths or get_paths()
-    fp = landed.fingerprint
-    vdir = batch_dir(paths, "validated", resource.table, fp)
-    qdir = batch_dir(paths, "quarantine", resource.table, fp)
-    if (vdir / "outcome.json").exists() and (qdir / "data.parquet").exists():
-        import json
+    fp = fingerprint
+    vdir = paths.batch_dir(Zone.validated, resource.table, fp)
+    qdir = paths.batch_dir(Zone.quarantine, resource.table, fp)
+    if (vdir / OUTCOME_FILE).exists() and (qdir / DATA_FILE).exists():
+        return read_outcome(vdir / OUTCOME_FILE)
 
-        return ValidationOutcome(**{**json.loads((vdir / "outcome.json").read_text()), "skipped": True})
-
-    raw = landed.raw_path.replace("'", "''")
+    raw_file = paths.batch_file(Zone.raw, resource.table, fp)
+    if not raw_file.exists():
+        raise KcdataError(f"{resource.code}: no raw batch {fp[:16]} to validate ({raw_file})")
+    rows = _count(raw_file)
     con = duckdb.connect()
-    con.execute(f"CREATE VIEW raw AS SELECT * FROM read_parquet('{raw}', hive_partitioning = false)")
-    items = [ident(i.code) for i in resource.items]
+    con.execute(f"CREATE VIEW raw AS SELECT * FROM read_parquet({literal(str(raw_file))}, hive_partitioning = false)")
+    items = [ident(i.code) for i in resource.source_items]
     context = get_context(paths)
     definition = validation_definition(context, resource, build_suite(resource))
     result_format = {"result_format": "COMPLETE", "unexpected_index_column_names": [ROW_ID]}
@@ -122,7 +156,7 @@ def validate_batch(resource: Resource, landed: LandedBatch, paths: Paths | None 
     gx_success = True
     summary = "array_to_string(list_transform(_errors, lambda e: e.rule || ':' || e.column), ';')"
     coercion = f"CASE WHEN len(_errors) > 0 THEN {summary} END AS {COERCION}"
-    for where in _chunk_filters(resource, landed.rows):
+    for where in _chunk_filters(resource, rows):
         frame = con.sql(f"SELECT {ROW_ID}, {', '.join(items)}, {coercion} FROM raw WHERE {where}").df()
         if frame.empty:
             continue
@@ -164,21 +198,12 @@ def validate_batch(resource: Resource, landed: LandedBatch, paths: Paths | None 
     stamp = f"'{fp[:16]}' AS _batch, TIMESTAMP '{loaded_at.isoformat(sep=' ')}' AS _loaded_at"
     sweep_stale_temps(vdir.parent)
     sweep_stale_temps(qdir.parent)
-    with staged_dir(qdir) as tmp:
-        con.execute(
-            f"""COPY (SELECT r.{ROW_ID}, {', '.join('r.' + c for c in items)}, {stamp}, q._reasons,
-                      array_to_string(list_transform(q._reasons, lambda x: x.rule || '@' || x."column"), '; ') AS _reason
-                      FROM raw r JOIN reasons q USING ({ROW_ID}) ORDER BY r.{ROW_ID})
-                TO '{tmp / "data.parquet"}' (FORMAT parquet, COMPRESSION zstd)"""
-        )
-        write_feedback(con, resource, tmp / "feedback.csv")
     quarantined = con.execute("SELECT count(*) FROM reasons").fetchone()[0]
     by_rule = dict(
         con.execute(
             "SELECT x.rule, count(DISTINCT _row) FROM (SELECT _row, unnest(_reasons) AS x FROM reasons) GROUP BY 1 ORDER BY 1"
         ).fetchall()
     )
-    rows = landed.rows
     outcome = ValidationOutcome(
         resource=resource.code,
         table=resource.table,
@@ -188,28 +213,41 @@ def validate_batch(resource: Resource, landed: LandedBatch, paths: Paths | None 
         quarantined=quarantined,
         passed=rows > 0 and quarantined <= resource.max_bad_share * rows,
         gx_success=gx_success,
-        validated_path=str(vdir / "data.parquet"),
-        quarantine_path=str(qdir / "data.parquet"),
-        feedback_path=str(qdir / "feedback.csv"),
+        validated_path=str(vdir / DATA_FILE),
+        quarantine_path=str(qdir / DATA_FILE),
+        feedback_path=str(qdir / FEEDBACK_FILE),
         validated_at=loaded_at.isoformat(timespec="seconds") + "Z",
         by_rule=by_rule,
+        max_bad_share=resource.max_bad_share,
     )
+    with staged_dir(qdir) as tmp:
+        con.execute(
+            f"""COPY (SELECT r.{ROW_ID}, {', '.join('r.' + c for c in items)}, {stamp}, q._reasons,
+                      array_to_string(list_transform(q._reasons, lambda x: x.rule || '@' || x."column"), '; ') AS _reason
+                      FROM raw r JOIN reasons q USING ({ROW_ID}) ORDER BY r.{ROW_ID})
+                TO {literal(str(tmp / DATA_FILE))} (FORMAT parquet, COMPRESSION zstd)"""
+        )
+        write_feedback(con, resource, tmp / FEEDBACK_FILE, None if outcome.passed else (outcome.verdict_zh, outcome.verdict))
     with staged_dir(vdir) as tmp:
         con.execute(
             f"""COPY (SELECT r.{ROW_ID}, {', '.join('r.' + c for c in items)}, {stamp}
                       FROM raw r ANTI JOIN reasons q USING ({ROW_ID}) ORDER BY r.{ROW_ID})
-                TO '{tmp / "data.parquet"}' (FORMAT parquet, COMPRESSION zstd)"""
+                TO {literal(str(tmp / DATA_FILE))} (FORMAT parquet, COMPRESSION zstd)"""
         )
-        import json
-
-        (tmp / "outcome.json").write_text(json.dumps(outcome.to_dict(), ensure_ascii=False, indent=2))
+        # outcome.json is what dbt's validated source reads to leave held-back versions out.
+        (tmp / OUTCOME_FILE).write_text(json.dumps(outcome.to_dict(), ensure_ascii=False, indent=2))
     con.close()
-    accepted = _count(vdir / "data.parquet")
+    accepted = _count(vdir / DATA_FILE)
     if accepted + quarantined != rows:
         raise KcdataError(
             f"{resource.code}: {accepted} accepted + {quarantined} quarantined != {rows} input rows"
         )
     return outcome
+
+
+def read_outcome(path: Path) -> ValidationOutcome:
+    """The outcome stored beside a validated batch (a re-run reads it instead of validating)."""
+    return ValidationOutcome(**{**json.loads(path.read_text()), "skipped": True})
 
 
 def _count(path: Path) -> int:

@@ -1,57 +1,62 @@
-"""The publishable view of a resource: lake/open/<table>/batch=<fp16>/data.parquet.
+"""The open view: what of a resource may leave the bureau, built after dbt.
 
-Built from every validated batch, deduplicated on the key exactly as dbt's staging does (the
-latest batch wins), keeping only items whose sensitivity is `public`. Until the protection
-stage brings masking and generalisation, any other item is dropped, never published.
+Input: dbt's current rows of the resource (`<lake>/curated/resources/<table>.parquet`, one row
+per key, the latest passing batch winning: the one dedupe rule, in dbt's `latest_per_key`).
+Output: `<lake>/open/<table>/batch=<fp16>/data.parquet`, named by the latest passing version,
+written once. Today the treatment is binary: items whose sensitivity is `public` are kept, any
+other item is dropped, never published. Resources that may not be opened get no view at all.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from catalog.model import OpenType, Resource, Sensitivity
+from common.atomic import staged_dir, sweep_stale_temps
+from common.errors import KcdataError
+from common.lake import DATA_FILE, OpenView, Zone
+from common.settings import Paths, get_paths
+from common.sqltext import ident, literal
 
-from catalog.model import Resource, Sensitivity
-from kcdata.atomic import staged_dir
-from kcdata.settings import Paths, get_paths
-from kcdata.sqltext import ident
-
-
-@dataclass(frozen=True)
-class OpenView:
-    path: Path
-    rows: int
-    columns: list[str]  # item codes kept, in catalog order
-    dropped: list[str]  # item codes withheld
+__all__ = ["OpenView", "build_open_view", "may_open", "public_items"]
 
 
 def public_items(resource: Resource) -> list[str]:
     return [i.code for i in resource.items if i.sensitivity is Sensitivity.public]
 
 
+def may_open(resource: Resource) -> bool:
+    """Only resources whose open type allows it get an open view."""
+    return resource.open.type is not OpenType.none
+
 
 def build_open_view(resource: Resource, fingerprint: str, paths: Paths | None = None) -> OpenView:
-    """Write (once per latest batch) and describe the open view of `resource`."""
+    """Write (once per passing version) and describe the open view of `resource`."""
     import duckdb
-    import pyarrow.parquet as pq
 
     paths = paths or get_paths()
-    keep = public_items(resource)
-    dropped = [i.code for i in resource.items if i.code not in keep]
-    target = paths.lake / "open" / resource.table / f"batch={fingerprint[:16]}"
-    out = target / "data.parquet"
+    if not may_open(resource):
+        raise KcdataError(f"{resource.code}: open type is {resource.open.type.value}; it has no open view")
+    target = paths.batch_dir(Zone.open, resource.table, fingerprint)
+    out = target / DATA_FILE
     if not out.exists():
-        glob = str(paths.validated / resource.table / "*" / "data.parquet").replace("'", "''")
-        key = ", ".join(ident(k) for k in resource.key) or "_row, _batch"
-        order = ", ".join(ident(k) for k in resource.key) or "_loaded_at, _row"
+        current = paths.current_file(resource.table)
+        if not current.exists():
+            raise KcdataError(f"{resource.code}: no curated rows at {current}; run the transform first")
+        keep = ", ".join(ident(c) for c in public_items(resource))
+        order = ", ".join(ident(k) for k in resource.key) or "_loaded_at, _batch"
+        sweep_stale_temps(target.parent)
         con = duckdb.connect()
-        with staged_dir(target) as tmp:
-            con.execute(
-                f"""COPY (
-                      SELECT {', '.join(ident(c) for c in keep)} FROM (
-                        SELECT * FROM read_parquet('{glob}', union_by_name = true, hive_partitioning = false)
-                        -- the same rule as dbt/macros/latest_per_key.sql: the newest batch wins
-                        QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _loaded_at DESC, _row DESC, _batch DESC) = 1)
-                      ORDER BY {order})
-                    TO '{tmp / "data.parquet"}' (FORMAT parquet, COMPRESSION zstd)"""
-            )
-        con.close()
-    return OpenView(path=out, rows=pq.read_metadata(out).num_rows, columns=keep, dropped=dropped)
+        try:
+            source = f"read_parquet({literal(str(current))})"
+            (has_rows,) = con.execute(f"SELECT count(*) > 0 FROM {source}").fetchone()
+            (included,) = con.execute(f"SELECT count(*) > 0 FROM {source} WHERE _batch = ?", [fingerprint[:16]]).fetchone()
+            if has_rows and not included:
+                raise KcdataError(
+                    f"{resource.code}: the curated rows do not include batch {fingerprint[:16]} yet; run the transform first"
+                )
+            with staged_dir(target) as tmp:
+                con.execute(
+                    f"""COPY (SELECT {keep} FROM {source} ORDER BY {order})
+                        TO {literal(str(tmp / DATA_FILE))} (FORMAT parquet, COMPRESSION zstd)"""
+                )
+        finally:
+            con.close()
+    return OpenView.describe(out, [i.code for i in resource.items])

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kcdata.settings import PROJECT_ROOT
+from common.settings import PROJECT_ROOT
 
 
 def configure(home: Path | None = None) -> Path:

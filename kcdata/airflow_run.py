@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common.errors import KcdataError
+from common.settings import PROJECT_ROOT
 from kcdata.airflow_env import configure, migrate_metadata_db
-from kcdata.errors import KcdataError
+from kcdata.topology import PUBLISH, pipeline_dag_ids
 
 
 @dataclass
@@ -22,8 +24,6 @@ def load_dags() -> dict:
     """Parse dags/ with Airflow's DagBag; import errors are fatal and named."""
     configure()
     from airflow.dag_processing.dagbag import DagBag
-
-    from kcdata.settings import PROJECT_ROOT
 
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"), safe_mode=False)
     if bag.import_errors:
@@ -42,12 +42,14 @@ def run_dag(dag) -> DagRunSummary:
 
 
 def run_pipeline(tables: list[str] | None = None, on_done=None) -> list[DagRunSummary]:
-    """Every ingest DAG (or those of `tables`), then the transform DAG."""
+    """Every ingest DAG (or those of `tables`), then the transform and open-view DAGs."""
+    from catalog.entries import load_catalog
+
     migrate_metadata_db()
     dags = load_dags()
-    ingest = sorted(d for d in dags if d.startswith("ingest__") and (tables is None or d.removeprefix("ingest__") in tables))
+    chosen = [r.table for r in load_catalog() if tables is None or r.table in tables]
     summaries = []
-    for dag_id in [*ingest, "transform__curated"]:
+    for dag_id in pipeline_dag_ids(chosen):
         summary = run_dag(dags[dag_id])
         summaries.append(summary)
         if on_done:
@@ -62,4 +64,4 @@ def run_publish(target) -> DagRunSummary:
     import os
 
     os.environ["AIRFLOW_CONN_KCDATA_CKAN"] = json.dumps({"conn_type": "http", "host": target.url, "password": target.token})
-    return run_dag(load_dags()["publish__portal"])
+    return run_dag(load_dags()[PUBLISH])

@@ -7,12 +7,12 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from kcdata.errors import KcdataError
+from common.errors import KcdataError
 
 app = typer.Typer(help="Knowledge City data pipeline: sample, ingest, transform, catalog.", no_args_is_help=True)
 catalog_app = typer.Typer(help="The data-resource catalog (信息资源目录).", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
-from portal.cli import portal_app  # noqa: E402
+from stack.cli import portal_app  # noqa: E402
 
 app.add_typer(portal_app, name="portal")
 console = Console(width=None if Console().is_terminal else 160)
@@ -33,7 +33,7 @@ def sample(
 ) -> None:
     """Generate departmental sample files (CSV/XLSX/JSON, several encodings) into the inbox."""
     from catalog.entries import get_resource, load_catalog
-    from kcdata.settings import get_paths
+    from common.settings import get_paths
     from samples.generate import generate_resource
 
     try:
@@ -66,7 +66,9 @@ def ingest(
             o = r.outcome
             verdict = "[green]passed[/green]" if o.passed else "[red]failed[/red]"
             console.print(f"{f.name}: v{r.version} {o.rows:,} rows, {o.accepted:,} accepted, {o.quarantined:,} quarantined, {verdict}")
-            if o.quarantined:
+            if not o.passed:
+                console.print(f"  {o.verdict}")
+            if o.quarantined or not o.passed:
                 console.print(f"  feedback for the department: {o.feedback_path}")
     except KcdataError as exc:
         _fail(exc)
@@ -74,13 +76,26 @@ def ingest(
 
 @app.command()
 def transform() -> None:
-    """Run dbt (staging + marts) over lake/validated without Airflow."""
+    """Run dbt (generated staging + marts) over the validated versions that passed, without Airflow."""
     from kcdata.pipeline import transform as run_transform
 
     try:
         result = run_transform()
         for mart, path in result.marts.items():
             console.print(f"{mart}: {result.rows.get(mart, 0):,} rows -> {path}")
+    except KcdataError as exc:
+        _fail(exc)
+
+
+@app.command("open-view")
+def open_view() -> None:
+    """Build the open views (what may be published) from dbt's output, without Airflow."""
+    from kcdata.pipeline import open_views
+
+    try:
+        for table, view in open_views().items():
+            withheld = f" (withheld: {', '.join(view.dropped)})" if view.dropped else ""
+            console.print(f"{table}: {view.rows:,} rows -> {view.path}{withheld}")
     except KcdataError as exc:
         _fail(exc)
 
@@ -100,7 +115,7 @@ def run(
     sample_data: Annotated[bool, typer.Option("--sample/--no-sample", help="generate sample data first")] = True,
     portal: Annotated[bool, typer.Option("--portal/--no-portal", help="start the local CKAN portal and publish to it")] = True,
 ) -> None:
-    """The main job: sample data -> ingest DAGs -> transform DAG -> publish DAG, through Airflow."""
+    """The main job: sample data -> ingest DAGs -> transform -> open views -> publish, through Airflow."""
     from kcdata.airflow_run import run_pipeline, run_publish
     from kcdata.report import print_publication_summary, print_run_summary
 
@@ -111,14 +126,14 @@ def run(
         run_pipeline(on_done=done)
         print_run_summary(console)
         if portal:
-            from portal.client import target_from_environment
-            from portal.demo import approve_for_demo
-            from portal.stack import up
+            from kcdata.demo import approve_for_demo
+            from kcdata.targets import ckan_target
+            from stack import up
 
             up()
             for line in approve_for_demo():
                 console.print(line)
-            target = target_from_environment()
+            target = ckan_target()
             done(run_publish(target))
             print_publication_summary(console, target.url)
     except KcdataError as exc:
@@ -128,11 +143,12 @@ def run(
 @app.command()
 def publish(codes: Annotated[Optional[list[str]], typer.Argument(help="resource codes (default: all)")] = None) -> None:
     """Put approved open resources on the CKAN portal; retract withdrawn ones (without Airflow)."""
-    from portal.client import Portal, target_from_environment
+    from kcdata.targets import ckan_target
+    from portal.client import Portal
     from portal.publisher import publish_all
 
     try:
-        for r in publish_all(Portal(target_from_environment()), codes=codes or None):
+        for r in publish_all(Portal(ckan_target()), codes=codes or None):
             why = f" ({'; '.join(r.reasons)})" if r.reasons else ""
             console.print(f"{r.code}: {r.action}{why} {r.url or ''}")
     except KcdataError as exc:

@@ -1,7 +1,8 @@
 """The one place that wires the stages together. Airflow tasks and the CLI both call these.
 
 land (connectors) -> validate (expectations) -> record (catalog) for each file;
-transform (dbt) -> record curated lineage for the marts.
+transform (dbt) -> record curated lineage; open views (governance) -> record open lineage.
+Publishing (portal) reads the open views; see `publish` in kcdata/cli.py and the publish DAG.
 """
 from __future__ import annotations
 
@@ -10,14 +11,10 @@ from pathlib import Path
 
 from catalog.model import DUCKDB_TYPES, Resource
 from catalog.store import CatalogStore, Edge, open_store
+from common.lake import Zone, lake_uri
+from common.settings import Paths, get_paths
 from connectors.file_drop import LandedBatch, inbox_files, land_file
 from expectations.validate import ValidationOutcome, validate_batch
-from kcdata.settings import Paths, get_paths
-
-
-def lake_uri(stage: str, table: str, fingerprint: str | None = None) -> str:
-    """Stable names for lineage: lake://<stage>/<table>[/batch=<fp16>]."""
-    return f"lake://{stage}/{table}" + (f"/batch={fingerprint[:16]}" if fingerprint else "")
 
 
 @dataclass
@@ -48,9 +45,9 @@ def record(store: CatalogStore, resource: Resource, landed: LandedBatch, outcome
     """Write the version and its lineage (source -> raw -> validated / quarantine) to the catalog."""
     fp, t = landed.fingerprint, resource.table
     edges = [
-        Edge("land", Path(landed.source_file).resolve().as_uri(), lake_uri("raw", t, fp)),
-        Edge("validate", lake_uri("raw", t, fp), lake_uri("validated", t, fp)),
-        Edge("quarantine", lake_uri("raw", t, fp), lake_uri("quarantine", t, fp)),
+        Edge("land", Path(landed.source_file).resolve().as_uri(), lake_uri(Zone.raw, t, fp)),
+        Edge("validate", lake_uri(Zone.raw, t, fp), lake_uri(Zone.validated, t, fp)),
+        Edge("quarantine", lake_uri(Zone.raw, t, fp), lake_uri(Zone.quarantine, t, fp)),
     ]
     row = store.record_version(resource, landed.to_dict(), outcome.to_dict(), schema_of(resource, landed), edges)
     return row.version
@@ -60,7 +57,7 @@ def land_and_validate(resource: Resource, source: Path, paths: Paths | None = No
     """The whole per-file flow without Airflow."""
     paths = paths or get_paths()
     landed = land_file(resource, source, paths)
-    outcome = validate_batch(resource, landed, paths)
+    outcome = validate_batch(resource, landed.fingerprint, paths)
     version = record(store or open_store(paths.catalog_url), resource, landed, outcome)
     return IngestResult(landed, outcome, version)
 
@@ -71,15 +68,18 @@ def land_inbox(resource: Resource, paths: Paths | None = None) -> list[LandedBat
     return [land_file(resource, f, paths) for f in inbox_files(resource, paths)]
 
 
-def validate_landed(resource: Resource, batches: list[LandedBatch], paths: Paths | None = None) -> list[IngestResult]:
-    """Validate and record landed batches (already-validated ones are no-ops); refresh Data Docs."""
+def validate_landed(resource: Resource, batches: list[LandedBatch | dict], paths: Paths | None = None) -> list[IngestResult]:
+    """Validate and record landed batches (already-validated ones are no-ops); refresh Data Docs.
+
+    Batches may come as dicts (from XCom, as the ingest DAG's `land` task returned them)."""
     from expectations.validate import build_data_docs
 
     paths = paths or get_paths()
     store = open_store(paths.catalog_url)
     out = []
     for landed in batches:
-        outcome = validate_batch(resource, landed, paths)
+        landed = LandedBatch(**landed) if isinstance(landed, dict) else landed
+        outcome = validate_batch(resource, landed.fingerprint, paths)
         out.append(IngestResult(landed, outcome, record(store, resource, landed, outcome)))
     if any(not r.outcome.skipped for r in out):
         build_data_docs(paths)
@@ -88,12 +88,33 @@ def validate_landed(resource: Resource, batches: list[LandedBatch], paths: Paths
 
 def transform(paths: Paths | None = None):
     """Run dbt, then record validated -> curated lineage from dbt's own manifest."""
-    from kcdata.transform import run_dbt
+    from transform.runner import run_dbt
 
     paths = paths or get_paths()
     result = run_dbt(paths)
     record_curated_lineage(paths, result.marts)
     return result
+
+
+def open_views(paths: Paths | None = None) -> dict:
+    """The governance stage for every resource that may be opened and has a passing version:
+    table -> OpenView, with curated -> open lineage recorded."""
+    from catalog.entries import load_catalog
+    from governance.open_view import build_open_view, may_open
+
+    paths = paths or get_paths()
+    store = open_store(paths.catalog_url)
+    built = {}
+    for resource in load_catalog():
+        version = store.latest_passing_version(resource.code) if may_open(resource) else None
+        if version is None:
+            continue
+        view = build_open_view(resource, version.fingerprint, paths)
+        source = paths.uri_of(paths.current_file(resource.table))
+        edge = Edge("open", source, lake_uri(Zone.open, resource.table, version.fingerprint))
+        store.record_lineage(resource.code, [edge], version.id)
+        built[resource.table] = view
+    return built
 
 
 def mart_sources(manifest_path: Path) -> dict[str, set[str]]:
@@ -122,19 +143,19 @@ def record_curated_lineage(paths: Paths, marts: dict[str, Path]) -> None:
     """validated/<table>/batch=<latest> -> curated/<mart> for every mart built."""
     from catalog.entries import load_catalog
 
-    manifest = paths.lake / ".dbt" / "target" / "manifest.json"
+    manifest = paths.dbt_dir / "target" / "manifest.json"
     if not manifest.exists():
         return
     by_table = {r.table: r for r in load_catalog()}
     store = open_store(paths.catalog_url)
-    latest = store.latest_versions()
-    for mart, tables in mart_sources(manifest).items():
-        if mart not in marts:
+    for model, tables in mart_sources(manifest).items():
+        if model not in marts:
             continue
+        target = paths.uri_of(marts[model])
         for table in tables:
             resource = by_table.get(table)
-            version = latest.get(resource.code) if resource else None
+            version = store.latest_passing_version(resource.code) if resource else None
             if version is None:
                 continue
-            edge = Edge("transform", lake_uri("validated", table, version.fingerprint), lake_uri("curated", mart))
+            edge = Edge("transform", lake_uri(Zone.validated, table, version.fingerprint), target)
             store.record_lineage(resource.code, [edge], version.id)

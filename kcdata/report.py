@@ -5,8 +5,8 @@ from rich.console import Console
 from rich.table import Table
 
 from catalog.store import open_store
-from kcdata.errors import KcdataError
-from kcdata.settings import get_paths
+from common.errors import KcdataError
+from common.settings import get_paths
 
 
 def catalog_table() -> Table:

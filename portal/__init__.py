@@ -1,6 +1,5 @@
-"""Publishing to the city's open-data portal (CKAN), and the local portal stack it runs on.
-
-`portal.stack` starts a real CKAN 2.12 with PostgreSQL, Redis and Solr 9 on the loopback
-interface (`kcdata portal up|down|status`), so the publisher, the demo and the integration tests
-talk to the same kind of portal the public uses.
+"""Publishing to the city's open-data portal (CKAN): the gate, the catalog -> CKAN mapping, the
+files the public downloads, and the publisher. It is given a portal target (URL + token) and
+the open views the governance stage built; it knows nothing of how the local portal is run
+(that is `stack/`).
 """

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from kcdata.errors import KcdataError
+from common.errors import KcdataError
 
 
 @dataclass(frozen=True)
@@ -71,14 +71,6 @@ class Portal:
             return self.call(action, **data)
         except NotFound:
             return None
-
-
-def target_from_environment() -> CkanTarget:
-    """For the CLI: KCDATA_CKAN_URL/KCDATA_CKAN_TOKEN, else the local portal's secrets file.
-    (Airflow tasks use the `kcdata_ckan` connection instead; the repository holds neither.)"""
-    from portal.stack import connection
-
-    return CkanTarget(*connection())
 
 
 def target_from_airflow_connection(conn) -> CkanTarget:

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from catalog.model import ItemType, Resource
-from governance.open_view import OpenView
-from kcdata.checksums import sha256_file
+from common.checksums import sha256_file
+from common.lake import OpenView
 
 # A cell starting with one of these is a formula to Excel/LibreOffice (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

@@ -1,5 +1,8 @@
 """Publish approved open resources to CKAN, idempotently; retract the ones that lost the gate.
 
+The publisher only uploads: the open view it sends was built by the governance stage
+(`<lake>/open/<table>/batch=<fp16>/data.parquet`) and it receives only a portal target.
+
 Order matters for recovery: organisation, dataset (without its fingerprint), files, DataStore,
 and only then the dataset's `fingerprint` — the marker that the publish finished. A run killed
 anywhere before that leaves a stale marker, so the next run redoes what is missing, reusing
@@ -13,8 +16,8 @@ from pathlib import Path
 
 from catalog.model import Resource
 from catalog.store import CatalogStore, open_store
-from governance.open_view import build_open_view
-from kcdata.settings import Paths, get_paths
+from common.lake import OpenView, Zone
+from common.settings import Paths, get_paths
 from portal.client import Portal
 from portal.files import PublishedFile, write_files
 from portal.gate import Decision, Mode, decide
@@ -26,7 +29,7 @@ RECORDS_PER_CALL = 5_000
 @dataclass
 class PublishResult:
     code: str
-    action: str  # published | updated | unchanged | retracted | not-published
+    action: str  # published | updated | unchanged | retracted | not-published | waiting
     url: str | None = None
     reasons: list[str] = field(default_factory=list)
 
@@ -47,7 +50,10 @@ def publish_resource(resource: Resource, portal: Portal, paths: Paths | None = N
     if decision.mode is Mode.none:
         return _retract(resource, portal, store, decision.reasons)
 
-    view = build_open_view(resource, latest.fingerprint, paths)
+    view_file = paths.batch_file(Zone.open, resource.table, latest.fingerprint)
+    if not view_file.exists():  # the open-view stage has not run for this version: nothing to upload yet
+        return PublishResult(resource.code, "waiting", None, [f"no open view of version {latest.version} yet"])
+    view = OpenView.describe(view_file, [i.code for i in resource.items])
     facts = VersionFacts(
         version=latest.version, fingerprint=latest.fingerprint, rows_published=view.rows, rows_in=latest.rows_in,
         rows_accepted=latest.rows_accepted, rows_quarantined=latest.rows_quarantined,

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from catalog.model import Item, ItemType, Resource
-from kcdata.codes import USCC_CHARSET
+from common.codes import USCC_CHARSET
 
 KINDS = (
     "missing_required",
@@ -41,7 +41,7 @@ _DATETIME_FORMATS = [
 def candidates(resource: Resource) -> dict[str, list[str]]:
     """Item codes each kind can corrupt in this resource (an empty list: kind not applicable)."""
     key = set(resource.key)
-    items = resource.items
+    items = resource.source_items
     return {
         "missing_required": [i.code for i in items if i.required and i.code not in key],
         "bad_uscc_check": [i.code for i in items if i.pattern == "uscc"],

@@ -94,7 +94,7 @@ def generate_resource(
 def _write_data(resource: Resource, path: Path, rows: int, seed: int, plan: Plan) -> None:
     tmp = _temp_name(path)
     order = generation_order(resource)
-    states: dict[str, dict] = {i.code: {} for i in resource.items}
+    states: dict[str, dict] = {i.code: {} for i in resource.source_items}
     sources: dict[int, tuple] = {}
     try:
         writer = open_writer(resource, tmp)
@@ -107,7 +107,7 @@ def _write_data(resource: Resource, path: Path, rows: int, seed: int, plan: Plan
                     ctx = Chunk(resource, item, item.sample, start, n, rng, seed, states[item.code], columns)
                     columns[item.code] = generate_column(ctx)
                 columns = apply_plan(plan, resource, start, columns, sources)
-                writer.write([columns[i.code] for i in resource.items])
+                writer.write([columns[i.code] for i in resource.source_items])
         finally:
             writer.close()
         os.replace(tmp, path)

@@ -3,7 +3,7 @@
 Each generator turns one chunk of rows [start, start + n) into a pyarrow string array with
 numpy and pyarrow.compute, so 10 million rows stay fast and bounded in memory. Values are
 text exactly as a department would send them; the writers decide numeric/date cell types.
-Codes with check characters go through kcdata.codes so samples and expectations agree.
+Codes with check characters go through common.codes so samples and expectations agree.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from catalog.model import NAMED_PATTERNS, Item, ItemType, Resource
-from kcdata.codes import USCC_CHARSET, id_card_check_char, patent_check_char, uscc_check_char
+from common.codes import USCC_CHARSET, id_card_check_char, patent_check_char, uscc_check_char
 
 
 class SampleSpecError(ValueError):
@@ -104,7 +104,7 @@ def _ranks(keys: np.ndarray, counts: dict[int, int]) -> np.ndarray:
 
 
 def _with_check(first: pa.Array, check: Callable[[str], str], between: str = "") -> pa.Array:
-    """Append the check character computed by kcdata.codes (Python per value, by design)."""
+    """Append the check character computed by common.codes (Python per value, by design)."""
     return _strings([s + between + check(s) for s in first.to_pylist()])
 
 
@@ -150,7 +150,7 @@ def _bounds(ctx: Chunk, lo_key: str, hi_key: str) -> tuple[float, float]:
 
 
 def _find_item(resource: Resource, test: Callable[[Item], bool]) -> str | None:
-    return next((i.code for i in resource.items if test(i)), None)
+    return next((i.code for i in resource.source_items if test(i)), None)
 
 
 # ----------------------------------------------------------------------------- word lists
@@ -515,7 +515,7 @@ DEPENDS: dict[str, Callable[[Item, Resource], list[str]]] = {
 def generation_order(resource: Resource) -> list[Item]:
     """Items ordered so that every generator runs after the columns it reads."""
     done: list[Item] = []
-    pending = list(resource.items)
+    pending = list(resource.source_items)
     while pending:
         ready = [
             i for i in pending

@@ -69,7 +69,7 @@ class CsvWriter:
         self._file: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed in close()
         if encoding == "utf-8-sig":
             self._file.write(codecs.BOM_UTF8)
-        header = ",".join(_csv_quote(i.name) for i in resource.items) + CSV_EOL
+        header = ",".join(_csv_quote(i.name) for i in resource.source_items) + CSV_EOL
         self._emit(memoryview(header.encode("utf-8")))
 
     def _emit(self, data: memoryview) -> None:
@@ -109,7 +109,7 @@ class JsonWriter:
     """A UTF-8 JSON array of objects, one per line: numbers for valid N/I text, null for missing."""
 
     def __init__(self, resource: Resource, path: Path) -> None:
-        self._items = resource.items
+        self._items = resource.source_items
         self._file: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed in close()
         self._file.write(b"[")
         self._first = True
@@ -155,13 +155,13 @@ class XlsxWriter:
         from openpyxl import Workbook
 
         self._path = path
-        self._types = [i.type for i in resource.items]
+        self._types = [i.type for i in resource.source_items]
         self._book = Workbook(write_only=True)
         self._stamp = datetime.combine(resource.published_at, time(9, 0))
         self._book.properties.created = self._book.properties.modified = self._stamp
         self._book.properties.creator = resource.provider.name
         self._sheet = self._book.create_sheet(title=resource.source.sheet or "Sheet1")
-        self._sheet.append([i.name for i in resource.items])
+        self._sheet.append([i.name for i in resource.source_items])
 
     def write(self, columns: list[pa.Array]) -> None:
         converters = [_CELL[t] for t in self._types]

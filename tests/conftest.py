@@ -21,7 +21,7 @@ configure(_AIRFLOW_HOME)
 @pytest.fixture
 def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A fresh lake, inbox and catalog store under tmp_path; returns the Paths."""
-    from kcdata.settings import get_paths
+    from common.settings import get_paths
 
     monkeypatch.setenv("KCDATA_LAKE", str(tmp_path / "lake"))
     monkeypatch.setenv("KCDATA_INBOX", str(tmp_path / "inbox"))
@@ -40,13 +40,13 @@ def airflow_db() -> Path:
 
 @pytest.fixture(scope="session")
 def portal():
-    """(ckan_url, api_token) of the local CKAN portal, after `portal.stack.up()` (fast when running).
+    """(ckan_url, api_token) of the local CKAN portal, after `stack.up()` (fast when running).
 
     Always the local stack, never `KCDATA_CKAN_URL`: these tests create and purge datasets.
     A stack this session started is stopped at the end (data kept); one that was already
     running, e.g. a developer's, is left running.
     """
-    from portal.stack import connection, down, status, up
+    from stack import connection, down, status, up
 
     was_running = status().running
     up()

@@ -1,35 +1,32 @@
 {#-
-  validated_source(relation): every validated batch of one catalog resource, as a subquery
-  typed by the catalog.
+  validated_source(relation): every validated batch of one catalog resource that PASSED
+  validation, as a subquery typed by the catalog.
 
-  `relation` is `source('validated', '<table>')`. Its dbt-duckdb `external_location` is the
-  glob $KCDATA_LAKE/validated/<table>/*/data.parquet; the column list and types come from
-  the generated _sources.yml (catalog items, then _row, _batch, _loaded_at).
+  `relation` is `source('validated', '<table>')`. Its generated source (transform/project.py)
+  carries `meta.outcome_glob`, the glob of the `outcome.json` files the validate stage writes
+  beside each validated batch; a batch is read only when its outcome says `passed: true`, so a
+  version held back for too many quarantined rows never reaches the marts (they keep the
+  batches that passed). The column list and types come from the generated source.
 
-  - No batch yet (the glob matches no file): an empty relation with the declared columns
-    and types, so the models downstream build and return zero rows.
+  - No passing batch yet: an empty relation with the declared columns and types, so the models
+    downstream build and return zero rows.
   - Batches written before an item was added to the catalog: the missing column reads as
     NULL (files are combined by column name, not position).
   - Directory names such as batch=<fingerprint> are not read as hive partitions.
 -#}
 {% macro validated_source(relation) -%}
   {%- set node = _validated_source_node(relation) -%}
-  {%- set location = relation.external -%}
-  {%- if execute and not (location and location.startswith("'")) -%}
-    {{ exceptions.raise_compiler_error(
-        "validated_source: source " ~ relation.identifier ~ " needs a path glob in meta.external_location") }}
-  {%- endif -%}
-  {%- set reader = "read_parquet(" ~ location ~ ", union_by_name = true, hive_partitioning = false)" -%}
+  {%- set files = _passing_batch_files(node) -%}
+  {%- set quoted = [] -%}
+  {%- for f in files -%}
+    {%- do quoted.append("'" ~ (f | replace("'", "''")) ~ "'") -%}
+  {%- endfor -%}
+  {%- set reader = "read_parquet([" ~ quoted | join(', ') ~ "], union_by_name = true, hive_partitioning = false)" -%}
 
   {%- set present = none -%}
-  {%- if execute -%}
-    {%- set n_files = run_query("select count(*) from glob(" ~ location ~ ")").columns[0].values()[0] -%}
-    {%- if n_files == 0 -%}
-      {%- set present = [] -%}
-    {%- else -%}
-      {%- set described = run_query("describe select * from " ~ reader) -%}
-      {%- set present = described.columns[0].values() | map('lower') | list -%}
-    {%- endif -%}
+  {%- if execute and files | length > 0 -%}
+    {%- set described = run_query("describe select * from " ~ reader) -%}
+    {%- set present = described.columns[0].values() | map('lower') | list -%}
   {%- endif -%}
 
   (
@@ -41,12 +38,34 @@
         cast(null as {{ column.data_type }})
       {%- endif %} as {{ adapter.quote(column.name) }}{{ "," if not loop.last }}
     {%- endfor %}
-    {% if present is not none and present | length == 0 -%}
-    where false  -- no validated batch yet
+    {% if files | length == 0 -%}
+    where false  -- no passing validated batch yet
     {%- else -%}
     from {{ reader }}
     {%- endif %}
   ) as {{ relation.identifier }}_batches
+{%- endmacro %}
+
+
+{% macro _passing_batch_files(node) -%}
+  {#- data.parquet beside every outcome.json that says passed; none while parsing -#}
+  {%- if not execute -%}
+    {%- do return([]) -%}
+  {%- endif -%}
+  {%- set outcomes = node.meta.get('outcome_glob') or node.config.meta.get('outcome_glob') -%}
+  {%- if not outcomes -%}
+    {{ exceptions.raise_compiler_error("validated_source: source " ~ node.name ~ " needs meta.outcome_glob") }}
+  {%- endif -%}
+  {%- set quoted = "'" ~ outcomes | replace("'", "''") ~ "'" -%}
+  {%- set n = run_query("select count(*) from glob(" ~ quoted ~ ")").columns[0].values()[0] -%}
+  {%- if n == 0 -%}
+    {%- do return([]) -%}
+  {%- endif -%}
+  {%- set found = run_query(
+        "select regexp_replace(filename, 'outcome\\.json$', 'data.parquet') as f "
+        ~ "from read_json(" ~ quoted ~ ", filename = true, columns = {'passed': 'BOOLEAN'}) "
+        ~ "where passed order by f") -%}
+  {%- do return(found.columns[0].values() | list) -%}
 {%- endmacro %}
 
 

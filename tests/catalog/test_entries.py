@@ -7,7 +7,7 @@ import pytest
 
 from catalog.entries import load_catalog, load_resource
 from catalog.model import OpenType, ShareType
-from kcdata.errors import KcdataError
+from common.errors import KcdataError
 
 
 def test_catalog_covers_the_plan_departments():

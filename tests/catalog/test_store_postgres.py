@@ -16,8 +16,8 @@ DB = "kcdata_catalog_test"
 
 @pytest.fixture
 def postgres_url(portal) -> str:
-    from portal.stack import get_layout
-    from portal.stack.postgres import psql
+    from stack import get_layout
+    from stack.postgres import psql
 
     layout = get_layout()
     password = secrets.token_urlsafe(16)

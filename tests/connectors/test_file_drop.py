@@ -10,9 +10,9 @@ import pytest
 from openpyxl import Workbook
 
 from catalog.entries import get_resource
+from common.codes import uscc_check_char
+from common.errors import KcdataError
 from connectors.file_drop import land_file
-from kcdata.codes import uscc_check_char
-from kcdata.errors import KcdataError
 
 ENTERPRISES = get_resource("KC-SCJG-001")
 

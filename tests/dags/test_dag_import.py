@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 from catalog.entries import load_catalog
-from kcdata.assets import mart_names
+from kcdata.topology import mart_names
 
 DAGS = Path(__file__).parents[2] / "dags"
 

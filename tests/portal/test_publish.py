@@ -18,7 +18,7 @@ from ckanapi.errors import NotAuthorized, NotFound
 
 from catalog.entries import get_resource
 from catalog.store import open_store
-from kcdata.errors import KcdataError
+from common.errors import KcdataError
 from kcdata.pipeline import land_and_validate
 from portal.client import CkanTarget, Portal
 from portal.mapping import dataset_name
@@ -61,7 +61,7 @@ def published(portal, tmp_path_factory, airflow_db):
         from kcdata.airflow_run import run_publish
 
         assert run_publish(target).state == "success"
-        from kcdata.settings import get_paths
+        from common.settings import get_paths
 
         yield target, get_paths()
 

@@ -10,8 +10,8 @@ import ckanapi
 import pytest
 import requests
 
-from portal.stack import connection, status, up
-from portal.stack.layout import CKAN_PORT, PG_PORT, REDIS_PORT, SOLR_PORT, get_layout
+from stack import connection, status, up
+from stack.layout import CKAN_PORT, PG_PORT, REDIS_PORT, SOLR_PORT, get_layout
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import pytest
 
 from catalog.entries import get_resource, load_catalog
 from catalog.model import Item, ItemType, Resource
-from kcdata.codes import USCC_CHARSET, is_valid_id_card, is_valid_uscc
+from common.codes import USCC_CHARSET, is_valid_id_card, is_valid_uscc
 from samples.corruptions import KINDS
 from samples.generate import SampleResult, generate_resource
 

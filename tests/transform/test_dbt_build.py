@@ -15,9 +15,9 @@ import pytest
 
 from catalog.entries import get_resource, load_catalog
 from catalog.model import DUCKDB_TYPES, Resource
-from kcdata.errors import KcdataError
-from kcdata.settings import PROJECT_ROOT, get_paths
-from kcdata.transform import SOURCES_YML, run_dbt, write_sources_yml
+from common.errors import KcdataError
+from common.settings import PROJECT_ROOT, get_paths
+from transform.runner import SOURCES_YML, run_dbt, write_sources_yml
 
 pytestmark = pytest.mark.integration
 
@@ -363,6 +363,6 @@ def test_committed_sources_yml_is_current(tmp_path):
     assert write_sources_yml(load_catalog(), generated) is True
     assert write_sources_yml(load_catalog(), generated) is False  # deterministic
     assert COMMITTED_SOURCES_YML == generated.read_text(encoding="utf-8"), (
-        "dbt/models/staging/_sources.yml is stale: run kcdata.transform.write_sources_yml "
+        "dbt/models/staging/_sources.yml is stale: run transform.runner.write_sources_yml "
         "(or the transform stage) and commit the result"
     )

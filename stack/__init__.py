@@ -3,10 +3,10 @@
 `up()` / `down()` / `status()` drive it (also as `kcdata portal up|down|status`); `connection()`
 gives the publisher (ckan_url, api_token).
 """
-from portal.stack.layout import Layout, get_layout
-from portal.stack.proc import PortalError
-from portal.stack.stack import connection, down, status, up
-from portal.stack.status import ComponentStatus, StackStatus
+from stack.layout import Layout, get_layout
+from stack.proc import PortalError
+from stack.stack import connection, down, status, up
+from stack.status import ComponentStatus, StackStatus
 
 __all__ = [
     "ComponentStatus", "Layout", "PortalError", "StackStatus",

@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 HOST = "127.0.0.1"
 PG_PORT = 5432
@@ -91,7 +91,7 @@ class Layout:
 
 
 # Committed inputs of the stack (not state).
-SOLR_PROJECT = PROJECT_ROOT / "portal" / "solr"
+SOLR_PROJECT = PROJECT_ROOT / "stack" / "solr"
 SOLR_CONF = SOLR_PROJECT / "conf"
 DATASET_SCHEMA = PROJECT_ROOT / "portal" / "ckan" / "kcdata_dataset.yaml"
 CKAN_BOOTSTRAP = Path(__file__).resolve().parent / "_ckan_bootstrap.py"

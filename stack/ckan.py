@@ -15,9 +15,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from portal.stack import postgres
-from portal.stack import secrets as sec
-from portal.stack.layout import (
+from stack import postgres
+from stack import secrets as sec
+from stack.layout import (
     CKAN_BOOTSTRAP,
     CKAN_PORT,
     CKAN_REQUIREMENTS,
@@ -31,7 +31,7 @@ from portal.stack.layout import (
     ckan_url,
     solr_url,
 )
-from portal.stack.proc import (
+from stack.proc import (
     PortalError,
     ensure_port_free,
     http_json,
@@ -42,7 +42,7 @@ from portal.stack.proc import (
     stop_pid,
     wait_until,
 )
-from portal.stack.status import ComponentStatus
+from stack.status import ComponentStatus
 
 PLUGINS = (
     "activity datastore datatables_view image_view text_view "

@@ -12,11 +12,11 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from portal.stack import secrets as sec
-from portal.stack.layout import HOST, PG_PORT, Layout
-from portal.stack.packages import pg_bin_dir
-from portal.stack.proc import PortalError, cmdline, ensure_port_free, is_root, pid_alive, run
-from portal.stack.status import ComponentStatus
+from stack import secrets as sec
+from stack.layout import HOST, PG_PORT, Layout
+from stack.packages import pg_bin_dir
+from stack.proc import PortalError, cmdline, ensure_port_free, is_root, pid_alive, run
+from stack.status import ComponentStatus
 
 CKAN_DB = "ckan_default"
 CKAN_ROLE = "ckan_default"
@@ -50,7 +50,7 @@ def _own(path: Path) -> None:
 
 def _settings(layout: Layout) -> str:
     return (
-        "# Written by portal/stack/postgres.py at every start.\n"
+        "# Written by stack/postgres.py at every start.\n"
         f"listen_addresses = '{HOST}'\n"
         f"port = {PG_PORT}\n"
         f"unix_socket_directories = '{layout.pg_socket_dir}'\n"

@@ -1,4 +1,4 @@
-"""Solr 9 for CKAN's search index: built by Maven from `portal/solr/`, run on 127.0.0.1:8983.
+"""Solr 9 for CKAN's search index: built by Maven from `stack/solr/`, run on 127.0.0.1:8983.
 
 CKAN cannot create or show datasets without Solr. The Maven project pulls solr-core and
 solr-test-framework from Maven Central; `JettySolrRunner` serves the real Solr over HTTP from a
@@ -11,8 +11,8 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from portal.stack.layout import SOLR_CONF, SOLR_CORE, SOLR_PORT, SOLR_PROJECT, Layout, solr_url
-from portal.stack.proc import (
+from stack.layout import SOLR_CONF, SOLR_CORE, SOLR_PORT, SOLR_PROJECT, Layout, solr_url
+from stack.proc import (
     PortalError,
     ensure_port_free,
     http_json,
@@ -23,7 +23,7 @@ from portal.stack.proc import (
     stop_pid,
     wait_until,
 )
-from portal.stack.status import ComponentStatus
+from stack.status import ComponentStatus
 
 JVM_OPTS = ("-Xms128m", "-Xmx512m", "-XX:+UseSerialGC", "-Djava.awt.headless=true")
 MAIN_CLASS = "kcdata.portal.SolrMain"

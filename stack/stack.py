@@ -15,11 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from portal.stack import ckan, packages, postgres, redis, solr
-from portal.stack import secrets as sec
-from portal.stack.layout import CKAN_PORT, PG_PORT, REDIS_PORT, SOLR_PORT, Layout, get_layout
-from portal.stack.proc import PortalError, port_owner
-from portal.stack.status import StackStatus
+from stack import ckan, packages, postgres, redis, solr
+from stack import secrets as sec
+from stack.layout import CKAN_PORT, PG_PORT, REDIS_PORT, SOLR_PORT, Layout, get_layout
+from stack.proc import PortalError, port_owner
+from stack.status import StackStatus
 
 Report = Callable[[str], None]
 

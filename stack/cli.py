@@ -5,8 +5,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kcdata.errors import KcdataError
-from portal.stack.status import StackStatus
+from common.errors import KcdataError
+from stack.status import StackStatus
 
 portal_app = typer.Typer(help="The local open-data portal (CKAN + Solr + PostgreSQL + Redis).",
                          no_args_is_help=True)
@@ -29,7 +29,7 @@ def _print_status(state: StackStatus) -> None:
 @portal_app.command()
 def up() -> None:
     """Install (first time), start and initialise every service; fast when already running."""
-    from portal import stack
+    import stack
 
     try:
         state = stack.up(report=lambda msg: console.print(msg))
@@ -44,7 +44,7 @@ def up() -> None:
 @portal_app.command()
 def down() -> None:
     """Stop the services this stack started; data stays in the state folder."""
-    from portal import stack
+    import stack
 
     try:
         state = stack.down(report=lambda msg: console.print(msg))
@@ -57,7 +57,7 @@ def down() -> None:
 @portal_app.command()
 def status() -> None:
     """Show each service: running or stopped, URL, version, pid and log. Exit 1 unless all run."""
-    from portal import stack
+    import stack
 
     state = stack.status()
     _print_status(state)

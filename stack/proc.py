@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kcdata.errors import KcdataError
+from common.errors import KcdataError
 
 
 class PortalError(KcdataError):

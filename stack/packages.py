@@ -15,8 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from portal.stack.layout import Layout
-from portal.stack.proc import PortalError, is_root, pid_alive, run
+from stack.layout import Layout
+from stack.proc import PortalError, is_root, pid_alive, run
 
 # package -> how to tell it is there
 _NEEDED: dict[str, str] = {

@@ -8,9 +8,9 @@ from __future__ import annotations
 import shutil
 import socket
 
-from portal.stack.layout import HOST, REDIS_PORT, Layout
-from portal.stack.proc import PortalError, ensure_port_free, read_pid, run, stop_pid, wait_until
-from portal.stack.status import ComponentStatus
+from stack.layout import HOST, REDIS_PORT, Layout
+from stack.proc import PortalError, ensure_port_free, read_pid, run, stop_pid, wait_until
+from stack.status import ComponentStatus
 
 _EXPECT = "redis-server"  # what our process's command line contains
 
