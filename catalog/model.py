@@ -134,14 +134,24 @@ NAMED_PATTERNS = {"uscc", "id_card"}
 
 
 class Provider(BaseModel):
-    """信息资源提供方: the department."""
+    """信息资源提供方: the department, declared once in catalog/resources/departments.yaml.
+
+    Entries name it by slug (`provider: market_supervision`); the loader puts this record in.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     name: str
     name_en: str
     code: str  # 提供方代码, e.g. the unified social credit code of the department
-    slug: str  # folder name under catalog/resources, organisation name on the portal
+    slug: str  # key in departments.yaml, folder name under catalog/resources, organisation name on the portal
+
+    @field_validator("slug")
+    @classmethod
+    def _slug_is_folder_name(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9_]{1,62}", v):
+            raise ValueError(f"department slug {v!r} must be snake_case ASCII (it names a folder and a portal organisation)")
+        return v
 
 
 class Share(BaseModel):

@@ -166,8 +166,13 @@ class CatalogStore:
     def latest_versions(self) -> dict[str, VersionRow]:
         return {row.code: v for row, v in self.resources() if v is not None}
 
-    def record_approval(self, resource: Resource, action: str, by: str, note: str = "") -> ApprovalRow:
-        """Append an approve/withdraw decision (the history is kept; the newest one counts)."""
+    def record_approval(
+        self, resource: Resource, action: str, by: str, note: str = "", sample_only: bool = False
+    ) -> ApprovalRow:
+        """Append an approve/withdraw decision (the history is kept; the newest one counts).
+
+        `sample_only` marks a demo approval: it covers only the version that is latest now (made
+        from generated sample files), so the gate refuses any later version until a person decides."""
         if action not in ("approve", "withdraw"):
             raise ValueError(f"unknown approval action {action!r}")
         if not by.strip():
@@ -175,7 +180,10 @@ class CatalogStore:
         self.sync_resources([resource])
         with self.session() as s:
             latest = s.scalar(select(func.max(VersionRow.version)).where(VersionRow.resource_code == resource.code))
-            row = ApprovalRow(resource_code=resource.code, action=action, by=by.strip(), at=_now(), version=latest, note=note)
+            row = ApprovalRow(
+                resource_code=resource.code, action=action, by=by.strip(), at=_now(), version=latest, note=note,
+                sample_only=sample_only,
+            )
             s.add(row)
             return row
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -91,6 +91,9 @@ class ApprovalRow(Base):
     at: Mapped[datetime] = mapped_column(DateTime)
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # latest version at the time
     note: Mapped[str] = mapped_column(Text, default="")
+    # True for the demo reviewer's approvals (kcdata run): they cover only `version`, which was made
+    # from the generated sample files, never a later version of real data.
+    sample_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)
 
 
 class PublicationRow(Base):

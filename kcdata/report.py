@@ -20,7 +20,7 @@ def catalog_table() -> Table:
     for col in ("name", "department", "open", "grade", "cycle", "version", "rows", "accepted", "quarantined", "quality"):
         table.add_column(col)
     for row, v in store.resources():
-        quality = "—" if v is None else ("[green]passed[/green]" if v.validation_passed else "[red]failed[/red]")
+        quality = "—" if v is None else ("[green]passed[/green]" if v.validation_passed else "[red]held back[/red]")
         table.add_row(
             row.code, row.name, row.department_slug, row.open_type, row.grade,
             row.update_cycle, "—" if v is None else f"v{v.version}",
@@ -64,10 +64,19 @@ def print_resource(console: Console, code: str) -> None:
     for v in versions:
         vt.add_row(
             f"v{v.version}", v.source_file, v.fingerprint[:16], f"{v.rows_in:,}", f"{v.rows_accepted:,}", f"{v.rows_quarantined:,}",
-            "passed" if v.validation_passed else "failed", ", ".join(f"{k}={n}" for k, n in v.problems_by_rule.items()),
+            "passed" if v.validation_passed else "held back", ", ".join(f"{k}={n}" for k, n in v.problems_by_rule.items()),
             v.validated_at.isoformat(timespec="seconds"),
         )
     console.print(vt)
+    latest = versions[-1] if versions else None
+    if latest is not None and not latest.validation_passed:
+        share = latest.rows_quarantined / latest.rows_in if latest.rows_in else 1.0
+        passing = store.latest_passing_version(resource.code)
+        shown = f"version {passing.version}, the last that passed" if passing else "no version yet"
+        console.print(
+            f"[red]held back[/red]: version {latest.version} has {share:.1%} of its rows quarantined, over the limit of "
+            f"{r.max_bad_share:.1%}; the curated marts and the open view show {shown}."
+        )
     console.print("[bold]lineage[/bold]")
     for e in edges:
         console.print(f"  {e.step:<10} {e.source_uri} → {e.target_uri}")

@@ -1,7 +1,8 @@
 """The publication gate: rules from the catalog, not code per dataset.
 
 A resource reaches the public portal only when (1) its open type allows it, (2) its latest
-version passed validation, and (3) a department reviewer's newest decision is an approval.
+version passed validation, and (3) a department reviewer's newest decision is an approval
+(a demo approval, sample_only, counts only for the sample-data version it was recorded on).
 有条件开放 resources are published as metadata and data dictionary only: their data is given
 on application, so no data file or DataStore table is public.
 """
@@ -25,8 +26,13 @@ class Decision:
     reasons: list[str] = field(default_factory=list)  # why not (empty when published)
 
 
-def decide(resource: Resource, latest_passed: bool | None, approval_action: str | None) -> Decision:
-    """Apply the three rules; every failing rule is named."""
+def decide(
+    resource: Resource, latest_passed: bool | None, approval_action: str | None, approval_covers_latest: bool = True
+) -> Decision:
+    """Apply the three rules; every failing rule is named.
+
+    `approval_covers_latest` is False when the newest approval is a demo approval of sample data
+    (sample_only) recorded on an earlier version: it does not approve the latest one."""
     reasons = []
     if resource.open.type is OpenType.none:
         reasons.append(f"open type is {resource.open.type.value}")
@@ -36,6 +42,8 @@ def decide(resource: Resource, latest_passed: bool | None, approval_action: str 
         reasons.append("latest version failed validation")
     if approval_action != "approve":
         reasons.append("not approved by a department reviewer" if approval_action is None else "approval withdrawn")
+    elif not approval_covers_latest:
+        reasons.append("demo approval covers sample data only, not this version")
     if reasons:
         return Decision(Mode.none, reasons)
     return Decision(Mode.data if resource.open.type is OpenType.unconditional else Mode.metadata)

@@ -37,7 +37,12 @@ class PublishResult:
 def _decision(store: CatalogStore, resource: Resource) -> tuple[Decision, object | None]:
     latest = store.latest_version(resource.code)
     approval = store.current_approval(resource.code)
-    decision = decide(resource, None if latest is None else latest.validation_passed, approval.action if approval else None)
+    covers = True
+    if approval is not None and latest is not None:  # a demo approval covers only its own sample-data version
+        covers = not (approval.sample_only and approval.version != latest.version)
+    decision = decide(
+        resource, None if latest is None else latest.validation_passed, approval.action if approval else None, covers
+    )
     return decision, latest
 
 

@@ -3,6 +3,10 @@
 Deterministic: every random stream is seeded from (seed, sha256 of the resource code, item,
 chunk), never Python's hash(), so the same arguments give byte-identical files. Files are
 written under a temporary name in the target folder and renamed into place.
+
+The manifest also records the SHA-256 of the data file it describes (Parquet key-value
+metadata, key `kcdata.sample_sha256`): proof that a file, and so a catalog version whose
+fingerprint is that hash, was made by this generator and is not a department's real data.
 """
 from __future__ import annotations
 
@@ -17,12 +21,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from catalog.model import Resource, SourceFormat
+from common.checksums import sha256_file
 from samples.corruptions import KINDS, Plan, apply_plan, plan_corruptions
 from samples.generators import Chunk, generate_column, generation_order
 from samples.writers import XLSX_MAX_ROWS, extension, open_writer
 
 CHUNK_ROWS = 500_000
 DEFAULT_SEED = 20261122
+SAMPLE_SHA256_KEY = b"kcdata.sample_sha256"
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,24 @@ def _rng(seed: int, resource: Resource, *stream: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, stable_hash(resource.code), *stream])))
 
 
+def manifest_path(inbox: Path, table: str) -> Path:
+    """Where generate_resource writes the ground-truth manifest of `table`'s sample file."""
+    return Path(inbox) / ".manifests" / f"{table}.parquet"
+
+
+def sample_fingerprints(inbox: Path, table: str) -> set[str]:
+    """SHA-256 of the sample data file generated for `table` (empty: no manifest, or none recorded)."""
+    path = manifest_path(inbox, table)
+    if not path.is_file():
+        return set()
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowException):  # a half-written or foreign file proves nothing
+        return set()
+    value = metadata.get(SAMPLE_SHA256_KEY)
+    return {value.decode("ascii")} if value else set()
+
+
 def _temp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
@@ -56,7 +80,8 @@ def generate_resource(
     bad_share: float = 0.02,
     seed: int = DEFAULT_SEED,
 ) -> SampleResult:
-    """Write out_dir/<table>/<table>_sample.<ext> and out_dir/.manifests/<table>.parquet."""
+    """Write out_dir/<table>/<table>_sample.<ext> and out_dir/.manifests/<table>.parquet
+    (the manifest records the data file's SHA-256; see sample_fingerprints)."""
     rows = resource.source.sample_rows if rows is None else rows
     if rows < 0:
         raise ValueError(f"{resource.code}: rows must be >= 0, not {rows}")
@@ -68,17 +93,19 @@ def generate_resource(
             f"(at most {XLSX_MAX_ROWS:,} data rows); generate fewer rows, or use CSV for large volumes"
         )
     path = Path(out_dir) / resource.table / f"{resource.table}_sample.{extension(resource)}"
-    manifest_path = Path(out_dir) / ".manifests" / f"{resource.table}.parquet"
+    manifest_file = manifest_path(Path(out_dir), resource.table)
     path.parent.mkdir(parents=True, exist_ok=True)
-    manifest_path.parent.mkdir(parents=True, exist_ok=True)
+    manifest_file.parent.mkdir(parents=True, exist_ok=True)
 
     plan = plan_corruptions(resource, rows, bad_share, _rng(seed, resource, 0))
     _write_data(resource, path, rows, seed, plan)
     manifest = plan.manifest()
-    tmp = _temp_name(manifest_path)
+    metadata = {**(manifest.schema.metadata or {}), SAMPLE_SHA256_KEY: sha256_file(path).encode("ascii")}
+    manifest = manifest.replace_schema_metadata(metadata)
+    tmp = _temp_name(manifest_file)
     try:
         pq.write_table(manifest, tmp)
-        os.replace(tmp, manifest_path)
+        os.replace(tmp, manifest_file)
     finally:
         tmp.unlink(missing_ok=True)
     counts = Counter(manifest.column("kind").to_pylist())
@@ -86,7 +113,7 @@ def generate_resource(
         path=path,
         rows=rows,
         bad_rows=len(set(manifest.column("row").to_pylist())),
-        manifest=manifest_path,
+        manifest=manifest_file,
         by_kind={k: counts[k] for k in KINDS if counts[k]},
     )
 

@@ -24,7 +24,9 @@
   {%- set reader = "read_parquet([" ~ quoted | join(', ') ~ "], union_by_name = true, hive_partitioning = false)" -%}
 
   {%- set present = none -%}
-  {%- if execute and files | length > 0 -%}
+  {%- if execute and files | length == 0 -%}
+    {%- set present = [] -%}
+  {%- elif execute -%}
     {%- set described = run_query("describe select * from " ~ reader) -%}
     {%- set present = described.columns[0].values() | map('lower') | list -%}
   {%- endif -%}

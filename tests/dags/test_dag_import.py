@@ -8,7 +8,8 @@ import textwrap
 from pathlib import Path
 
 from catalog.entries import load_catalog
-from kcdata.topology import mart_names
+from catalog.model import OpenType
+from kcdata.topology import OPEN_VIEW, PUBLISH, TRANSFORM, mart_names, pipeline_dag_ids
 
 DAGS = Path(__file__).parents[2] / "dags"
 
@@ -52,7 +53,10 @@ def test_every_catalog_resource_gets_an_ingest_dag_and_parsing_stays_light(tmp_p
         assert dags[f"ingest__{resource.table}"]["tasks"] == ["land", "validate"]
         assert resource.provider.slug in dags[f"ingest__{resource.table}"]["tags"]
     assert dags["transform__curated"]["tasks"] == ["dbt_build"]
+    assert dags["govern__open_view"]["tasks"] == ["open_views"]
     assert dags["publish__portal"]["tasks"] == ["publish"]
+    # the topology module names every DAG the files define, and nothing else
+    assert set(dags) == {*pipeline_dag_ids([r.table for r in load_catalog()]), PUBLISH}
     assert parsed["heavy"] == [], f"heavy modules imported at parse time: {parsed['heavy']}"
 
 
@@ -64,5 +68,15 @@ def test_airflow_dagbag_reports_no_import_errors(airflow_db):
     transform = dags["transform__curated"]
     scheduled_on = {a.uri for a in transform.timetable.asset_condition.objects}
     assert scheduled_on == {f"kcdata://lake/validated/{r.table}" for r in load_catalog()}
-    publish_on = {a.uri for a in dags["publish__portal"].timetable.asset_condition.objects}
-    assert publish_on == {f"kcdata://lake/curated/{m}" for m in mart_names()}
+    # dbt's outputs: every mart and every resource's current rows
+    outlets = {a.uri for a in transform.tasks[0].outlets}
+    assert outlets == {f"kcdata://lake/curated/{m}" for m in mart_names()} | {
+        f"kcdata://lake/curated/resources/{r.table}" for r in load_catalog()
+    }
+    # the open view is a stage of its own: scheduled on dbt's output, the publish DAG on it
+    open_on = {a.uri for a in dags[OPEN_VIEW].timetable.asset_condition.objects}
+    assert open_on == {f"kcdata://lake/curated/resources/{r.table}" for r in load_catalog()}
+    publish_on = {a.uri for a in dags[PUBLISH].timetable.asset_condition.objects}
+    openable = [r for r in load_catalog() if r.open.type is not OpenType.none]
+    assert publish_on == {f"kcdata://lake/open/{r.table}" for r in openable}
+    assert TRANSFORM in dags

@@ -19,7 +19,7 @@ from ckanapi.errors import NotAuthorized, NotFound
 from catalog.entries import get_resource
 from catalog.store import open_store
 from common.errors import KcdataError
-from kcdata.pipeline import land_and_validate
+from kcdata.pipeline import land_and_validate, open_views, transform
 from portal.client import CkanTarget, Portal
 from portal.mapping import dataset_name
 from portal.publisher import publish_all, publish_resource
@@ -55,6 +55,8 @@ def published(portal, tmp_path_factory, airflow_db):
             bad = 0.30 if code == FAILED else 0.02
             sample = generate_resource(resource, root / "inbox", rows=1200, bad_share=bad, seed=5)
             land_and_validate(resource, sample.path)
+        transform()  # dbt, then the open views the publisher uploads
+        open_views()
         store = open_store()
         for code in (OPEN, PERSONAL, CONDITIONAL, NOT_OPEN, FAILED):
             store.record_approval(get_resource(code), "approve", "测试审核员")
@@ -309,6 +311,8 @@ def test_a_new_version_updates_the_dataset_in_place(published):
     before = anon.action.package_show(id=dataset_name(resource))
     sample = generate_resource(resource, paths.inbox / "v2", rows=900, bad_share=0.02, seed=99)
     assert land_and_validate(resource, sample.path).version == 2
+    transform()
+    open_views()
     assert publish_resource(resource, Portal(target)).action == "updated"
     after = anon.action.package_show(id=dataset_name(resource))
     assert after["id"] == before["id"] and after["catalog_version"] == "2"

@@ -6,6 +6,7 @@ keys in a later batch, and no batch at all for the resources the marts do not us
 """
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from catalog.entries import get_resource, load_catalog
 from catalog.model import DUCKDB_TYPES, Resource
 from common.errors import KcdataError
 from common.settings import PROJECT_ROOT, get_paths
-from transform.runner import SOURCES_YML, run_dbt, write_sources_yml
+from transform.project import GENERATED, generated_files
+from transform.runner import run_dbt
 
 pytestmark = pytest.mark.integration
 
@@ -36,8 +38,6 @@ MARTS = {
     "work_safety_hazards_monthly",
 }
 WITH_BATCHES = {"air_quality_hourly", "enterprise_registrations", "traffic_flow", "work_safety_inspections", "patent_grants"}
-# read at collection, before any run_dbt() of the session regenerates the file
-COMMITTED_SOURCES_YML = (PROJECT_ROOT / "dbt" / SOURCES_YML).read_text(encoding="utf-8")
 LOADED_1 = datetime(2026, 3, 2, 1, 0, 0)
 LOADED_2 = datetime(2026, 3, 3, 1, 0, 0)
 
@@ -60,7 +60,13 @@ def write_batch(
     path = lake / "validated" / resource.table / f"batch={batch}" / "data.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table(columns, schema=schema), path)
+    write_outcome(path.parent, passed=True)
     return path
+
+
+def write_outcome(batch_dir: Path, passed: bool) -> None:
+    """The outcome.json the validate stage leaves beside a batch (dbt reads only passing ones)."""
+    (batch_dir / "outcome.json").write_text(json.dumps({"passed": passed}))
 
 
 _USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -358,11 +364,15 @@ def test_failing_data_test_raises_with_node_name(tmp_path, monkeypatch):
     assert "[fail]" in message
 
 
-def test_committed_sources_yml_is_current(tmp_path):
-    generated = tmp_path / "_sources.yml"
-    assert write_sources_yml(load_catalog(), generated) is True
-    assert write_sources_yml(load_catalog(), generated) is False  # deterministic
-    assert COMMITTED_SOURCES_YML == generated.read_text(encoding="utf-8"), (
-        "dbt/models/staging/_sources.yml is stale: run transform.runner.write_sources_yml "
-        "(or the transform stage) and commit the result"
-    )
+def test_staging_is_generated_from_the_catalog_deterministically(tmp_path):
+    paths = get_paths()
+    first, generated, overridden = generated_files(load_catalog(), paths)
+    again, _, _ = generated_files(load_catalog(), paths)
+    assert first == again  # same catalog, same files, byte for byte
+    assert overridden == []  # no hand-written staging model in the repository today
+    assert sorted(generated) == sorted(f"stg_{r.table}" for r in load_catalog())
+    sources = first[GENERATED / "_sources.yml"]
+    for r in load_catalog():
+        assert f"name: {r.table}\n" in sources
+        assert f"catalog_code: {r.code}" in sources
+    assert not (PROJECT_ROOT / "dbt" / "models" / "staging" / "_sources.yml").exists()
