@@ -256,6 +256,9 @@ class Resource(BaseModel):
         sent = {i.code for i in self.items if not i.derived}
         if not sent:
             raise ValueError("every item is derived: at least one item must be sent by the department")
+        derived_keys = [k for k in self.key if k not in sent]
+        if derived_keys:
+            raise ValueError(f"key item(s) {derived_keys} are derived; key on the sent items they are computed from")
         for i in self.items:
             if not i.derived:
                 continue

@@ -55,6 +55,8 @@ def print_resource(console: Console, code: str) -> None:
         items.add_column(col)
     for i in r.items:
         rule = i.pattern or (f"{i.range[0]}..{i.range[1]}" if i.range else "") or ("/".join(i.allowed) if i.allowed else "")
+        if i.derived:
+            rule = f"derived: {i.derived}"
         flags = ("✓" if i.required else "", "✓" if i.unique else "")
         items.add_row(i.name, i.code, i.type.value, *flags, rule, i.unit or "", i.sensitivity.value)
     console.print(items)

@@ -75,4 +75,6 @@ def write_dictionary(resource: Resource, view: OpenView, path: Path) -> None:
         for code in view.columns:
             i = resource.item(code)
             rule = i.pattern or (f"[{i.range[0]}, {i.range[1]}]" if i.range else "") or ("、".join(i.allowed) if i.allowed else "")
+            if i.derived:
+                rule = f"派生 derived: {i.derived}"
             w.writerow([i.name, i.code, i.type.value, i.unit or "", "是" if i.required else "否", rule, i.description])

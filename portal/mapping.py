@@ -98,7 +98,13 @@ def datastore_fields(resource: Resource, columns: list[str]) -> list[dict]:
         {
             "id": code,
             "type": DATASTORE_TYPES[resource.item(code).type.value],
-            "info": {"label": resource.item(code).name, "notes": resource.item(code).description, "unit": resource.item(code).unit or ""},
+            "info": {"label": resource.item(code).name, "notes": _notes(resource.item(code)), "unit": resource.item(code).unit or ""},
         }
         for code in columns
     ]
+
+
+def _notes(item) -> str:
+    """The item's description, and how it is computed when it is derived."""
+    derived = f"派生 derived: {item.derived}" if item.derived else ""
+    return "；".join(t for t in (item.description, derived) if t)
