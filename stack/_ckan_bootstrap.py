@@ -1,6 +1,6 @@
 """Runs inside CKAN's own virtualenv (not kcdata's): make the publisher a sysadmin with an API token.
 
-Called by portal/stack/ckan.py as `<ckan-venv>/bin/python -I _ckan_bootstrap.py <ckan.ini>`
+Called by stack/ckan.py as `<ckan-venv>/bin/python -I _ckan_bootstrap.py <ckan.ini>`
 (-I: this folder must not shadow `ckan`, `redis`, `secrets` on sys.path), with the
 user name and password in the environment (never on a command line). Prints one JSON line,
 {"token": ...}, on stdout for the caller to store in secrets.env.

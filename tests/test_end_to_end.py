@@ -43,8 +43,9 @@ def test_sample_departments_flow_end_to_end_through_airflow(lake, airflow_db):
         assert version.validation_passed, (code, version.problems_by_rule)
 
     _, _, edges = open_store().resource("KC-STHJ-001")
-    assert {e.step for e in edges} == {"land", "validate", "quarantine", "transform"}
+    assert {e.step for e in edges} == {"land", "validate", "quarantine", "transform", "open"}
     assert any(e.target_uri == "lake://curated/air_quality_daily" for e in edges)
+    assert any(e.source_uri == "lake://curated/resources/air_quality_hourly" and e.target_uri.startswith("lake://open/") for e in edges)
     assert lake.data_docs_index.exists()
 
     # Running everything again with the same files adds nothing.
