@@ -125,7 +125,6 @@ def run_dbt(paths: Paths | None = None, select: str | None = None, resources: li
     if select:
         args += ["--select", select]
     env = {
-        "KCDATA_LAKE": str(paths.lake),
         "DO_NOT_TRACK": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
