@@ -99,6 +99,8 @@ class Item(BaseModel):
     derived: str | None = None
     # The code of a related resource whose (single-column) key this item holds; dbt tests it.
     references: str | None = None
+    # What this item's cells write for "no value" (overrides the resource's `missing_values`).
+    missing_values: list[str] | None = None
 
     @field_validator("code")
     @classmethod
@@ -131,6 +133,9 @@ class Item(BaseModel):
 
 
 NAMED_PATTERNS = {"uscc", "id_card"}
+
+# What data exports commonly write for "no value"; an entry may replace the list (or set []).
+DEFAULT_MISSING_VALUES = ("NA", "N/A", "n/a", "NULL", "null", "#N/A", "NaN")
 
 
 class Provider(BaseModel):
@@ -222,6 +227,8 @@ class Resource(BaseModel):
     grade: Grade
     source: Source
     max_bad_share: float = Field(0.05, ge=0, le=1)  # quarantined share above which a batch fails
+    # Cell texts that mean "no value" for every item (an item's own `missing_values` wins).
+    missing_values: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING_VALUES))
 
     @field_validator("code")
     @classmethod
@@ -269,6 +276,10 @@ class Resource(BaseModel):
 
     def item(self, code: str) -> Item:
         return next(i for i in self.items if i.code == code)
+
+    def missing_tokens(self, item: Item) -> list[str]:
+        """The cell texts that are missing values for `item` (the empty cell always is)."""
+        return [t for t in (item.missing_values if item.missing_values is not None else self.missing_values) if t != ""]
 
     @property
     def source_items(self) -> list[Item]:

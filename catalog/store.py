@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from catalog.model import Resource
-from catalog.tables import ApprovalRow, LineageEdge, PublicationRow, ResourceRow, VersionRow
+from catalog.tables import ApprovalRow, LineageEdge, PublicationRow, RefusedDelivery, ResourceRow, VersionRow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -89,7 +89,9 @@ class CatalogStore:
         with self.session() as s:
             existing = s.scalar(
                 select(VersionRow).where(
-                    VersionRow.resource_code == resource.code, VersionRow.fingerprint == landed["fingerprint"]
+                    VersionRow.resource_code == resource.code,
+                    VersionRow.fingerprint == landed["fingerprint"],
+                    VersionRow.rules == outcome.get("rules", ""),
                 )
             )
             if existing is not None:
@@ -113,11 +115,44 @@ class CatalogStore:
                 quarantine_path=outcome["quarantine_path"],
                 landed_at=datetime.fromisoformat(landed["landed_at"]).replace(tzinfo=None),
                 validated_at=datetime.fromisoformat(outcome["validated_at"].removesuffix("Z")),
+                rules=outcome.get("rules", ""),
+                delivery_problems=outcome.get("delivery_problems") or [],
             )
             s.add(row)
             s.flush()
             self._add_edges(s, resource.code, row.id, edges)
             return row
+
+    def record_refusal(self, resource: Resource, refusal: dict) -> RefusedDelivery:
+        """Record a delivery refused as a whole (once per file and content)."""
+        self.sync_resources([resource])
+        with self.session() as s:
+            existing = s.scalar(
+                select(RefusedDelivery).where(
+                    RefusedDelivery.resource_code == resource.code,
+                    RefusedDelivery.source_file == refusal["source_file"],
+                    RefusedDelivery.fingerprint == refusal["fingerprint"],
+                )
+            )
+            if existing is not None:
+                return existing
+            row = RefusedDelivery(resource_code=resource.code, refused_at=_now(), **refusal)
+            s.add(row)
+            return row
+
+    def refused_deliveries(self, code: str) -> list[RefusedDelivery]:
+        with self.session() as s:
+            query = select(RefusedDelivery).where(RefusedDelivery.resource_code == code).order_by(RefusedDelivery.id)
+            return list(s.scalars(query))
+
+    def version_of(self, code: str, fingerprint: str, rules: str) -> VersionRow | None:
+        """The version made by validating `fingerprint` under `rules`, if there is one."""
+        with self.session() as s:
+            return s.scalar(
+                select(VersionRow).where(
+                    VersionRow.resource_code == code, VersionRow.fingerprint == fingerprint, VersionRow.rules == rules
+                )
+            )
 
     def record_lineage(self, resource_code: str, edges: list[Edge], version_id: int | None = None) -> None:
         with self.session() as s:

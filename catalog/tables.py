@@ -38,7 +38,7 @@ class VersionRow(Base):
 
     __tablename__ = "resource_versions"
     __table_args__ = (
-        UniqueConstraint("resource_code", "fingerprint", name="uq_version_fingerprint"),
+        UniqueConstraint("resource_code", "fingerprint", "rules", name="uq_version_fingerprint_rules"),
         UniqueConstraint("resource_code", "version", name="uq_version_number"),
     )
 
@@ -60,6 +60,8 @@ class VersionRow(Base):
     quarantine_path: Mapped[str] = mapped_column(Text)
     landed_at: Mapped[datetime] = mapped_column(DateTime)
     validated_at: Mapped[datetime] = mapped_column(DateTime)
+    rules: Mapped[str] = mapped_column(String(16), default="")  # signature of the rules it was validated under
+    delivery_problems: Mapped[list | None] = mapped_column(JSON, nullable=True)  # drift, parse problems: {code, ...}
 
     resource: Mapped[ResourceRow] = relationship(back_populates="versions")
 
@@ -109,3 +111,25 @@ class PublicationRow(Base):
     version: Mapped[int] = mapped_column(Integer)
     fingerprint: Mapped[str] = mapped_column(String(64))
     published_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class RefusedDelivery(Base):
+    """A file refused as a whole: nothing of it landed, but the department and the bureau can
+    look up why (the feedback file is written beside the lake's quarantine)."""
+
+    __tablename__ = "refused_deliveries"
+    __table_args__ = (UniqueConstraint("resource_code", "source_file", "fingerprint", name="uq_refused_delivery"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_code: Mapped[str] = mapped_column(ForeignKey("resources.code"))
+    source_file: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(48))
+    level: Mapped[str] = mapped_column(String(16))
+    row: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    column: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    params: Mapped[dict] = mapped_column(JSON)
+    message_zh: Mapped[str] = mapped_column(Text)
+    message_en: Mapped[str] = mapped_column(Text)
+    feedback_path: Mapped[str] = mapped_column(Text)
+    refused_at: Mapped[datetime] = mapped_column(DateTime)

@@ -1,16 +1,19 @@
 """The lake layout: the one module that knows where every zone, batch and file lives.
 
-    <lake>/raw/<table>/batch=<fp16>/data.parquet          what the connector read, typed
-    <lake>/validated/<table>/batch=<fp16>/data.parquet    rows that passed (+ outcome.json)
-    <lake>/quarantine/<table>/batch=<fp16>/data.parquet   rows that failed (+ feedback.csv)
+    <lake>/raw/<table>/batch=<fp16>/data.parquet                  the delivery as sent (text)
+    <lake>/validated/<table>/batch=<fp16>.<rules>/data.parquet    rows that passed (+ outcome.json)
+    <lake>/quarantine/<table>/batch=<fp16>.<rules>/data.parquet   rows that failed (+ feedback.csv)
+    <lake>/quarantine/<table>/refused=<fp16>/feedback.csv         why a delivery was refused whole
     <lake>/curated/<mart>.parquet                          dbt marts
     <lake>/curated/resources/<table>.parquet               dbt: current rows of one resource
-    <lake>/open/<table>/batch=<fp16>/data.parquet          the publishable view
+    <lake>/open/<table>/batch=<fp16>.<rules>/data.parquet  the publishable view
     <lake>/manifests/<table>/batch=<fp16>/                 what was published, for verification
     <lake>/.dbt/  <lake>/gx/  <lake>/catalog.db            scratch and state of the stages
 
-Batches are named by the first 16 hex digits of the source file's SHA-256. Lineage names them
-with stable URIs: `lake://<zone>/<table>[/batch=<fp16>]`.
+Batches are named by the first 16 hex digits of the source file's SHA-256, and after validation
+also by the signature of the rules they were validated under (8 hex digits), so a changed
+catalog entry validates the same delivery again without rewriting anything. Lineage names them
+with stable URIs: `lake://<zone>/<table>[/batch=...]`.
 """
 from __future__ import annotations
 
@@ -34,15 +37,16 @@ class Zone(str, Enum):
     manifests = "manifests"
 
 
-def batch_name(fingerprint: str) -> str:
-    """`batch=<first 16 hex digits>`: short, stable, and the same in every zone."""
-    return f"batch={fingerprint[:16]}"
+def batch_name(fingerprint: str, rules: str | None = None) -> str:
+    """`batch=<first 16 hex digits of the file's SHA-256>`, and `.<rules>` after it in the zones
+    that depend on the rules a batch was validated under (validated, quarantine, open)."""
+    return f"batch={fingerprint[:16]}" + (f".{rules}" if rules else "")
 
 
-def lake_uri(zone: Zone | str, name: str, fingerprint: str | None = None) -> str:
+def lake_uri(zone: Zone | str, name: str, fingerprint: str | None = None, rules: str | None = None) -> str:
     """Stable lineage name of a table's zone, or of one batch in it."""
     zone = Zone(zone)
-    return f"lake://{zone.value}/{name}" + (f"/{batch_name(fingerprint)}" if fingerprint else "")
+    return f"lake://{zone.value}/{name}" + (f"/{batch_name(fingerprint, rules)}" if fingerprint else "")
 
 
 @dataclass(frozen=True)
@@ -77,27 +81,24 @@ class LakeLayout:
     def table_dir(self, zone: Zone | str, table: str) -> Path:
         return self.zone(zone) / table
 
-    def batch_dir(self, zone: Zone | str, table: str, fingerprint: str) -> Path:
-        """<lake>/<zone>/<table>/batch=<fp16>: one immutable batch."""
-        return self.table_dir(zone, table) / batch_name(fingerprint)
+    def batch_dir(self, zone: Zone | str, table: str, fingerprint: str, rules: str | None = None) -> Path:
+        """<lake>/<zone>/<table>/batch=<fp16>[.<rules>]: one immutable batch."""
+        return self.table_dir(zone, table) / batch_name(fingerprint, rules)
 
-    def batch_file(self, zone: Zone | str, table: str, fingerprint: str) -> Path:
-        return self.batch_dir(zone, table, fingerprint) / DATA_FILE
+    def batch_file(self, zone: Zone | str, table: str, fingerprint: str, rules: str | None = None) -> Path:
+        return self.batch_dir(zone, table, fingerprint, rules) / DATA_FILE
+
+    def refused_dir(self, table: str, fingerprint: str) -> Path:
+        """Where the feedback on a refused delivery is kept: <lake>/quarantine/<table>/refused=<fp16>."""
+        return self.table_dir(Zone.quarantine, table) / f"refused={fingerprint[:16] or 'unreadable'}"
 
     def batch_glob(self, zone: Zone | str, table: str) -> str:
         """Glob of every batch file of `table` in `zone` (for DuckDB's read_parquet)."""
         return str(self.table_dir(zone, table) / "*" / DATA_FILE)
 
-    def outcome_file(self, table: str, fingerprint: str) -> Path:
-        """The validation outcome kept beside a validated batch."""
-        return self.batch_dir(Zone.validated, table, fingerprint) / OUTCOME_FILE
 
     def outcome_glob(self, table: str) -> str:
         return str(self.table_dir(Zone.validated, table) / "*" / OUTCOME_FILE)
-
-    def feedback_file(self, table: str, fingerprint: str) -> Path:
-        """The department's feedback kept beside a quarantined batch."""
-        return self.batch_dir(Zone.quarantine, table, fingerprint) / FEEDBACK_FILE
 
     def mart_file(self, mart: str) -> Path:
         """<lake>/curated/<mart>.parquet, written by dbt."""

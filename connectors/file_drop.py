@@ -1,20 +1,31 @@
 """The file-drop connector: a department's CSV/XLSX/JSON file -> one immutable raw Parquet batch.
 
+The raw batch is the delivery as sent, in columns: every mapped item as the text the department
+wrote, `_row` (data-row number) and `_line` (where the row starts in the file, when known),
+the columns no catalog item claims kept aside as `_unmapped_<n>` (n = column number), and one
+row per row that could not be parsed, with `_problem` (its code), `_problem_text` (the raw text,
+truncated) and `_problem_params`. Typing happens in the validate stage, so a change of rules
+can validate the same raw batch again.
+
 The batch is named by the SHA-256 of the file's bytes, so feeding the same file twice finds
-the batch already there and does nothing.
+the batch already there and does nothing. A file refused as a whole raises
+`common.problems.Refusal` with a registered code; nothing of it lands.
 """
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pyarrow as pa
+
 from catalog.model import Resource, SourceFormat
 from common.atomic import staged_dir, sweep_stale_temps
 from common.checksums import sha256_file
-from common.errors import KcdataError
 from common.lake import DATA_FILE, Zone
+from common.problems import Refusal
 from common.settings import Paths, get_paths
 
 SUFFIXES = {".csv": SourceFormat.csv, ".xlsx": SourceFormat.xlsx, ".json": SourceFormat.json, ".jsonl": SourceFormat.json}
@@ -32,20 +43,16 @@ class LandedBatch:
     rows: int
     encoding: str | None
     landed_at: str
-    ignored_headers: list[str] = field(default_factory=list)
+    ignored_headers: list[str] = field(default_factory=list)  # headers no item claims (kept aside)
     absent_items: list[str] = field(default_factory=list)
+    format: str = ""
+    unknown_columns: list[dict] = field(default_factory=list)  # {position, header, column}
+    parse_problems: int = 0  # rows that could not be parsed (quarantined at validation)
+    careful: bool = False  # read on the careful (line by line) path
     skipped: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def inbox_files(resource: Resource, paths: Paths | None = None) -> list[Path]:
-    """Files waiting in inbox/<table>/, oldest name first."""
-    folder = (paths or get_paths()).inbox / resource.table
-    if not folder.exists():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
 
 
 def read_landed(raw_file: Path) -> LandedBatch:
@@ -56,74 +63,118 @@ def read_landed(raw_file: Path) -> LandedBatch:
     return LandedBatch(**json.loads(meta[b"kcdata.landing"]), skipped=True)
 
 
-def land_file(resource: Resource, source: Path, paths: Paths | None = None) -> LandedBatch:
-    """Read `source`, map headers, coerce types with per-cell errors, write the raw batch."""
-    import duckdb
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+MAX_FILE_BYTES = int(os.environ.get("KCDATA_MAX_FILE_BYTES", str(4 << 30)))
 
-    from connectors.coerce import coercion_sql
-    from connectors.headers import map_headers
-    from connectors.readers import open_text_stream
+
+def land_file(resource: Resource, source: Path, paths: Paths | None = None) -> LandedBatch:
+    """Read `source` as sent, map its headers, write the raw batch; refuse what cannot be read."""
+    from connectors.readers.csv import CarefulReadNeeded
 
     paths = paths or get_paths()
-    source = source.resolve()
-    if not source.is_file():
-        raise KcdataError(f"{source}: no such file")
+    from connectors.inbox import check_delivery
+
+    source = check_delivery(Path(os.path.abspath(source)))  # never a link, device or FIFO
     fmt = SUFFIXES.get(source.suffix.lower())
     if fmt is None:
-        raise KcdataError(f"{source}: unsupported file type {source.suffix!r}; send CSV, XLSX or JSON")
+        raise Refusal(str(source), "unsupported-file-type", suffix=source.suffix or "(none)")
+    size = source.stat().st_size
+    if size == 0:
+        raise Refusal(str(source), "empty-file")
+    if size > MAX_FILE_BYTES:
+        raise Refusal(str(source), "too-large", size=_mb(size), limit=_mb(MAX_FILE_BYTES))
     fingerprint = sha256_file(source)
     target = paths.batch_dir(Zone.raw, resource.table, fingerprint)
     if (target / DATA_FILE).exists():
         return read_landed(target / DATA_FILE)
     sweep_stale_temps(target.parent)
+    try:
+        return _write_raw(resource, source, fmt, fingerprint, target, careful=False)
+    except CarefulReadNeeded:
+        return _write_raw(resource, source, fmt, fingerprint, target, careful=True)
 
-    stream = open_text_stream(source, fmt, resource.source.sheet)
+
+def _mb(size: int) -> str:
+    return f"{size / (1 << 20):,.1f} MB"
+
+
+def _open(resource: Resource, source: Path, fmt: SourceFormat, careful: bool):
+    from connectors.headers import header_labels
+    from connectors.readers import open_text_stream
+    from connectors.readers.csv import read_csv
+
+    if fmt is SourceFormat.csv:
+        return read_csv(source, careful=careful)
+    hints = {label: resource.item(code).type.value for label, code in header_labels(resource).items()}
+    return open_text_stream(source, fmt, resource.source.sheet, hints)
+
+
+def _write_raw(resource: Resource, source: Path, fmt: SourceFormat, fingerprint: str, target: Path, careful: bool) -> LandedBatch:
+    import pyarrow.parquet as pq
+
+    from connectors.headers import map_headers
+    from connectors.readers.csv import CarefulReadNeeded
+
+    stream = _open(resource, source, fmt, careful)
     mapping = map_headers(resource, stream.headers, str(source))
-    present = set(mapping.columns.values())
     landed = LandedBatch(
-        resource=resource.code,
-        table=resource.table,
-        source_file=str(source),
-        fingerprint=fingerprint,
-        raw_path=str(target / DATA_FILE),
-        rows=0,
-        encoding=stream.encoding,
+        resource=resource.code, table=resource.table, source_file=str(source), fingerprint=fingerprint,
+        raw_path=str(target / DATA_FILE), rows=0, encoding=stream.encoding,
         landed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        ignored_headers=mapping.ignored,
-        absent_items=mapping.absent,
+        ignored_headers=mapping.ignored, absent_items=mapping.absent, format=fmt.value, careful=careful,
+        unknown_columns=[{"position": i + 1, "header": h, "column": f"_unmapped_{i + 1}"} for i, h in mapping.unknown.items()],
     )
-    sql = coercion_sql(resource, present, "text_batch")
-    con = duckdb.connect()
+    schema = raw_schema(resource, mapping)
     with staged_dir(target) as tmp:
-        writer: pq.ParquetWriter | None = None
-        next_row = 1
-        try:
-            for batch in stream.batches:
-                n = batch.num_rows
-                arrays = [pa.array(range(next_row, next_row + n), pa.int64())]
-                arrays += [batch.column(i) for i in mapping.columns]
-                text = pa.table(arrays, names=["_row", *mapping.columns.values()])
-                con.register("text_batch", text)
-                typed = con.sql(sql).to_arrow_table()
-                con.unregister("text_batch")
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp / DATA_FILE, typed.schema, compression="zstd")
-                writer.write_table(typed.cast(writer.schema))
-                next_row += n
-            if writer is None:  # header only: still an (empty) batch, so the version is recorded
-                empty = pa.table(
-                    [pa.array([], pa.int64())] + [pa.array([], pa.string()) for _ in mapping.columns],
-                    names=["_row", *mapping.columns.values()],
-                )
-                con.register("text_batch", empty)
-                writer = pq.ParquetWriter(tmp / DATA_FILE, con.sql(sql).to_arrow_table().schema)
-            landed.rows = next_row - 1
+        with pq.ParquetWriter(tmp / DATA_FILE, schema, compression="zstd") as writer:
+            try:
+                for batch in stream.batches:
+                    writer.write_table(_raw_rows(batch, mapping, schema))
+                    landed.rows += batch.num_rows
+            except (Refusal, CarefulReadNeeded):
+                raise
+            except Exception as exc:  # a reader failing mid-file: the file is not what its name says
+                detail = f"{type(exc).__name__}: {str(exc)[:200]}"
+                raise Refusal(str(source), "wrong-format", format=fmt.value.upper(), detail=detail) from exc
+            if stream.problems:
+                writer.write_table(_problem_rows(stream.problems, schema))
+            landed.parse_problems = len(stream.problems)
+            landed.rows += len(stream.problems)
+            if landed.rows == 0:
+                raise Refusal(str(source), "no-data-rows")
             record = {k: v for k, v in landed.to_dict().items() if k != "skipped"}
             writer.add_key_value_metadata({"kcdata.landing": json.dumps(record, ensure_ascii=False)})
-        finally:
-            if writer is not None:
-                writer.close()
-            con.close()
     return landed
+
+
+PROBLEM_COLUMNS = ("_problem", "_problem_text", "_problem_params")
+
+
+def raw_schema(resource: Resource, mapping) -> pa.Schema:
+    """`_row`, `_line`, the mapped items (text, catalog order), the unmapped columns, the problem columns."""
+    mapped = set(mapping.columns.values())
+    fields = [pa.field("_row", pa.int64()), pa.field("_line", pa.int64())]
+    fields += [pa.field(i.code, pa.string()) for i in resource.source_items if i.code in mapped]
+    fields += [pa.field(f"_unmapped_{i + 1}", pa.string()) for i in mapping.unknown]
+    fields += [pa.field(name, pa.string()) for name in PROBLEM_COLUMNS]
+    return pa.schema(fields)
+
+
+def _raw_rows(batch: pa.RecordBatch, mapping, schema: pa.Schema) -> pa.Table:
+    by_code = {code: batch.column(i) for i, code in mapping.columns.items()}
+    by_code |= {f"_unmapped_{i + 1}": batch.column(i) for i in mapping.unknown}
+    by_code |= {"_row": batch.column("_row"), "_line": batch.column("_line")}
+    n = batch.num_rows
+    arrays = [by_code[f.name] if f.name in by_code else pa.nulls(n, f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _problem_rows(problems, schema: pa.Schema) -> pa.Table:
+    values = {
+        "_row": pa.array([p.row for p in problems], pa.int64()),
+        "_line": pa.array([p.line for p in problems], pa.int64()),
+        "_problem": pa.array([p.code for p in problems], pa.string()),
+        "_problem_text": pa.array([p.text for p in problems], pa.string()),
+        "_problem_params": pa.array([json.dumps(p.params, ensure_ascii=False) for p in problems], pa.string()),
+    }
+    n = len(problems)
+    return pa.Table.from_arrays([values.get(f.name, pa.nulls(n, f.type)) for f in schema], schema=schema)

@@ -12,6 +12,7 @@ import yaml
 
 from catalog.model import Resource
 from common.errors import KcdataError
+from common.problems import problem
 from common.settings import get_paths
 
 ROW_ID = "_row"
@@ -73,7 +74,8 @@ def extra_expectations(resource: Resource, folder: Path | None = None) -> list:
         try:
             kwargs = dict(entry["kwargs"])
             column = kwargs.get("column") or (kwargs.get("column_list") or [""])[0]
-            meta = {"rule": entry.get("rule", "custom"), "column": column, "note": entry.get("note", "")}
+            rule = problem(entry.get("rule", "custom")).code  # only registered problem codes
+            meta = {"rule": rule, "column": column, "note": entry.get("note", "")}
             out.append(ExpectationConfiguration(type=entry["type"], kwargs=kwargs, meta=meta).to_domain_obj())
         except Exception as exc:  # a bad hand-written entry must name itself
             raise KcdataError(f"{path}: expectation #{n} is invalid: {exc}") from exc
@@ -89,3 +91,30 @@ def build_suite(resource: Resource):
         expectations=derived_expectations(resource) + extra_expectations(resource),
         meta={"resource": resource.code, "table": resource.table, "derived_from": "catalog entry"},
     )
+
+
+# Bump when the validation logic itself changes in a way that should re-validate stored batches.
+VALIDATION_LOGIC = "2"
+
+
+def rules_signature(resource: Resource, folder: Path | None = None) -> str:
+    """8 hex digits naming the rules a batch is validated under: the sent items' types and
+    checks, the key, the missing-value tokens, the held-back limit and the hand-written extras.
+    A batch validated under other rules is validated again, as a new version."""
+    import hashlib
+    import json
+
+    path = (folder or get_paths().expectations_dir / "extra") / f"{resource.table}.yaml"
+    checks = [
+        i.model_dump(mode="json", include={"code", "type", "required", "unique", "pattern", "range", "allowed"})
+        | {"missing": resource.missing_tokens(i)}
+        for i in resource.source_items
+    ]
+    document = {
+        "logic": VALIDATION_LOGIC,
+        "items": checks,
+        "key": list(resource.key),
+        "max_bad_share": resource.max_bad_share,
+        "extra": path.read_text(encoding="utf-8") if path.exists() else "",
+    }
+    return hashlib.sha256(json.dumps(document, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()[:8]

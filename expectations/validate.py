@@ -19,7 +19,8 @@ from common.errors import KcdataError
 from common.lake import DATA_FILE, FEEDBACK_FILE, OUTCOME_FILE, Zone
 from common.settings import Paths, get_paths
 from common.sqltext import ident, literal
-from expectations.suite import COERCION, ROW_ID, build_suite
+from expectations.coerce import coercion_sql
+from expectations.suite import COERCION, ROW_ID, build_suite, rules_signature
 
 CHUNK_ROWS = int(os.environ.get("KCDATA_VALIDATE_CHUNK_ROWS", "1000000"))
 FAILURE_SCHEMA = ("_row", "rule", "column", "value")
@@ -43,6 +44,8 @@ class ValidationOutcome:
     validated_at: str
     by_rule: dict[str, int] = field(default_factory=dict)
     max_bad_share: float = 0.05
+    rules: str = ""  # signature of the rules validated under
+    delivery_problems: list[dict] = field(default_factory=list)  # drift: unknown / missing optional columns
     skipped: bool = False
 
     @property
@@ -123,41 +126,77 @@ def _text(value: object) -> str:
 
 
 def validate_batch(resource: Resource, fingerprint: str, paths: Paths | None = None) -> ValidationOutcome:
-    """Run the GX suite over the raw batch `fingerprint` and write validated + quarantined Parquet.
+    """Type the raw batch `fingerprint`, run the GX suite, write validated + quarantined Parquet.
 
+    The batch is validated under the entry's current rules (`rules_signature`): validated once
+    per set of rules, so a changed entry validates the same delivery again and nothing else does.
     A version whose quarantined share exceeds `max_bad_share` still has its rows split (nothing
     is lost), but its outcome says `passed: false`, which keeps it out of dbt and the open view.
     """
     import duckdb
-    import pandas as pd
-    import pyarrow as pa
-
-    from expectations.gx_context import get_context, validation_definition
-    from expectations.report import write_feedback
 
     paths = paths or get_paths()
-    fp = fingerprint
-    vdir = paths.batch_dir(Zone.validated, resource.table, fp)
-    qdir = paths.batch_dir(Zone.quarantine, resource.table, fp)
+    rules = rules_signature(resource)
+    vdir = paths.batch_dir(Zone.validated, resource.table, fingerprint, rules)
+    qdir = paths.batch_dir(Zone.quarantine, resource.table, fingerprint, rules)
     if (vdir / OUTCOME_FILE).exists() and (qdir / DATA_FILE).exists():
         return read_outcome(vdir / OUTCOME_FILE)
-
-    raw_file = paths.batch_file(Zone.raw, resource.table, fp)
+    raw_file = paths.batch_file(Zone.raw, resource.table, fingerprint)
     if not raw_file.exists():
-        raise KcdataError(f"{resource.code}: no raw batch {fp[:16]} to validate ({raw_file})")
-    rows = _count(raw_file)
+        raise KcdataError(f"{resource.code}: no raw batch {fingerprint[:16]} to validate ({raw_file})")
+    landing = landing_record(raw_file)
     con = duckdb.connect()
-    con.execute(f"CREATE VIEW raw AS SELECT * FROM read_parquet({literal(str(raw_file))}, hive_partitioning = false)")
-    items = [ident(i.code) for i in resource.source_items]
+    try:
+        rows = _load(con, resource, raw_file)
+        gx_success, failures = _run_suite(con, resource, paths, rows)
+        _collect_reasons(con, resource, failures)
+        outcome = _outcome(con, resource, landing, rows, rules, gx_success, vdir, qdir)
+        _write(con, resource, landing, outcome, vdir, qdir)
+    finally:
+        con.close()
+    accepted = _count(vdir / DATA_FILE)
+    if accepted + outcome.quarantined != rows:
+        raise KcdataError(f"{resource.code}: {accepted} accepted + {outcome.quarantined} quarantined != {rows} rows sent")
+    return outcome
+
+
+def landing_record(raw_file: Path) -> dict:
+    """The landing record the connector stored in the raw batch's Parquet metadata."""
+    import pyarrow.parquet as pq
+
+    meta = pq.read_metadata(raw_file).metadata or {}
+    return json.loads(meta.get(b"kcdata.landing", b"{}"))
+
+
+def _load(con, resource: Resource, raw_file: Path) -> int:
+    """Views `raw` (the delivery as sent) and table `typed` (parsed rows coerced, with per-cell
+    problems); returns the rows sent. Batches landed before row problems were kept read as clean."""
+    source = f"read_parquet({literal(str(raw_file))}, hive_partitioning = false)"
+    present = {name for (name, *_) in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    missing = {"_line": "BIGINT", "_problem": "VARCHAR", "_problem_text": "VARCHAR", "_problem_params": "VARCHAR"}
+    extra = "".join(f", NULL::{t} AS {n}" for n, t in missing.items() if n not in present)
+    con.execute(f"CREATE VIEW raw AS SELECT *{extra} FROM {source}")
+    con.execute(f"CREATE TEMP TABLE typed AS {coercion_sql(resource, present, '(SELECT * FROM raw WHERE _problem IS NULL)')}")
+    (rows,) = con.execute("SELECT count(*) FROM raw").fetchall()[0]
+    return int(rows)
+
+
+def _run_suite(con, resource: Resource, paths: Paths, rows: int) -> tuple[bool, list[tuple]]:
+    """GX over the typed rows, in chunks; (success, failing (row, rule, column, value))."""
+    import pandas as pd
+
+    from expectations.gx_context import get_context, validation_definition
+
     context = get_context(paths)
     definition = validation_definition(context, resource, build_suite(resource))
     result_format = {"result_format": "COMPLETE", "unexpected_index_column_names": [ROW_ID]}
-    failures: list[tuple] = []
-    gx_success = True
+    items = [ident(i.code) for i in resource.source_items]
     summary = "array_to_string(list_transform(_errors, lambda e: e.rule || ':' || e.column), ';')"
     coercion = f"CASE WHEN len(_errors) > 0 THEN {summary} END AS {COERCION}"
+    failures: list[tuple] = []
+    success = True
     for where in _chunk_filters(resource, rows):
-        frame = con.sql(f"SELECT {ROW_ID}, {', '.join(items)}, {coercion} FROM raw WHERE {where}").df()
+        frame = con.sql(f"SELECT {ROW_ID}, {', '.join(items)}, {coercion} FROM typed WHERE {where}").df()
         if frame.empty:
             continue
         result = definition.run(
@@ -165,9 +204,18 @@ def validate_batch(resource: Resource, fingerprint: str, paths: Paths | None = N
             result_format=result_format,
             expectation_parameters={"today": pd.Timestamp(date.today())},
         )
-        gx_success = gx_success and bool(result.success)
+        success = success and bool(result.success)
         failures += _failures_from_result(result)
         del frame
+    return success, failures
+
+
+def _collect_reasons(con, resource: Resource, failures: list[tuple]) -> None:
+    """Temp table `reasons`: one list of (rule, column, value) per rejected row, values as sent.
+
+    The reader's row problems, the cell problems of coercion, then GX's, without reporting a
+    cell as "missing" when the department did send a value that could not be read."""
+    import pyarrow as pa
 
     columns = list(zip(*failures, strict=True)) if failures else [[] for _ in FAILURE_SCHEMA]
     fail_table = pa.table(
@@ -175,39 +223,53 @@ def validate_batch(resource: Resource, fingerprint: str, paths: Paths | None = N
         names=list(FAILURE_SCHEMA),
     )
     con.register("gx_failures", fail_table)
-    # One reason list per row: the connector's cell problems, then GX's, without reporting a
-    # cell as "missing" when the department did send a value the connector could not read.
+    present = {name for (name, *_) in con.execute("DESCRIBE raw").fetchall()}
+    compound = len(resource.key) > 1
+    as_sent = " ".join(
+        f"WHEN {literal(i.code)} THEN r.{ident(i.code)}" for i in resource.source_items if i.code in present
+    )
+    sent_value = f"CASE WHEN f.rule = 'duplicate-key' AND {str(compound).upper()} THEN f.value ELSE " + (
+        f"coalesce(CASE f.\"column\" {as_sent} END, f.value) END" if as_sent else "f.value END"
+    )
     con.execute(
         f"""
         CREATE TEMP TABLE reasons AS
-        WITH coerced AS (
-            SELECT {ROW_ID}, unnest(_errors, recursive := true) FROM raw WHERE len(_errors) > 0
+        WITH parse AS (
+            SELECT {ROW_ID}, _problem AS rule, '' AS "column", _problem_text AS value FROM raw WHERE _problem IS NOT NULL
+        ), coerced AS (
+            SELECT {ROW_ID}, unnest(_errors, recursive := true) FROM typed WHERE len(_errors) > 0
         ), gx AS (
-            SELECT f.* FROM gx_failures f
+            SELECT f._row, f.rule, f."column", {sent_value} AS value
+            FROM gx_failures f JOIN raw r USING ({ROW_ID})
             WHERE NOT (f.rule = 'missing-value'
                        AND EXISTS (SELECT 1 FROM coerced c WHERE c._row = f._row AND c."column" = f."column"))
         ), alls AS (
-            SELECT {ROW_ID}, rule, "column", value FROM coerced
-            UNION ALL SELECT {ROW_ID}, rule, "column", value FROM gx
+            SELECT * FROM parse
+            UNION ALL SELECT {ROW_ID}, rule, "column", value FROM coerced
+            UNION ALL SELECT * FROM gx
         )
         SELECT {ROW_ID}, list({{'rule': rule, 'column': "column", 'value': value}} ORDER BY rule, "column") AS _reasons
         FROM alls GROUP BY {ROW_ID}
         """
     )
-    loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
-    stamp = f"'{fp[:16]}' AS _batch, TIMESTAMP '{loaded_at.isoformat(sep=' ')}' AS _loaded_at"
-    sweep_stale_temps(vdir.parent)
-    sweep_stale_temps(qdir.parent)
-    quarantined = con.execute("SELECT count(*) FROM reasons").fetchone()[0]
+
+
+def _outcome(con, resource: Resource, landing: dict, rows: int, rules: str, gx_success: bool, vdir: Path, qdir: Path):
+    quarantined = con.execute("SELECT count(*) FROM reasons").fetchall()[0][0]
     by_rule = dict(
         con.execute(
             "SELECT x.rule, count(DISTINCT _row) FROM (SELECT _row, unnest(_reasons) AS x FROM reasons) GROUP BY 1 ORDER BY 1"
         ).fetchall()
     )
-    outcome = ValidationOutcome(
+    drift = [{"code": "unknown-column", "position": c["position"], "header": c["header"]} for c in landing.get("unknown_columns", [])]
+    drift += [
+        {"code": "missing-optional-column", "column": code, "item": resource.item(code).name}
+        for code in landing.get("absent_items", []) if code in {i.code for i in resource.source_items}
+    ]
+    return ValidationOutcome(
         resource=resource.code,
         table=resource.table,
-        fingerprint=fp,
+        fingerprint=landing.get("fingerprint", ""),
         rows=rows,
         accepted=rows - quarantined,
         quarantined=quarantined,
@@ -216,33 +278,42 @@ def validate_batch(resource: Resource, fingerprint: str, paths: Paths | None = N
         validated_path=str(vdir / DATA_FILE),
         quarantine_path=str(qdir / DATA_FILE),
         feedback_path=str(qdir / FEEDBACK_FILE),
-        validated_at=loaded_at.isoformat(timespec="seconds") + "Z",
+        validated_at=datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "") + "Z",
         by_rule=by_rule,
         max_bad_share=resource.max_bad_share,
+        rules=rules,
+        delivery_problems=drift,
     )
+
+
+def _write(con, resource: Resource, landing: dict, outcome: ValidationOutcome, vdir: Path, qdir: Path) -> None:
+    """Quarantine (values as sent, reasons, feedback) and validated (typed) batches, atomically."""
+    from expectations.report import write_feedback
+
+    present = {name for (name, *_) in con.execute("DESCRIBE raw").fetchall()}
+    sent = ", ".join(f"r.{ident(i.code)}" if i.code in present else f"NULL::VARCHAR AS {ident(i.code)}" for i in resource.source_items)
+    typed = ", ".join(f"t.{ident(i.code)}" for i in resource.source_items)
+    # _loaded_at is when the delivery landed: re-validating an old delivery keeps its place in time
+    landed_at = datetime.fromisoformat(landing["landed_at"]).astimezone(timezone.utc).replace(tzinfo=None)
+    stamp = f"{literal(outcome.fingerprint[:16])} AS _batch, TIMESTAMP {literal(landed_at.isoformat(sep=' '))} AS _loaded_at"
+    sweep_stale_temps(vdir.parent)
+    sweep_stale_temps(qdir.parent)
     with staged_dir(qdir) as tmp:
         con.execute(
-            f"""COPY (SELECT r.{ROW_ID}, {', '.join('r.' + c for c in items)}, {stamp}, q._reasons,
+            f"""COPY (SELECT r.{ROW_ID}, r._line, {sent}, {stamp}, q._reasons,
                       array_to_string(list_transform(q._reasons, lambda x: x.rule || '@' || x."column"), '; ') AS _reason
                       FROM raw r JOIN reasons q USING ({ROW_ID}) ORDER BY r.{ROW_ID})
                 TO {literal(str(tmp / DATA_FILE))} (FORMAT parquet, COMPRESSION zstd)"""
         )
-        write_feedback(con, resource, tmp / FEEDBACK_FILE, None if outcome.passed else (outcome.verdict_zh, outcome.verdict))
+        write_feedback(con, resource, tmp / FEEDBACK_FILE, outcome)
     with staged_dir(vdir) as tmp:
         con.execute(
-            f"""COPY (SELECT r.{ROW_ID}, {', '.join('r.' + c for c in items)}, {stamp}
-                      FROM raw r ANTI JOIN reasons q USING ({ROW_ID}) ORDER BY r.{ROW_ID})
+            f"""COPY (SELECT t.{ROW_ID}, {typed}, {stamp}
+                      FROM typed t ANTI JOIN reasons q USING ({ROW_ID}) ORDER BY t.{ROW_ID})
                 TO {literal(str(tmp / DATA_FILE))} (FORMAT parquet, COMPRESSION zstd)"""
         )
         # outcome.json is what dbt's validated source reads to leave held-back versions out.
         (tmp / OUTCOME_FILE).write_text(json.dumps(outcome.to_dict(), ensure_ascii=False, indent=2))
-    con.close()
-    accepted = _count(vdir / DATA_FILE)
-    if accepted + quarantined != rows:
-        raise KcdataError(
-            f"{resource.code}: {accepted} accepted + {quarantined} quarantined != {rows} input rows"
-        )
-    return outcome
 
 
 def read_outcome(path: Path) -> ValidationOutcome:

@@ -2,7 +2,7 @@
 
 Input: dbt's current rows of the resource (`<lake>/curated/resources/<table>.parquet`, one row
 per key, the latest passing batch winning: the one dedupe rule, in dbt's `latest_per_key`).
-Output: `<lake>/open/<table>/batch=<fp16>/data.parquet`, named by the latest passing version,
+Output: `<lake>/open/<table>/batch=<fp16>.<rules>/data.parquet`, named by the latest passing version,
 written once. Today the treatment is binary: items whose sensitivity is `public` are kept, any
 other item is dropped, never published. Resources that may not be opened get no view at all.
 """
@@ -27,14 +27,15 @@ def may_open(resource: Resource) -> bool:
     return resource.open.type is not OpenType.none
 
 
-def build_open_view(resource: Resource, fingerprint: str, paths: Paths | None = None) -> OpenView:
-    """Write (once per passing version) and describe the open view of `resource`."""
+def build_open_view(resource: Resource, fingerprint: str, rules: str, paths: Paths | None = None) -> OpenView:
+    """Write (once per passing version: a delivery validated under a set of rules) and describe
+    the open view of `resource`."""
     import duckdb
 
     paths = paths or get_paths()
     if not may_open(resource):
         raise KcdataError(f"{resource.code}: open type is {resource.open.type.value}; it has no open view")
-    target = paths.batch_dir(Zone.open, resource.table, fingerprint)
+    target = paths.batch_dir(Zone.open, resource.table, fingerprint, rules)
     out = target / DATA_FILE
     if not out.exists():
         current = paths.current_file(resource.table)
@@ -46,8 +47,8 @@ def build_open_view(resource: Resource, fingerprint: str, paths: Paths | None = 
         con = duckdb.connect()
         try:
             source = f"read_parquet({literal(str(current))})"
-            (has_rows,) = con.execute(f"SELECT count(*) > 0 FROM {source}").fetchone()
-            (included,) = con.execute(f"SELECT count(*) > 0 FROM {source} WHERE _batch = ?", [fingerprint[:16]]).fetchone()
+            (has_rows,) = con.execute(f"SELECT count(*) > 0 FROM {source}").fetchall()[0]
+            (included,) = con.execute(f"SELECT count(*) > 0 FROM {source} WHERE _batch = ?", [fingerprint[:16]]).fetchall()[0]
             if has_rows and not included:
                 raise KcdataError(
                     f"{resource.code}: the curated rows do not include batch {fingerprint[:16]} yet; run the transform first"

@@ -6,14 +6,15 @@ Publishing (portal) reads the open views; see `publish` in kcdata/cli.py and the
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from catalog.model import DUCKDB_TYPES, Resource
 from catalog.store import CatalogStore, Edge, open_store
 from common.lake import Zone, lake_uri
+from common.problems import Refusal
 from common.settings import Paths, get_paths
-from connectors.file_drop import LandedBatch, inbox_files, land_file
+from connectors.file_drop import LandedBatch, land_file
 from expectations.validate import ValidationOutcome, validate_batch
 
 
@@ -43,35 +44,122 @@ def schema_of(resource: Resource, landed: LandedBatch) -> list[dict]:
 
 def record(store: CatalogStore, resource: Resource, landed: LandedBatch, outcome: ValidationOutcome) -> int:
     """Write the version and its lineage (source -> raw -> validated / quarantine) to the catalog."""
-    fp, t = landed.fingerprint, resource.table
+    fp, t, rules = landed.fingerprint, resource.table, outcome.rules
     edges = [
         Edge("land", Path(landed.source_file).resolve().as_uri(), lake_uri(Zone.raw, t, fp)),
-        Edge("validate", lake_uri(Zone.raw, t, fp), lake_uri(Zone.validated, t, fp)),
-        Edge("quarantine", lake_uri(Zone.raw, t, fp), lake_uri(Zone.quarantine, t, fp)),
+        Edge("validate", lake_uri(Zone.raw, t, fp), lake_uri(Zone.validated, t, fp, rules)),
+        Edge("quarantine", lake_uri(Zone.raw, t, fp), lake_uri(Zone.quarantine, t, fp, rules)),
     ]
     row = store.record_version(resource, landed.to_dict(), outcome.to_dict(), schema_of(resource, landed), edges)
     return row.version
 
 
+@dataclass
+class Refused:
+    """A delivery refused as a whole, as the department and the bureau see it."""
+
+    resource: str
+    source_file: str
+    code: str
+    message: str
+    feedback_path: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def refuse(resource: Resource, refusal: Refusal, paths: Paths, store: CatalogStore) -> Refused:
+    """Record a refused delivery in the catalog and write the department's feedback for it."""
+    from common.checksums import sha256_file
+    from expectations.report import refusal_feedback
+
+    source = Path(refusal.source)
+    readable = source.is_file() and not source.is_symlink()
+    fingerprint = sha256_file(source) if readable else ""
+    folder = paths.refused_dir(resource.table, fingerprint)
+    feedback = refusal_feedback(resource, refusal, folder)
+    store.record_refusal(
+        resource,
+        {
+            "source_file": str(source), "fingerprint": fingerprint, "code": refusal.code, "level": refusal.problem.level.value,
+            "row": refusal.row, "column": refusal.column, "params": {k: _jsonable(v) for k, v in refusal.params.items()},
+            "message_zh": refusal.problem.render("zh", **refusal.params), "message_en": refusal.problem.render("en", **refusal.params),
+            "feedback_path": str(feedback),
+        },
+    )
+    return Refused(resource.code, str(source), refusal.code, str(refusal), str(feedback))
+
+
+def _jsonable(value: object) -> object:
+    return value if isinstance(value, (str, int, float, bool, type(None), list, dict)) else str(value)
+
+
 def land_and_validate(resource: Resource, source: Path, paths: Paths | None = None, store: CatalogStore | None = None) -> IngestResult:
-    """The whole per-file flow without Airflow."""
+    """The whole per-file flow without Airflow; a refused file is recorded, then re-raised."""
     paths = paths or get_paths()
-    landed = land_file(resource, source, paths)
+    store = store or open_store(paths.catalog_url)
+    try:
+        landed = land_file(resource, source, paths)
+    except Refusal as refusal:
+        refuse(resource, refusal, paths, store)
+        raise
     outcome = validate_batch(resource, landed.fingerprint, paths)
-    version = record(store or open_store(paths.catalog_url), resource, landed, outcome)
+    version = record(store, resource, landed, outcome)
     return IngestResult(landed, outcome, version)
 
 
-def land_inbox(resource: Resource, paths: Paths | None = None) -> list[LandedBatch]:
-    """Land every file waiting in inbox/<table>/ (already-landed files are no-ops)."""
+@dataclass
+class LandingReport:
+    """What one pass over a resource's inbox did: files landed and files refused."""
+
+    landed: list[LandedBatch] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"landed": [b.to_dict() for b in self.landed], "refused": [r.to_dict() for r in self.refused]}
+
+
+def land_inbox(resource: Resource, paths: Paths | None = None) -> LandingReport:
+    """Land every delivery waiting in inbox/<table>/ and archive it; a refused file is recorded
+    and archived too, and never stops the files after it."""
+    from connectors.inbox import archive_delivery, scan_inbox
+
     paths = paths or get_paths()
-    return [land_file(resource, f, paths) for f in inbox_files(resource, paths)]
+    store = open_store(paths.catalog_url)
+    scan = scan_inbox(resource, paths)
+    report = LandingReport()
+    for refusal in scan.refused:
+        report.refused.append(refuse(resource, refusal, paths, store))
+        archive_delivery(Path(refusal.source), None, paths)
+    for delivery in scan.deliveries:
+        try:
+            landed = land_file(resource, delivery, paths)
+        except Refusal as refusal:
+            report.refused.append(refuse(resource, refusal, paths, store))
+            archive_delivery(delivery, None, paths)
+            continue
+        report.landed.append(landed)
+        archive_delivery(delivery, landed.fingerprint, paths)
+    return report
+
+
+def pending_batches(resource: Resource, paths: Paths, store: CatalogStore) -> list[LandedBatch]:
+    """Raw batches without a version under the entry's current rules, in landing order: new
+    deliveries, and old ones to validate again after the entry's rules or limits changed."""
+    from common.lake import DATA_FILE
+    from connectors.file_drop import read_landed
+    from expectations.suite import rules_signature
+
+    rules = rules_signature(resource)
+    batches = [read_landed(f) for f in sorted(paths.table_dir(Zone.raw, resource.table).glob(f"batch=*/{DATA_FILE}"))]
+    waiting = [b for b in batches if store.version_of(resource.code, b.fingerprint, rules) is None]
+    return sorted(waiting, key=lambda b: (b.landed_at, b.fingerprint))
 
 
 def validate_landed(resource: Resource, batches: list[LandedBatch | dict], paths: Paths | None = None) -> list[IngestResult]:
     """Validate and record landed batches (already-validated ones are no-ops); refresh Data Docs.
 
-    Batches may come as dicts (from XCom, as the ingest DAG's `land` task returned them)."""
+    Batches may come as dicts (from XCom)."""
     from expectations.validate import build_data_docs
 
     paths = paths or get_paths()
@@ -84,6 +172,13 @@ def validate_landed(resource: Resource, batches: list[LandedBatch | dict], paths
     if any(not r.outcome.skipped for r in out):
         build_data_docs(paths)
     return out
+
+
+def validate_pending(resource: Resource, paths: Paths | None = None) -> list[IngestResult]:
+    """Validate and record every pending raw batch (nothing pending: nothing done); Data Docs."""
+    paths = paths or get_paths()
+    store = open_store(paths.catalog_url)
+    return validate_landed(resource, pending_batches(resource, paths, store), paths)
 
 
 def transform(paths: Paths | None = None):
@@ -109,9 +204,9 @@ def open_views(paths: Paths | None = None) -> dict:
         version = store.latest_passing_version(resource.code) if may_open(resource) else None
         if version is None:
             continue
-        view = build_open_view(resource, version.fingerprint, paths)
+        view = build_open_view(resource, version.fingerprint, version.rules, paths)
         source = paths.uri_of(paths.current_file(resource.table))
-        edge = Edge("open", source, lake_uri(Zone.open, resource.table, version.fingerprint))
+        edge = Edge("open", source, lake_uri(Zone.open, resource.table, version.fingerprint, version.rules))
         store.record_lineage(resource.code, [edge], version.id)
         built[resource.table] = view
     return built
@@ -157,5 +252,5 @@ def record_curated_lineage(paths: Paths, marts: dict[str, Path]) -> None:
             version = store.latest_passing_version(resource.code) if resource else None
             if version is None:
                 continue
-            edge = Edge("transform", lake_uri(Zone.validated, table, version.fingerprint), target)
+            edge = Edge("transform", lake_uri(Zone.validated, table, version.fingerprint, version.rules), target)
             store.record_lineage(resource.code, [edge], version.id)

@@ -1,7 +1,7 @@
 """Publish approved open resources to CKAN, idempotently; retract the ones that lost the gate.
 
 The publisher only uploads: the open view it sends was built by the governance stage
-(`<lake>/open/<table>/batch=<fp16>/data.parquet`) and it receives only a portal target.
+(`<lake>/open/<table>/batch=<fp16>.<rules>/data.parquet`) and it receives only a portal target.
 
 Order matters for recovery: organisation, dataset (without its fingerprint), files, DataStore,
 and only then the dataset's `fingerprint` — the marker that the publish finished. A run killed
@@ -55,7 +55,7 @@ def publish_resource(resource: Resource, portal: Portal, paths: Paths | None = N
     if decision.mode is Mode.none:
         return _retract(resource, portal, store, decision.reasons)
 
-    view_file = paths.batch_file(Zone.open, resource.table, latest.fingerprint)
+    view_file = paths.batch_file(Zone.open, resource.table, latest.fingerprint, latest.rules)
     if not view_file.exists():  # the open-view stage has not run for this version: nothing to upload yet
         return PublishResult(resource.code, "waiting", None, [f"no open view of version {latest.version} yet"])
     view = OpenView.describe(view_file, [i.code for i in resource.items])

@@ -52,8 +52,9 @@ def test_a_failed_version_never_reaches_curated_or_open(lake):
     assert duckdb.sql(f"SELECT count(*) FROM '{current}' WHERE _batch = '{fp2}'").fetchall() == [(0,)]
     assert _rows(current) == current_before
     assert _rows(mart) == mart_before  # the marts show the last passing version
-    assert not lake.batch_dir(Zone.open, resource.table, v2.landed.fingerprint).exists()
-    assert built[resource.table].path == lake.batch_file(Zone.open, resource.table, v1.landed.fingerprint)
+    assert not lake.batch_dir(Zone.open, resource.table, v2.landed.fingerprint, v2.outcome.rules).exists()
+    assert not list(lake.table_dir(Zone.open, resource.table).glob(f"batch={fp2}*"))
+    assert built[resource.table].path == lake.batch_file(Zone.open, resource.table, v1.landed.fingerprint, v1.outcome.rules)
     for path in [*lake.curated.rglob("*.parquet"), *lake.open.rglob("*.parquet")]:
         names = duckdb.sql(f"DESCRIBE SELECT * FROM '{path}'").fetchall()
         if any(n[0] == "_batch" for n in names):

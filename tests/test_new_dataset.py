@@ -127,7 +127,7 @@ def test_a_new_yaml_entry_flows_to_the_portal_with_no_code(new_entry, portal, ai
 
     current = duckdb.sql(f"SELECT station, measured_at FROM '{paths.current_file(TABLE)}' ORDER BY ALL").fetchall()
     assert len(current) == 48 and str(current[0][1]) == "2013-03-01 00:00:00"
-    view = paths.batch_file(Zone.open, TABLE, version.fingerprint)
+    view = paths.batch_file(Zone.open, TABLE, version.fingerprint, version.rules)
     assert duckdb.sql(f"DESCRIBE SELECT * FROM '{view}'").fetchall()[4][:2] == ("measured_at", "TIMESTAMP")
     assert duckdb.sql(f"SELECT count(*) FROM '{view}'").fetchall() == [(48,)]
 

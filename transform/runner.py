@@ -151,6 +151,6 @@ def count_rows(marts: dict[str, Path]) -> dict[str, int]:
     rows: dict[str, int] = {}
     with duckdb.connect(":memory:", config={"autoinstall_known_extensions": False}) as con:
         for name, path in marts.items():
-            (n,) = con.execute("select count(*) from read_parquet(?)", [str(path)]).fetchone()
+            (n,) = con.execute("select count(*) from read_parquet(?)", [str(path)]).fetchall()[0]
             rows[name] = int(n)
     return rows

@@ -6,7 +6,8 @@
   carries `meta.outcome_glob`, the glob of the `outcome.json` files the validate stage writes
   beside each validated batch; a batch is read only when its outcome says `passed: true`, so a
   version held back for too many quarantined rows never reaches the marts (they keep the
-  batches that passed). The column list and types come from the generated source.
+  batches that passed). A delivery validated again under changed rules counts once: its newest
+  validation decides. The column list and types come from the generated source.
 
   - No passing batch yet: an empty relation with the declared columns and types, so the models
     downstream build and return zero rows.
@@ -63,10 +64,14 @@
   {%- if n == 0 -%}
     {%- do return([]) -%}
   {%- endif -%}
+  {#- a delivery validated again under changed rules: only its newest validation counts -#}
   {%- set found = run_query(
-        "select regexp_replace(filename, 'outcome\\.json$', 'data.parquet') as f "
-        ~ "from read_json(" ~ quoted ~ ", filename = true, columns = {'passed': 'BOOLEAN'}) "
-        ~ "where passed order by f") -%}
+        "select f from ("
+        ~ " select regexp_replace(filename, 'outcome\\.json$', 'data.parquet') as f, passed,"
+        ~ " row_number() over (partition by coalesce(fingerprint, filename) order by validated_at desc, filename desc) as newest"
+        ~ " from read_json(" ~ quoted ~ ", filename = true,"
+        ~ " columns = {'passed': 'BOOLEAN', 'fingerprint': 'VARCHAR', 'validated_at': 'VARCHAR'})"
+        ~ ") where newest = 1 and passed order by f") -%}
   {%- do return(found.columns[0].values() | list) -%}
 {%- endmacro %}
 

@@ -1,4 +1,7 @@
-"""The file-drop connector: formats and encodings departments send, header mapping, no-op re-feeds."""
+"""The file-drop connector: formats and encodings departments send, header mapping, no-op re-feeds.
+
+The raw batch keeps every cell as the department sent it; typing happens at validation, so the
+typed values are checked in the validated batch and the problems in quarantine."""
 from __future__ import annotations
 
 import json
@@ -13,6 +16,7 @@ from catalog.entries import get_resource
 from common.codes import uscc_check_char
 from common.errors import KcdataError
 from connectors.file_drop import land_file
+from kcdata.pipeline import land_and_validate
 
 ENTERPRISES = get_resource("KC-SCJG-001")
 
@@ -36,19 +40,26 @@ def _write_csv(path: Path, rows: list[list[str]], encoding: str, headers: list[s
     return path
 
 
-def _read(path: str) -> list[tuple]:
-    return duckdb.sql(f"SELECT * FROM read_parquet('{path}', hive_partitioning=false) ORDER BY _row").fetchall()
+def _read(path: str, columns: str = "*") -> list[tuple]:
+    return duckdb.sql(f"SELECT {columns} FROM read_parquet('{path}', hive_partitioning=false) ORDER BY _row").fetchall()
+
+
+def _reasons(outcome) -> list:
+    return [r[0] for r in _read(outcome.quarantine_path, "_reasons")]
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
 def test_csv_in_every_encoding_lands_typed(lake, tmp_path, encoding):
-    landed = land_file(ENTERPRISES, _write_csv(tmp_path / "e.csv", _enterprise_rows(3), encoding))
+    result = land_and_validate(ENTERPRISES, _write_csv(tmp_path / "e.csv", _enterprise_rows(3), encoding))
+    landed = result.landed
     assert landed.encoding == encoding
     assert landed.rows == 3
-    row = _read(landed.raw_path)[0]
-    assert row[1] == _uscc(0) and row[2] == "广州知识城0号科技有限公司"
-    assert row[5] == 100.5 and row[6] == date(2024, 1, 5)
-    assert row[-1] == []  # no coercion problems
+    raw = _read(landed.raw_path, "uscc, enterprise_name, registered_capital, established_on")[0]
+    assert raw == (_uscc(0), "广州知识城0号科技有限公司", "100.5", "2024-01-05")  # as sent
+    row = _read(result.outcome.validated_path, "uscc, enterprise_name, registered_capital, established_on")[0]
+    assert row[0] == _uscc(0) and row[1] == "广州知识城0号科技有限公司"
+    assert row[2] == 100.5 and row[3] == date(2024, 1, 5)
+    assert result.outcome.quarantined == 0  # no coercion problems
 
 
 def test_same_file_twice_is_a_no_op(lake, tmp_path):
@@ -64,9 +75,14 @@ def test_header_aliases_and_extra_columns(lake, tmp_path):
     headers[4] = "注册资本"  # an alias
     headers.append("备注")  # a column no item claims
     rows = [r + ["无"] for r in _enterprise_rows(1)]
-    landed = land_file(ENTERPRISES, _write_csv(tmp_path / "e.csv", rows, "utf-8", headers))
+    result = land_and_validate(ENTERPRISES, _write_csv(tmp_path / "e.csv", rows, "utf-8", headers))
+    landed = result.landed
     assert landed.ignored_headers == ["备注"]
-    assert _read(landed.raw_path)[0][5] == 100.5
+    assert _read(result.outcome.validated_path, "registered_capital")[0][0] == 100.5
+    # the column no item claims is kept aside in the raw batch and reported, not dropped
+    assert landed.unknown_columns == [{"position": 10, "header": "备注", "column": "_unmapped_10"}]
+    assert _read(landed.raw_path, "_unmapped_10") == [("无",)]
+    assert result.outcome.delivery_problems == [{"code": "unknown-column", "position": 10, "header": "备注"}]
 
 
 def test_missing_required_column_names_file_and_column(lake, tmp_path):
@@ -82,8 +98,8 @@ def test_cells_that_cannot_be_coerced_keep_their_text(lake, tmp_path):
     rows[0][4] = "１２"  # full-width digits
     rows[1][5] = "2024/1/5"  # another date format
     rows[2][4] = "壹佰万"  # not a number
-    landed = land_file(ENTERPRISES, _write_csv(tmp_path / "e.csv", rows, "gb18030"))
-    errors = [r[-1] for r in _read(landed.raw_path)]
+    outcome = land_and_validate(ENTERPRISES, _write_csv(tmp_path / "e.csv", rows, "gb18030")).outcome
+    errors = _reasons(outcome)
     assert errors == [
         [{"rule": "full-width", "column": "registered_capital", "value": "１２"}],
         [{"rule": "date-format", "column": "established_on", "value": "2024/1/5"}],
@@ -99,9 +115,10 @@ def test_xlsx_cells_become_the_text_a_person_sees(lake, tmp_path):
     ws.append([i.name for i in patents.items])
     ws.append(["ZL202310000001.0", "一种数据治理方法", "发明", "广州甲公司", _uscc(1), datetime(2024, 3, 5), "G06F 16/00"])
     wb.save(tmp_path / "p.xlsx")
-    landed = land_file(patents, tmp_path / "p.xlsx")
-    row = _read(landed.raw_path)[0]
-    assert row[6] == date(2024, 3, 5) and row[-1] == []
+    result = land_and_validate(patents, tmp_path / "p.xlsx")
+    assert _read(result.landed.raw_path, "granted_on")[0][0] == "2024-03-05"  # what a person sees in Excel
+    assert _read(result.outcome.validated_path, "granted_on")[0][0] == date(2024, 3, 5)
+    assert result.outcome.quarantined == 0
 
 
 def test_json_array_of_objects(lake, tmp_path):
@@ -111,8 +128,9 @@ def test_json_array_of_objects(lake, tmp_path):
         "地址": "广州市黄埔区九佛街道1号", "核定床位数": 20, "联系电话": "020-31234567",
         "经度": 113.5, "纬度": 23.4, "许可证有效期至": "2028-12-31",
     }
-    (tmp_path / "c.json").write_text(json.dumps([record, {**record, "核定床位数": None}], ensure_ascii=False), encoding="utf-8")
-    landed = land_file(clinics, tmp_path / "c.json")
-    rows = _read(landed.raw_path)
-    assert [r[5] for r in rows] == [20, None]
-    assert rows[0][7] == 113.5 and rows[0][-1] == []
+    second = {**record, "医疗机构登记号": "PDY00000002", "核定床位数": None}
+    (tmp_path / "c.json").write_text(json.dumps([record, second], ensure_ascii=False), encoding="utf-8")
+    outcome = land_and_validate(clinics, tmp_path / "c.json").outcome
+    rows = _read(outcome.validated_path, "beds, longitude")
+    assert [r[0] for r in rows] == [20, None]
+    assert rows[0][1] == 113.5 and outcome.quarantined == 0

@@ -75,7 +75,7 @@ def _anon(target: CkanTarget) -> RemoteCKAN:
 def _open_view(paths, code: str) -> str:
     resource = get_resource(code)
     latest = open_store(paths.catalog_url).latest_versions()[code]
-    return str(paths.lake / "open" / resource.table / f"batch={latest.fingerprint[:16]}" / "data.parquet")
+    return str(paths.lake / "open" / resource.table / f"batch={latest.fingerprint[:16]}.{latest.rules}" / "data.parquet")
 
 
 def test_approved_open_resources_are_found_by_search_under_their_department(published):

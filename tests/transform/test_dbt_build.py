@@ -60,13 +60,14 @@ def write_batch(
     path = lake / "validated" / resource.table / f"batch={batch}" / "data.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table(columns, schema=schema), path)
-    write_outcome(path.parent, passed=True)
+    write_outcome(path.parent, batch, loaded_at, passed=True)
     return path
 
 
-def write_outcome(batch_dir: Path, passed: bool) -> None:
+def write_outcome(batch_dir: Path, fingerprint: str, validated_at: datetime, passed: bool) -> None:
     """The outcome.json the validate stage leaves beside a batch (dbt reads only passing ones)."""
-    (batch_dir / "outcome.json").write_text(json.dumps({"passed": passed}))
+    outcome = {"passed": passed, "fingerprint": fingerprint, "validated_at": validated_at.isoformat() + "Z"}
+    (batch_dir / "outcome.json").write_text(json.dumps(outcome))
 
 
 _USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"

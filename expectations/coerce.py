@@ -1,4 +1,5 @@
-"""Coerce text cells to the catalog's item types in DuckDB, keeping every per-cell problem.
+"""Coerce the text cells of a raw batch to the catalog's item types in DuckDB, keeping every
+per-cell problem. Cells equal to a declared missing-value token (`NA`, `N/A`, ...) are empty.
 
 A cell that cannot be coerced becomes NULL in the typed column, and the problem is kept in
 the row's `_errors` list as (rule, column, value) so quarantine can say exactly what was sent.
@@ -7,13 +8,14 @@ One SQL projection does the whole batch: no per-row Python.
 from __future__ import annotations
 
 from catalog.model import DUCKDB_TYPES, Item, ItemType, Resource
+from common.problems import problem
 from common.sqltext import ident, literal
 
-# Rule codes (stable, kebab-case) for problems found while coercing.
-WHITESPACE = "whitespace"
-FULL_WIDTH = "full-width"
-DATE_FORMAT = "date-format"
-TYPE = "type"
+# Problem codes (common/problems.py) found while coercing.
+WHITESPACE = problem("whitespace").code
+FULL_WIDTH = problem("full-width").code
+DATE_FORMAT = problem("date-format").code
+TYPE = problem("type").code
 
 _SPACES = " \t\r\n\u3000\u00a0"
 _FULL_WIDTH = "[０-９Ａ-Ｚａ-ｚ．－＋，]"
@@ -64,12 +66,15 @@ def coercion_sql(resource: Resource, present: set[str], relation: str) -> str:
     inner: list[str] = ["_row"]
     selects: list[str] = ["_row"]
     problems: list[str] = []
+    blanked: list[str] = ["_row"]  # declared missing-value tokens read as empty cells
     for item in resource.source_items:
         target = DUCKDB_TYPES[item.type]
         if item.code not in present:
             selects.append(f"CAST(NULL AS {target}) AS {ident(item.code)}")
             continue
         t, p = ident(item.code), ident("__p_" + item.code)
+        tokens = resource.missing_tokens(item)
+        blanked.append(f"CASE WHEN {t} IN ({', '.join(map(literal, tokens))}) THEN NULL ELSE {t} END AS {t}" if tokens else t)
         inner += [t, f"{_problem(item, t)} AS {p}"]
         selects.append(f"CASE WHEN {p} IS NULL AND {t} <> '' THEN {_typed(item, t)} END AS {ident(item.code)}")
         problems.append(f"CASE WHEN {p} IS NOT NULL THEN {{'rule': {p}, 'column': {literal(item.code)}, 'value': {t}}} END")
@@ -80,5 +85,5 @@ def coercion_sql(resource: Resource, present: set[str], relation: str) -> str:
     )
     return (
         f"SELECT {', '.join(selects)}, {errors} AS _errors "
-        f"FROM (SELECT {', '.join(inner)} FROM {relation})"
+        f"FROM (SELECT {', '.join(inner)} FROM (SELECT {', '.join(blanked)} FROM {relation}))"
     )

@@ -1,0 +1,248 @@
+"""CSV deliveries, in two passes only when needed.
+
+The fast path streams the file through Arrow's CSV reader (8 MB blocks, all text); a row with
+the wrong number of fields is set aside by Arrow's invalid-row handler and the other rows flow
+on. Anything Arrow cannot get past (bytes that are not valid in the file's encoding, a quote
+that never closes, a field larger than a block) raises `CarefulReadNeeded`; the connector then
+reads the file again on the careful path, line by line in Python, where each such problem costs
+only its own row. Good files never pay for the careful path.
+"""
+from __future__ import annotations
+
+import csv as stdcsv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from common.problems import Refusal
+from connectors.readers import BATCH_ROWS, RowProblem, TextStream, shown
+
+FIELD_LIMIT = 1 << 20  # characters in one field; a larger one makes its row `oversized-field`
+OPEN_QUOTE_LINES = 1_000  # a quoted value running over more lines than this is a broken quote
+_HEAD_BYTES = 1 << 20
+
+
+class CarefulReadNeeded(Exception):
+    """The fast path met something only the careful path can isolate to its rows."""
+
+
+def read_csv(path: Path, careful: bool = False) -> TextStream:
+    """The header and the rows of a CSV file (see the module docstring for the two paths)."""
+    encoding = _encoding(path)
+    headers = _header(path, encoding)
+    if careful:
+        problems: list[RowProblem] = []
+        return TextStream(headers, _careful_batches(path, encoding, len(headers), problems), encoding, problems)
+    return _fast(path, encoding, headers)
+
+
+def _encoding(path: Path) -> str:
+    from connectors.encoding import detect_encoding
+
+    with path.open("rb") as fh:
+        head = fh.read(_HEAD_BYTES)
+    if not head.strip():
+        raise Refusal(str(path), "empty-file")
+    if b"\x00" in head:
+        raise Refusal(str(path), "wrong-format", format="CSV", detail="binary data (NUL bytes), not text")
+    try:
+        return detect_encoding(path)
+    except UnicodeError as exc:
+        raise Refusal(str(path), "unreadable-encoding", detail=str(exc).split(": ", 1)[-1]) from exc
+
+
+def _header(path: Path, encoding: str) -> list[str]:
+    """The first record, parsed as CSV (any line ending: LF, CRLF or the old Mac's CR)."""
+    with path.open("rb") as fh:
+        head = fh.read(_HEAD_BYTES)
+    first = next(_physical_lines(io.BytesIO(head)), b"")
+    try:
+        text = first.decode(encoding).lstrip("\ufeff").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise Refusal(str(path), "unreadable-encoding", detail=f"the header line is not {encoding}") from exc
+    try:
+        headers = next(stdcsv.reader([text]), [])
+    except stdcsv.Error as exc:
+        raise Refusal(str(path), "wrong-format", format="CSV", detail=f"the header line cannot be parsed ({exc})") from exc
+    if not any(h.strip() for h in headers):
+        raise Refusal(str(path), "empty-file")
+    return headers
+
+
+# --------------------------------------------------------------------------- fast path
+
+
+def _fast(path: Path, encoding: str, headers: list[str]) -> TextStream:
+    from pyarrow import csv
+
+    names = [f"c{i}" for i in range(len(headers))]
+    problems: list[RowProblem] = []
+    invalid: dict[int, RowProblem] = {}
+
+    def set_aside(row) -> str:
+        if row.number is None:
+            raise CarefulReadNeeded("row number unknown")
+        data_row = row.number - 1  # Arrow counts the header as row 1
+        invalid[data_row] = RowProblem(
+            data_row, None, "ragged-row", shown(row.text or ""), {"actual": row.actual_columns, "expected": row.expected_columns}
+        )
+        return "skip"
+
+    try:
+        reader = csv.open_csv(
+            path,
+            read_options=csv.ReadOptions(
+                encoding="utf-8" if encoding == "utf-8-sig" else encoding,
+                column_names=names, skip_rows=1, block_size=8 << 20, use_threads=False,
+            ),
+            convert_options=csv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=True, quoted_strings_can_be_null=True, null_values=[""],
+            ),
+            parse_options=csv.ParseOptions(newlines_in_values=True, invalid_row_handler=set_aside),
+        )
+    except (pa.ArrowInvalid, UnicodeError) as exc:
+        raise CarefulReadNeeded(str(exc)) from exc
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        next_row = 1
+        try:
+            for batch in reader:
+                rows = _row_numbers(next_row, batch.num_rows, invalid)
+                yield pa.record_batch([*batch.columns, pa.array(rows), pa.nulls(batch.num_rows, pa.int64())],
+                                      names=[*names, "_row", "_line"])
+                next_row = int(rows[-1]) + 1 if len(rows) else next_row
+        except (pa.ArrowInvalid, UnicodeError) as exc:
+            raise CarefulReadNeeded(str(exc)) from exc
+        problems.extend(sorted(invalid.values(), key=lambda p: p.row))
+
+    return TextStream(headers, batches(), encoding, problems)
+
+
+def _row_numbers(start: int, n: int, invalid: dict[int, RowProblem]) -> np.ndarray:
+    """Data-row numbers of `n` parsed rows from `start` on, skipping the rows set aside."""
+    skipped = np.fromiter((r for r in invalid if r >= start), dtype=np.int64)
+    candidates = np.arange(start, start + n + len(skipped), dtype=np.int64)
+    return np.setdiff1d(candidates, skipped, assume_unique=True)[:n]
+
+
+# --------------------------------------------------------------------------- careful path
+
+
+def _physical_lines(fh, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """Lines ending in LF, CRLF or a lone CR (the ending kept), read in chunks; a line of any
+    length is scanned once."""
+    buf = bytearray()
+    scanned = 0
+    while True:
+        block = fh.read(chunk)
+        buf += block
+        start = 0
+        while True:
+            lf, cr = buf.find(b"\n", scanned), buf.find(b"\r", scanned)
+            breaks = [b for b in (lf, cr) if b >= 0]
+            if not breaks:
+                scanned = len(buf)
+                break
+            i = min(breaks)
+            if buf[i] == 13 and i + 1 == len(buf) and block:
+                scanned = i  # a CR at the end of the chunk: an LF may follow
+                break
+            end = i + 2 if buf[i] == 13 and i + 1 < len(buf) and buf[i + 1] == 10 else i + 1
+            yield bytes(buf[start:end])
+            start = scanned = end
+        del buf[:start]
+        scanned -= start
+        if not block:
+            break
+    if buf:
+        yield bytes(buf)
+
+
+def _records(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(first line number, raw bytes) of each data record, following quotes over line ends."""
+    with path.open("rb") as fh:
+        lines = _physical_lines(fh)
+        next(lines, None)  # the header
+        pending: list[tuple[int, bytes]] = []
+        for number, line in enumerate(lines, start=2):
+            pending.append((number, line))
+            yield from _complete(pending, final=False)
+        yield from _complete(pending, final=True)
+
+
+def _complete(pending: list[tuple[int, bytes]], final: bool) -> Iterator[tuple[int, bytes]]:
+    """Take complete records off the front of `pending`. A quote left open past the end of the
+    file, OPEN_QUOTE_LINES lines or 4 x FIELD_LIMIT bytes is broken: its first line becomes a
+    record of its own (it will fail to parse) and the lines after it are read again."""
+    while pending:
+        text = b"".join(line for _, line in pending)
+        if text.count(b'"') % 2 == 0:
+            first = pending[0][0]
+            pending.clear()
+            yield first, text
+            return
+        if not (final or len(pending) > OPEN_QUOTE_LINES or len(text) > 4 * FIELD_LIMIT):
+            return
+        yield pending.pop(0)
+        rest = pending[:]
+        pending.clear()
+        for item in rest:
+            pending.append(item)
+            yield from _complete(pending, final=False)
+
+
+def _parse(number: int, raw: bytes, encoding: str, width: int) -> list[str | None] | RowProblem:
+    """The fields of one record, or the problem that keeps it from parsing."""
+    try:
+        text = raw.decode("utf-8" if encoding == "utf-8-sig" else encoding).rstrip("\r\n")
+    except UnicodeDecodeError:
+        seen = raw.decode(encoding, errors="replace").rstrip("\r\n")
+        return RowProblem(0, number, "bad-encoding", shown(seen), {"encoding": encoding})
+    if len(text) > 4 * FIELD_LIMIT:
+        return RowProblem(0, number, "oversized-field", shown(text), {"limit": FIELD_LIMIT})
+    try:
+        rows = list(stdcsv.reader(io.StringIO(text, newline="")))
+    except stdcsv.Error as exc:
+        code = "oversized-field" if "field larger" in str(exc) else "bad-quoting"
+        return RowProblem(0, number, code, shown(text), {"limit": FIELD_LIMIT})
+    if len(rows) != 1:
+        return RowProblem(0, number, "bad-quoting", shown(text))
+    fields = rows[0]
+    if len(fields) != width:
+        return RowProblem(0, number, "ragged-row", shown(text), {"actual": len(fields), "expected": width})
+    return [f if f != "" else None for f in fields]
+
+
+def _careful_batches(path: Path, encoding: str, width: int, problems: list[RowProblem]) -> Iterator[pa.RecordBatch]:
+    stdcsv.field_size_limit(FIELD_LIMIT)
+    names = [f"c{i}" for i in range(width)]
+    columns: list[list[str | None]] = [[] for _ in range(width)]
+    rows: list[int] = []
+    lines: list[int] = []
+    data_row = 0
+    for number, raw in _records(path):
+        if not raw.strip(b"\r\n \t"):
+            continue  # blank lines are not rows (the fast path skips them too)
+        data_row += 1
+        parsed = _parse(number, raw, encoding, width)
+        if isinstance(parsed, RowProblem):
+            problems.append(RowProblem(data_row, parsed.line, parsed.code, parsed.text, parsed.params))
+            continue
+        for column, value in zip(columns, parsed, strict=True):
+            column.append(value)
+        rows.append(data_row)
+        lines.append(number)
+        if len(rows) == BATCH_ROWS:
+            yield _batch(columns, names, rows, lines)
+            columns, rows, lines = [[] for _ in range(width)], [], []
+    if rows:
+        yield _batch(columns, names, rows, lines)
+
+
+def _batch(columns: list[list[str | None]], names: list[str], rows: list[int], lines: list[int]) -> pa.RecordBatch:
+    arrays = [pa.array(c, pa.string()) for c in columns]
+    return pa.record_batch([*arrays, pa.array(rows, pa.int64()), pa.array(lines, pa.int64())], names=[*names, "_row", "_line"])
