@@ -145,6 +145,11 @@ class CatalogStore:
             query = select(RefusedDelivery).where(RefusedDelivery.resource_code == code).order_by(RefusedDelivery.id)
             return list(s.scalars(query))
 
+    def fingerprints(self, code: str) -> set[str]:
+        """Every delivery (file fingerprint) of `code` that has a version."""
+        with self.session() as s:
+            return set(s.scalars(select(VersionRow.fingerprint).where(VersionRow.resource_code == code)))
+
     def version_of(self, code: str, fingerprint: str, rules: str) -> VersionRow | None:
         """The version made by validating `fingerprint` under `rules`, if there is one."""
         with self.session() as s:

@@ -31,10 +31,31 @@ def detect_encoding(path: Path) -> str:
         return "gb18030"
     except UnicodeDecodeError:
         pass
+    mostly = _mostly(head)
+    if mostly is not None:
+        return mostly  # a few lines are broken: the reader sets exactly those rows aside
     best = from_bytes(head).best()
     if best is None:
         raise UnicodeError(f"{path}: cannot tell the text encoding (not UTF-8, not GB18030)")
     return "gb18030" if best.encoding.lower() in _CHINESE_LEGACY else best.encoding
+
+
+def _mostly(head: bytes, tolerance: float = 0.05) -> str | None:
+    """UTF-8 or GB18030 when all but a few lines of the sample decode in it (a character cut in
+    half, a row pasted from another editor), else None."""
+    lines = [line for line in head.splitlines()[:-1] if line.strip()] or head.splitlines()
+    if not lines:
+        return None
+    for codec in ("utf-8", "gb18030"):
+        failing = 0
+        for line in lines:
+            try:
+                line.decode(codec)
+            except UnicodeDecodeError:
+                failing += 1
+        if failing <= max(1, tolerance * len(lines)) and failing < len(lines):
+            return codec
+    return None
 
 
 def _decode_prefix(data: bytes, codec: str) -> None:

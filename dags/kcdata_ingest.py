@@ -3,9 +3,12 @@
 
 Generated from the catalog (`catalog/resources/<department>/*.yaml`): one DAG per resource, no
 Python per dataset. `land` reads every file waiting in `inbox/<table>/` into an immutable raw
-Parquet batch (same file twice = no-op); `validate` runs the resource's Great Expectations suite,
-splits rows into `lake/validated` and `lake/quarantine`, records the version in the catalog and
-updates the resource's Asset with row counts and fingerprints, which schedules the transform DAG.
+Parquet batch as sent (same file twice = no-op), refuses what cannot be read (recorded in the
+catalog, with feedback for the department) and archives each file; `validate` types and checks
+every pending batch with the resource's Great Expectations suite (new deliveries, and older ones
+again when the entry's rules changed), splits rows into `lake/validated` and `lake/quarantine`,
+records the versions and updates the resource's Asset with row counts, held-back versions and
+refused files, which schedules the transform DAG.
 """
 from __future__ import annotations
 
@@ -30,32 +33,22 @@ def build_ingest_dag(code: str, table: str, tags: list[str], doc: str) -> DAG:
     ) as dag:
 
         @task
-        def land() -> list[dict]:
-            """Land every waiting file of this resource as a raw batch."""
+        def land() -> dict:
+            """Land every delivery waiting in the inbox (refused files are recorded and archived)."""
             from catalog.entries import get_resource
-            from kcdata.pipeline import land_inbox
+            from kcdata.pipeline import land_inbox, log_landing
 
-            return [b.to_dict() for b in land_inbox(get_resource(code))]
+            return log_landing(land_inbox(get_resource(code))).to_dict()
 
         @task(outlets=[asset])
-        def validate(batches: list[dict], **context) -> list[dict]:
-            """Validate the batches, record versions, and describe them on the asset event."""
+        def validate(landing: dict, **context) -> list[dict]:
+            """Validate every pending raw batch (new deliveries, and old ones whose rules changed),
+            record the versions, and describe them, refusals included, on the asset event."""
             from catalog.entries import get_resource
-            from kcdata.pipeline import validate_landed
+            from kcdata.pipeline import event_extra, log_results, validate_pending
 
-            results = validate_landed(get_resource(code), batches)
-            outcomes = [r.outcome for r in results]
-            context["outlet_events"][asset].extra = {
-                "resource": code,
-                "batches": [o.fingerprint[:16] for o in outcomes],
-                "fingerprints": [o.fingerprint for o in outcomes],
-                "rows": sum(o.rows for o in outcomes),
-                "accepted": sum(o.accepted for o in outcomes),
-                "quarantined": sum(o.quarantined for o in outcomes),
-                "versions": [r.version for r in results],
-                "passed": all(o.passed for o in outcomes),
-                "held_back": [o.fingerprint[:16] for o in outcomes if not o.passed],
-            }
+            results = log_results(validate_pending(get_resource(code)))
+            context["outlet_events"][asset].extra = event_extra(code, results, landing["refused"])
             return [r.to_dict() for r in results]
 
         validate(land())

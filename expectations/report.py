@@ -33,8 +33,8 @@ def item_params(item: Item | None) -> dict:
     }
 
 
-def message(code: str, item: Item | None = None, **params: object) -> tuple[str, str]:
-    """(Chinese, English) text of problem `code` for `item`."""
+def message(code: str, item: Item | None = None, /, **params: object) -> tuple[str, str]:
+    """(Chinese, English) text of problem `code` for `item` (its range, pattern...)."""
     kind = problem(code)
     values = {**item_params(item), **params}
     return kind.render("zh", **values), kind.render("en", **values)

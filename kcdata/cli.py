@@ -6,10 +6,16 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from catalog.store import open_store
 from common.errors import KcdataError
+from common.problems import Refusal
+from common.settings import get_paths
 
-app = typer.Typer(help="Knowledge City data pipeline: sample, ingest, transform, catalog.", no_args_is_help=True)
+app = typer.Typer(
+    help="Knowledge City data pipeline: sample, ingest, transform, catalog.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 catalog_app = typer.Typer(help="The data-resource catalog (信息资源目录).", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 from stack.cli import portal_app  # noqa: E402
@@ -19,7 +25,7 @@ console = Console(width=None if Console().is_terminal else 160)
 
 
 def _fail(exc: Exception) -> None:
-    console.print(f"[red]error:[/red] {exc}")
+    console.print(f"[red]error:[/red] {escape(str(exc))}")
     raise typer.Exit(1)
 
 
@@ -49,29 +55,69 @@ def sample(
 @app.command()
 def ingest(
     code: Annotated[str, typer.Argument(help="resource code (KC-SCJG-001) or table name")],
-    file: Annotated[Optional[Path], typer.Argument(help="file to ingest (default: every file in inbox/<table>/)")] = None,
+    file: Annotated[Optional[Path], typer.Argument(help="one file to ingest (default: every delivery in inbox/<table>/)")] = None,
 ) -> None:
-    """Land and validate without Airflow (for debugging a department's file)."""
+    """Land and validate without Airflow: one file, or the inbox (files are then archived), plus
+    any stored delivery whose rules changed. Exits 1 when a file was refused."""
     from catalog.entries import get_resource
-    from connectors.file_drop import inbox_files
-    from kcdata.pipeline import land_and_validate
+    from kcdata.pipeline import land_and_validate, land_inbox, refuse, validate_pending
+    from kcdata.report import print_ingest_result, print_refused
 
-    try:
-        resource = get_resource(code)
-        files = [file] if file else inbox_files(resource)
-        if not files:
-            raise KcdataError(f"nothing to ingest: inbox/{resource.table}/ is empty")
-        for f in files:
-            r = land_and_validate(resource, f)
-            o = r.outcome
-            verdict = "[green]passed[/green]" if o.passed else "[red]failed[/red]"
-            console.print(f"{f.name}: v{r.version} {o.rows:,} rows, {o.accepted:,} accepted, {o.quarantined:,} quarantined, {verdict}")
-            if not o.passed:
-                console.print(f"  {o.verdict}")
-            if o.quarantined or not o.passed:
-                console.print(f"  feedback for the department: {o.feedback_path}")
-    except KcdataError as exc:
-        _fail(exc)
+    resource = get_resource(code)
+    refused = 0
+    if file is not None:
+        try:
+            print_ingest_result(console, land_and_validate(resource, file))
+        except Refusal as refusal:
+            print_refused(console, refuse(resource, refusal, get_paths(), open_store()))
+            refused = 1
+    else:
+        report = land_inbox(resource)
+        for r in report.refused:
+            print_refused(console, r)
+        refused = len(report.refused)
+        results = validate_pending(resource)
+        for result in results:
+            print_ingest_result(console, result)
+        if not results and not report.landed and not refused:
+            console.print(f"nothing to ingest: inbox/{resource.table}/ is empty and every stored delivery is validated")
+    if refused:
+        raise typer.Exit(1)
+
+
+@app.command()
+def revalidate(codes: Annotated[Optional[list[str]], typer.Argument(help="resource codes (default: all)")] = None) -> None:
+    """Validate the stored deliveries again where the catalog entry's rules or limits changed
+    (new versions, history kept); nothing changed, nothing done."""
+    from catalog.entries import get_resource, load_catalog
+    from kcdata.pipeline import validate_pending
+    from kcdata.report import print_ingest_result
+
+    done = 0
+    for resource in [get_resource(c) for c in codes] if codes else load_catalog():
+        for result in validate_pending(resource):
+            print_ingest_result(console, result)
+            done += 1
+    if not done:
+        console.print("every stored delivery is validated under the current rules: nothing to do")
+
+
+@app.command()
+def problems(markdown: Annotated[bool, typer.Option(help="print the README's Markdown table")] = False) -> None:
+    """The registry of problems a delivery can have: code, level, severity, messages."""
+    from common.problems import PROBLEMS, markdown_table
+
+    if markdown:
+        print(markdown_table())
+        return
+    from rich.table import Table
+
+    table = Table(title="问题代码 problem codes")
+    for col in ("code", "level", "severity", "问题说明", "description"):
+        table.add_column(col)
+    for p in PROBLEMS.values():
+        table.add_row(p.code, p.level.value, p.severity.value, p.zh, p.en)
+    console.print(table)
 
 
 @app.command()
@@ -117,9 +163,9 @@ def run(
 ) -> None:
     """The main job: sample data -> ingest DAGs -> transform -> open views -> publish, through Airflow."""
     from kcdata.airflow_run import run_pipeline, run_publish
-    from kcdata.report import print_publication_summary, print_run_summary
+    from kcdata.report import dag_line, print_publication_summary, print_run_summary
 
-    done = lambda s: console.print(f"[green]✓[/green] {s.dag_id}: {s.state} {s.tasks}")  # noqa: E731
+    done = lambda s: console.print(dag_line(s))  # noqa: E731
     try:
         if sample_data:
             sample(rows=rows, bad_share=bad_share, seed=20261122, only=None, out=None)
@@ -206,3 +252,46 @@ def catalog_show(code: Annotated[str, typer.Argument(help="resource code or tabl
     except KcdataError as exc:
         _fail(exc)
 
+
+
+def _guarded(command):
+    """Every command answers with a message, never a traceback: our errors as they are, anything
+    unexpected as one line, with the traceback written to a log file for the bureau."""
+    import functools
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        import click
+
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Refusal as exc:
+            console.print(f"[red]refused:[/red] {escape(str(exc))}")
+            raise typer.Exit(1) from None
+        except KcdataError as exc:
+            console.print(f"[red]error:[/red] {escape(str(exc))}")
+            raise typer.Exit(1) from None
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            log = _log_traceback(exc)
+            console.print(f"[red]error:[/red] unexpected {type(exc).__name__}: {escape(str(exc)[:300])} (details in {log})")
+            raise typer.Exit(2) from None
+
+    return run
+
+
+def _log_traceback(exc: Exception) -> Path:
+    import tempfile
+    import traceback
+
+    log = Path(tempfile.gettempdir()) / "kcdata" / "errors.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write("".join(traceback.format_exception(exc)) + "\n")
+    return log
+
+
+for _typer in (app, catalog_app, portal_app):
+    for _info in _typer.registered_commands:
+        _info.callback = _guarded(_info.callback)

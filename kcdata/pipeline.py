@@ -6,6 +6,7 @@ Publishing (portal) reads the open views; see `publish` in kcdata/cli.py and the
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from common.problems import Refusal
 from common.settings import Paths, get_paths
 from connectors.file_drop import LandedBatch, land_file
 from expectations.validate import ValidationOutcome, validate_batch
+
+log = logging.getLogger("kcdata")
 
 
 @dataclass
@@ -153,7 +156,49 @@ def pending_batches(resource: Resource, paths: Paths, store: CatalogStore) -> li
     rules = rules_signature(resource)
     batches = [read_landed(f) for f in sorted(paths.table_dir(Zone.raw, resource.table).glob(f"batch=*/{DATA_FILE}"))]
     waiting = [b for b in batches if store.version_of(resource.code, b.fingerprint, rules) is None]
+    known = store.fingerprints(resource.code)
+    for b in waiting:
+        b.skipped = b.fingerprint in known  # validated before, under other rules: this is a re-validation
     return sorted(waiting, key=lambda b: (b.landed_at, b.fingerprint))
+
+
+def log_landing(report: LandingReport) -> LandingReport:
+    """Say plainly, in the task log, what was landed and what was refused and why."""
+    for landed in report.landed:
+        note = " (already landed)" if landed.skipped else ""
+        log.info("landed %s: %s rows%s", landed.source_file, landed.rows, note)
+    for refused in report.refused:
+        log.warning("REFUSED %s; feedback for the department: %s", refused.message, refused.feedback_path)
+    return report
+
+
+def log_results(results: list[IngestResult]) -> list[IngestResult]:
+    """Say plainly, in the task log, how each version ended."""
+    for r in results:
+        o = r.outcome
+        log.log(
+            logging.INFO if o.passed else logging.WARNING,
+            "version %s of %s (%s): %s rows, %s accepted, %s quarantined; %s",
+            r.version, o.resource, Path(r.landed.source_file).name, o.rows, o.accepted, o.quarantined, o.verdict,
+        )
+    return results
+
+
+def event_extra(code: str, results: list[IngestResult], refused: list[dict]) -> dict:
+    """What the validated Asset's event says: counts, versions, held-back and refused files."""
+    outcomes = [r.outcome for r in results]
+    return {
+        "resource": code,
+        "batches": [o.fingerprint[:16] for o in outcomes],
+        "fingerprints": [o.fingerprint for o in outcomes],
+        "rows": sum(o.rows for o in outcomes),
+        "accepted": sum(o.accepted for o in outcomes),
+        "quarantined": sum(o.quarantined for o in outcomes),
+        "versions": [r.version for r in results],
+        "passed": all(o.passed for o in outcomes) and not refused,
+        "held_back": [{"version": r.version, "why": r.outcome.verdict} for r in results if not r.outcome.passed],
+        "refused": [{"file": f["source_file"], "code": f["code"], "why": f["message"]} for f in refused],
+    }
 
 
 def validate_landed(resource: Resource, batches: list[LandedBatch | dict], paths: Paths | None = None) -> list[IngestResult]:

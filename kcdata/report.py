@@ -1,7 +1,10 @@
 """What the CLI prints: the catalog, one resource, and the end-of-run summary."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from catalog.store import open_store
@@ -70,15 +73,7 @@ def print_resource(console: Console, code: str) -> None:
             v.validated_at.isoformat(timespec="seconds"),
         )
     console.print(vt)
-    latest = versions[-1] if versions else None
-    if latest is not None and not latest.validation_passed:
-        share = latest.rows_quarantined / latest.rows_in if latest.rows_in else 1.0
-        passing = store.latest_passing_version(resource.code)
-        shown = f"version {passing.version}, the last that passed" if passing else "no version yet"
-        console.print(
-            f"[red]held back[/red]: version {latest.version} has {share:.1%} of its rows quarantined, over the limit of "
-            f"{r.max_bad_share:.1%}; the curated marts and the open view show {shown}."
-        )
+    _print_problems(console, store, r, versions)
     console.print("[bold]lineage[/bold]")
     for e in edges:
         console.print(f"  {e.step:<10} {e.source_uri} → {e.target_uri}")
@@ -88,6 +83,32 @@ def print_resource(console: Console, code: str) -> None:
     publication = store.publication(resource.code)
     if publication:
         console.print(f"[bold]portal[/bold] {publication.state} v{publication.version} {publication.url} (CKAN id {publication.ckan_id})")
+
+
+def _print_problems(console: Console, store, r, versions: list) -> None:
+    """Held-back latest version, refused deliveries, columns that drifted."""
+    latest = versions[-1] if versions else None
+    if latest is not None and not latest.validation_passed:
+        share = latest.rows_quarantined / latest.rows_in if latest.rows_in else 1.0
+        passing = store.latest_passing_version(r.code)
+        shown = f"version {passing.version}, the last that passed" if passing else "no version yet"
+        console.print(
+            f"[red]held back[/red]: version {latest.version} has {share:.1%} of its rows quarantined, over the limit of "
+            f"{r.max_bad_share:.1%}; the curated marts and the open view show {shown}."
+        )
+    refused = store.refused_deliveries(r.code)
+    if refused:
+        console.print("[bold]refused deliveries[/bold]")
+        for f in refused:
+            where = "".join(f", {k} {v}" for k, v in (("row", f.row), ("column", f.column)) if v)
+            text = escape(f"{Path(f.source_file).name}{where}: [{f.code}] {f.message_en} / {f.message_zh}")
+            console.print(f"  {f.refused_at:%Y-%m-%d %H:%M} {text}")
+            console.print(f"    feedback: {f.feedback_path}")
+    drifted = [(v.version, d) for v in versions for d in (v.delivery_problems or [])]
+    if drifted:
+        console.print("[bold]columns that drifted from the entry[/bold]")
+        for number, d in drifted:
+            console.print(f"  v{number}: {d['code']} {d.get('header') or d.get('column')}")
 
 
 def print_run_summary(console: Console) -> None:
@@ -111,10 +132,59 @@ def print_run_summary(console: Console) -> None:
 def print_publication_summary(console: Console, portal_url: str) -> None:
     """What the public portal now shows, with each dataset's address."""
     from catalog.entries import load_catalog
+    from portal.publisher import gate_decision
 
     store = open_store()
     console.print(f"[bold]Open-data portal[/bold] {portal_url}")
     for resource in load_catalog():
         pub = store.publication(resource.code)
-        state = f"{pub.state} v{pub.version} {pub.url}" if pub else "not published"
-        console.print(f"  {resource.code} {resource.name}: {state}")
+        decision, _ = gate_decision(store, resource)
+        why = f" ({'; '.join(decision.reasons)})" if decision.reasons else ""
+        state = f"{pub.state} v{pub.version} {pub.url}" if pub and pub.state == "published" else "not published"
+        console.print(f"  {resource.code} {resource.name}: {state}{why}")
+
+
+def print_ingest_result(console: Console, result) -> None:
+    """One version: its counts, how it ended and why, drift, where the feedback is."""
+    o, landed = result.outcome, result.landed
+    verdict = "[green]passed[/green]" if o.passed else "[red]held back[/red]"
+    name = Path(landed.source_file).name
+    again = " (validated again: the rules changed)" if landed.skipped and not o.skipped else ""
+    console.print(f"{name}: v{result.version} {o.rows:,} rows, {o.accepted:,} accepted, {o.quarantined:,} quarantined, {verdict}{again}")
+    if not o.passed:
+        console.print(f"  {escape(o.verdict)}")
+    from expectations.report import message
+
+    for drift in o.delivery_problems:
+        params = {k: v for k, v in drift.items() if k != "code"}
+        console.print(f"  [yellow]{drift['code']}[/yellow]: {escape(message(drift['code'], None, **params)[1])}")
+    if o.quarantined or not o.passed or o.delivery_problems:
+        console.print(f"  feedback for the department: {o.feedback_path}")
+
+
+def print_refused(console: Console, refused) -> None:
+    """A refused delivery in one paragraph: the file, the place, the reason; and the feedback."""
+    console.print(f"[red]refused:[/red] {escape(refused.message)}")
+    console.print(f"  recorded in the catalog; feedback for the department: {refused.feedback_path}")
+
+
+def dag_line(summary) -> str:
+    """One line per DAG run of the main job; for an ingest DAG, how its versions ended, plainly."""
+    from catalog.entries import load_catalog
+    from kcdata.topology import INGEST_PREFIX
+
+    line = f"[green]✓[/green] {summary.dag_id}: {summary.state}"
+    table = summary.dag_id.removeprefix(INGEST_PREFIX) if summary.dag_id.startswith(INGEST_PREFIX) else None
+    resource = next((r for r in load_catalog() if r.table == table), None)
+    if resource is None:
+        return line
+    store = open_store()
+    latest = store.latest_version(resource.code)
+    refused = store.refused_deliveries(resource.code)
+    if latest is not None:
+        share = latest.rows_quarantined / latest.rows_in if latest.rows_in else 0.0
+        state = "passed" if latest.validation_passed else f"[red]held back[/red] ({share:.1%} quarantined > {resource.max_bad_share:.1%})"
+        line += f"; latest version v{latest.version} {state}"
+    if refused:
+        line += f"; [red]{len(refused)} file(s) refused[/red] (last: {refused[-1].code})"
+    return line

@@ -34,7 +34,8 @@ class PublishResult:
     reasons: list[str] = field(default_factory=list)
 
 
-def _decision(store: CatalogStore, resource: Resource) -> tuple[Decision, object | None]:
+def gate_decision(store: CatalogStore, resource: Resource) -> tuple[Decision, object | None]:
+    """The gate's decision for `resource` now, and its latest version."""
     latest = store.latest_version(resource.code)
     approval = store.current_approval(resource.code)
     covers = True
@@ -50,7 +51,7 @@ def publish_resource(resource: Resource, portal: Portal, paths: Paths | None = N
     """Bring the portal in line with the gate for one resource."""
     paths = paths or get_paths()
     store = store or open_store(paths.catalog_url)
-    decision, latest = _decision(store, resource)
+    decision, latest = gate_decision(store, resource)
     name = dataset_name(resource)
     if decision.mode is Mode.none:
         return _retract(resource, portal, store, decision.reasons)

@@ -85,10 +85,12 @@ def _fast(path: Path, encoding: str, headers: list[str]) -> TextStream:
     def set_aside(row) -> str:
         if row.number is None:
             raise CarefulReadNeeded("row number unknown")
+        if row.text and ("\n" in row.text or "\r" in row.text):
+            raise CarefulReadNeeded("a quote may have swallowed the lines after it")
         data_row = row.number - 1  # Arrow counts the header as row 1
-        invalid[data_row] = RowProblem(
-            data_row, None, "ragged-row", shown(row.text or ""), {"actual": row.actual_columns, "expected": row.expected_columns}
-        )
+        text = row.text or ""
+        code = "bad-quoting" if text.count('"') % 2 else "ragged-row"
+        invalid[data_row] = RowProblem(data_row, None, code, shown(text), {"actual": row.actual_columns, "expected": row.expected_columns})
         return "skip"
 
     try:
@@ -112,14 +114,32 @@ def _fast(path: Path, encoding: str, headers: list[str]) -> TextStream:
         try:
             for batch in reader:
                 rows = _row_numbers(next_row, batch.num_rows, invalid)
-                yield pa.record_batch([*batch.columns, pa.array(rows), pa.nulls(batch.num_rows, pa.int64())],
-                                      names=[*names, "_row", "_line"])
+                numbered = pa.record_batch([*batch.columns, pa.array(rows), pa.nulls(batch.num_rows, pa.int64())],
+                                           names=[*names, "_row", "_line"])
+                yield _without_oversized(numbered, names, problems)
                 next_row = int(rows[-1]) + 1 if len(rows) else next_row
         except (pa.ArrowInvalid, UnicodeError) as exc:
             raise CarefulReadNeeded(str(exc)) from exc
-        problems.extend(sorted(invalid.values(), key=lambda p: p.row))
+        problems.extend(invalid.values())
+        problems.sort(key=lambda p: p.row)
 
     return TextStream(headers, batches(), encoding, problems)
+
+
+def _without_oversized(batch: pa.RecordBatch, names: list[str], problems: list[RowProblem]) -> pa.RecordBatch:
+    """Set aside the rows with a field longer than FIELD_LIMIT (vectorised; rare, so cheap)."""
+    import pyarrow.compute as pc
+
+    too_long = None
+    for name in names:
+        over = pc.fill_null(pc.greater(pc.utf8_length(batch.column(name)), FIELD_LIMIT), False)
+        too_long = over if too_long is None else pc.or_(too_long, over)
+    if too_long is None or not pc.any(too_long).as_py():
+        return batch
+    for row in batch.filter(too_long).to_pylist():
+        text = ",".join(str(row[n] or "") for n in names)
+        problems.append(RowProblem(row["_row"], None, "oversized-field", shown(text), {"limit": FIELD_LIMIT}))
+    return batch.filter(pc.invert(too_long))
 
 
 def _row_numbers(start: int, n: int, invalid: dict[int, RowProblem]) -> np.ndarray:
@@ -204,6 +224,8 @@ def _parse(number: int, raw: bytes, encoding: str, width: int) -> list[str | Non
         return RowProblem(0, number, "bad-encoding", shown(seen), {"encoding": encoding})
     if len(text) > 4 * FIELD_LIMIT:
         return RowProblem(0, number, "oversized-field", shown(text), {"limit": FIELD_LIMIT})
+    if text.count('"') % 2:
+        return RowProblem(0, number, "bad-quoting", shown(text))
     try:
         rows = list(stdcsv.reader(io.StringIO(text, newline="")))
     except stdcsv.Error as exc:

@@ -7,8 +7,10 @@ Spreadsheets arrive as people make them. This reader:
   than `max_uncompressed_bytes()` uncompressed in all, or a member over 50 MB expanding more than
   200 times, is `zip-bomb`. Python's zipfile never inflates a member past its declared size (it
   fails the CRC instead), so checking the declared sizes bounds all later work;
-- takes the sheet the catalog entry names (`sheet-not-found` when it is absent), or, when none is
-  named, the first visible sheet whose header names most of the resource's labels;
+- takes the sheet the catalog entry names (`sheet-not-found` when it is absent; a name differing
+  only by spaces, width or case is accepted), or, when none is named, the first visible sheet
+  whose header names most of the resource's labels (merged cells not considered), else the first
+  visible sheet with rows;
 - takes as the header the row, among the first 30 non-empty rows, naming most of the labels
   (`hints`); titles, unit lines and blank rows above it are skipped. An empty header cell covered
   by a merged range takes the range's text when that text is a label not already in the header:
@@ -28,6 +30,7 @@ Any other failure to open or read the file is refused as `wrong-format`; no raw 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 import weakref
@@ -58,6 +61,7 @@ _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _LAST_SERIAL = 2958466  # 9999-12-31 is serial 2958465
 _HIDDEN = re.compile(rb'hidden="(?:1|true)"')
 _ROW_TAG = re.compile(rb"(?:[A-Za-z_][\w.-]*:)?row")
+_ROW_CLOSE = re.compile(rb"\s*</")
 _ROW_NUMBER = re.compile(rb'\sr="(\d+)"')
 _MERGE = re.compile(rb'mergeCell\b[^>]{0,256}?\bref="([A-Z]{1,3})(\d{1,7})(?::([A-Z]{1,3})(\d{1,7}))?"')
 _NOTES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # stream.batches -> notes of read_xlsx
@@ -217,13 +221,21 @@ def _texts(row: tuple, width: int, dates: frozenset[int], epoch) -> list[str | N
     """The row's first `width` cells as text; numbers in date columns as dates."""
     out: list[str | None] = [None] * width
     for i, value in enumerate(row[:width]):
-        if value is None:
+        kind = type(value)
+        if kind is str:
+            out[i] = value or None
+        elif value is None:
             continue
-        if i in dates and isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[i] = serial_text(value, epoch)
+        elif i in dates and (kind is int or kind is float):
+            out[i] = _serial_text(value, epoch)
         else:
             out[i] = cell_text(value)
     return out
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _serial_text(value: int | float, epoch: dt.datetime) -> str | None:
+    return serial_text(value, epoch)  # a column of dates repeats the same few serials
 
 
 def _date_columns(headers: list[str], hints: Hints) -> frozenset[int]:
@@ -251,8 +263,9 @@ def _check_zip(path: Path, limit: int) -> None:
             infos = zf.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
         raise Refusal(source, "wrong-format", format="XLSX", detail=_not_zip_detail(head)) from exc
-    if not any(i.filename == "xl/workbook.xml" for i in infos):
-        raise Refusal(source, "wrong-format", format="XLSX", detail="a zip archive without xl/workbook.xml, not a workbook")
+    names = {i.filename for i in infos}
+    if "xl/workbook.xml" not in names:
+        raise Refusal(source, "wrong-format", format="XLSX", detail=_other_zip_detail(names))
     total = sum(i.file_size for i in infos)
     if total > limit:
         raise Refusal(source, "zip-bomb", detail=f"{_mb(total)} MB uncompressed from {_mb(path.stat().st_size)} MB")
@@ -280,9 +293,19 @@ def _not_zip_detail(head: bytes) -> str:
     return "not a zip archive, as every .xlsx file is"
 
 
+def _other_zip_detail(names: set[str]) -> str:
+    if "xl/workbook.bin" in names:
+        return "an Excel binary workbook (.xlsb); save it as .xlsx"
+    if "content.xml" in names and "mimetype" in names:
+        return "an OpenDocument file (.ods?); save it as .xlsx"
+    if "word/document.xml" in names:
+        return "a Word document, not a workbook"
+    return "a zip archive without xl/workbook.xml, not a workbook"
+
+
 def _mb(size: int) -> str:
     mb = size / _MB
-    return f"{mb:,.0f}" if mb >= 10 else f"{mb:.2g}"
+    return f"{mb:,.0f}" if mb >= 10 else f"{mb:.2f}"
 
 
 # --------------------------------------------------------------------------- the sheet
@@ -440,7 +463,7 @@ def _scan(buf: bytes, lo: int, hi: int, top: int, layout: _Layout) -> None:
         tag = buf[start + 1:m.start()].split(None, 1) if start >= 0 else []
         if not tag or end < 0 or not _ROW_TAG.fullmatch(tag[0]):
             continue  # a hidden column, sheet or shape: not a row
-        if buf[end - 1:end] == b"/":
+        if buf[end - 1:end] == b"/" or _ROW_CLOSE.match(buf, end + 1):
             continue  # an empty row that is only formatting
         number = _ROW_NUMBER.search(buf, start, end)
         if number and int(number.group(1)) <= top:

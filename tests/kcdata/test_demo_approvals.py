@@ -18,7 +18,7 @@ from common.checksums import sha256_file
 from kcdata.demo import DEMO_REVIEWER, approve_for_demo
 from kcdata.pipeline import land_and_validate
 from portal.gate import Mode, decide
-from portal.publisher import _decision
+from portal.publisher import gate_decision
 from samples.generate import generate_resource, manifest_path, sample_fingerprints
 
 CODE = "KC-WSJK-001"  # clinics: 无条件开放, delivered as JSON
@@ -121,18 +121,18 @@ def _fake_version(store, resource, fingerprint: str) -> int:
 
 
 def test_sample_only_approval_is_stored_and_scoped_to_its_version(lake, clinics):
-    """The store and _decision alone (no pipeline): the scope follows the version numbers."""
+    """The store and gate_decision alone (no pipeline): the scope follows the version numbers."""
     store = open_store()
     _fake_version(store, clinics, "a" * 64)
     demo = store.record_approval(clinics, "approve", DEMO_REVIEWER, note="kcdata run: sample data", sample_only=True)
     assert (demo.sample_only, demo.version) == (True, 1)
     assert store.current_approval(CODE).sample_only is True
-    assert _decision(store, clinics)[0].mode is Mode.data
+    assert gate_decision(store, clinics)[0].mode is Mode.data
     _fake_version(store, clinics, "b" * 64)
-    assert _decision(store, clinics)[0].reasons == [NOT_SAMPLE]
+    assert gate_decision(store, clinics)[0].reasons == [NOT_SAMPLE]
     person = store.record_approval(clinics, "approve", "张三")
     assert person.sample_only is False
-    assert _decision(store, clinics)[0].mode is Mode.data
+    assert gate_decision(store, clinics)[0].mode is Mode.data
 
 
 # -- approve_for_demo with real ingests ------------------------------------------------------------------
@@ -146,7 +146,7 @@ def test_a_version_made_from_the_sample_gets_a_sample_only_approval(lake, clinic
     approval = store.current_approval(CODE)
     assert (approval.action, approval.by, approval.sample_only, approval.version) == ("approve", DEMO_REVIEWER, True, version)
     assert approval.note == "kcdata run: sample data"
-    decision, latest = _decision(store, clinics)
+    decision, latest = gate_decision(store, clinics)
     assert (decision.mode, decision.reasons, latest.version) == (Mode.data, [], version)
     approve_for_demo()  # again: nothing new on record
     assert len(store.approvals(CODE)) == 1
@@ -163,7 +163,7 @@ def test_a_users_own_file_is_not_approved(lake, clinics):
     ]
     store = open_store()
     assert store.current_approval(CODE) is None
-    decision, _ = _decision(store, clinics)
+    decision, _ = gate_decision(store, clinics)
     assert decision.mode is Mode.none
     assert decision.reasons == ["not approved by a department reviewer"]
 
@@ -179,10 +179,10 @@ def test_demo_approval_does_not_carry_over_to_real_data(lake, clinics):
     assert land_and_validate(clinics, sample).version == 1
     approve_for_demo()
     store = open_store()
-    assert _decision(store, clinics)[0].mode is Mode.data
+    assert gate_decision(store, clinics)[0].mode is Mode.data
 
     assert land_and_validate(clinics, _edited_copy(sample)).version == 2  # a user's real file arrives
-    decision, latest = _decision(store, clinics)
+    decision, latest = gate_decision(store, clinics)
     assert latest.version == 2 and decision.mode is Mode.none
     assert decision.reasons == [NOT_SAMPLE]
     lines = approve_for_demo()
@@ -191,10 +191,10 @@ def test_demo_approval_does_not_carry_over_to_real_data(lake, clinics):
         f"a department reviewer decides (kcdata catalog approve {CODE} --by NAME)"
     ]
     assert [(a.by, a.version, a.sample_only) for a in store.approvals(CODE)] == [(DEMO_REVIEWER, 1, True)]
-    assert _decision(store, clinics)[0].mode is Mode.none
+    assert gate_decision(store, clinics)[0].mode is Mode.none
 
     store.record_approval(clinics, "approve", "张三")  # a person looked at version 2
-    decision, latest = _decision(store, clinics)
+    decision, latest = gate_decision(store, clinics)
     assert (decision.mode, decision.reasons, latest.version) == (Mode.data, [], 2)
     assert _ours(approve_for_demo()) == []  # a person decided: the demo stays out
     assert store.current_approval(CODE).by == "张三"
@@ -206,7 +206,7 @@ def test_a_reviewers_withdraw_is_never_overridden(lake, clinics):
     store.record_approval(clinics, "withdraw", "李四", note="not yet")
     assert _ours(approve_for_demo()) == []
     assert (store.current_approval(CODE).action, store.current_approval(CODE).by) == ("withdraw", "李四")
-    assert _decision(store, clinics)[0].reasons == ["approval withdrawn"]
+    assert gate_decision(store, clinics)[0].reasons == ["approval withdrawn"]
 
 
 def test_a_withdraw_after_the_demo_approval_also_stands(lake, clinics):
@@ -216,7 +216,7 @@ def test_a_withdraw_after_the_demo_approval_also_stands(lake, clinics):
     store.record_approval(clinics, "withdraw", "李四")
     approve_for_demo()
     assert [(a.action, a.by) for a in store.approvals(CODE)] == [("approve", DEMO_REVIEWER), ("withdraw", "李四")]
-    assert _decision(store, clinics)[0].mode is Mode.none
+    assert gate_decision(store, clinics)[0].mode is Mode.none
 
 
 def test_resources_without_a_version_are_skipped_silently(lake):
