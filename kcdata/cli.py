@@ -48,7 +48,7 @@ def sample(
         for r in resources:
             result = generate_resource(r, target, rows=rows, bad_share=bad_share, seed=seed)
             console.print(f"{r.code} {r.table}: {result.rows:,} rows ({result.bad_rows:,} bad) -> {result.path}")
-    except KcdataError as exc:
+    except (KcdataError, ValueError) as exc:  # ValueError: rows or bad share out of bounds
         _fail(exc)
 
 
