@@ -65,13 +65,15 @@ def _department(slug: str) -> str:
 
 
 def _archive_csv(path: Path) -> int:
-    """Two stations x 24 hours as the archive ships them, plus one row with an impossible hour."""
+    """Two stations x 24 hours as the archive ships them (NA for missing values), plus one row
+    with an impossible hour."""
     lines = ["No,year,month,day,hour,PM2.5,PM10,SO2,NO2,CO,O3,TEMP,PRES,DEWP,RAIN,wd,WSPM,station"]
     n = 0
     for station in ("Aotizhongxin", "Changping"):
         for hour in range(24):
             n += 1
-            lines.append(f"{n},2013,3,1,{hour},{4 + hour},{6 + hour},4,7,300,77,{-0.7 + hour / 10:.1f},1023,-18.8,0,NNW,4.4,{station}")
+            pm25 = "NA" if hour in (5, 6) else 4 + hour  # the archive writes missing values as NA
+            lines.append(f"{n},2013,3,1,{hour},{pm25},{6 + hour},4,7,300,77,{-0.7 + hour / 10:.1f},1023,-18.8,0,NNW,4.4,{station}")
     n += 1
     lines.append(f"{n},2013,3,1,25,9,9,4,7,300,77,1.0,1023,-18.8,0,NNW,4.4,Changping")
     path.parent.mkdir(parents=True, exist_ok=True)
