@@ -14,19 +14,20 @@ from airflow.sdk import DAG, AssetAny, task
 
 from catalog.entries import load_catalog
 from kcdata.topology import TRANSFORM, curated_asset, current_asset, mart_names, validated_asset
+from transform.project import staging_model
 
-_tables = [r.table for r in load_catalog()]
+_resources = load_catalog()
 
 with DAG(
     dag_id=TRANSFORM,
-    schedule=AssetAny(*(validated_asset(t) for t in _tables)),
+    schedule=AssetAny(*(validated_asset(r.table) for r in _resources)),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     tags=["kcdata", "transform", "dbt"],
     doc_md=__doc__,
 ) as dag:
-    outlets = {m: curated_asset(m) for m in mart_names()} | {f"stg_{t}": current_asset(t) for t in _tables}
+    outlets = {m: curated_asset(m) for m in mart_names()} | {staging_model(r): current_asset(r.table) for r in _resources}
 
     @task(outlets=list(outlets.values()))
     def dbt_build(**context) -> dict:

@@ -17,6 +17,7 @@ from catalog.model import Resource
 from common.atomic import staged_dir, sweep_stale_temps
 from common.errors import KcdataError
 from common.lake import DATA_FILE, FEEDBACK_FILE, OUTCOME_FILE, Zone
+from common.problems import problem
 from common.settings import Paths, get_paths
 from common.sqltext import ident, literal
 from expectations.coerce import coercion_sql
@@ -53,27 +54,13 @@ class ValidationOutcome:
         return self.quarantined / self.rows if self.rows else 0.0
 
     @property
-    def verdict_zh(self) -> str:
-        if self.passed:
-            return f"通过：退回行占比 {self.bad_share:.1%}，上限 {self.max_bad_share:.1%}"
-        if not self.rows:
-            return "暂不使用：本次提交没有数据行"
-        return (
-            f"暂不使用：退回行占比 {self.bad_share:.1%} 超过上限 {self.max_bad_share:.1%}，"
-            "本版本不进入整理层和开放数据，仍使用上一个通过校验的版本；请修正后重新提交"
-        )
-
-    @property
     def verdict(self) -> str:
         """Why a version passed or is held back, in the words the catalog and feedback use."""
         if self.passed:
             return f"passed: {self.bad_share:.1%} of rows quarantined, limit {self.max_bad_share:.1%}"
         if not self.rows:
             return "held back: the delivery has no data rows"
-        return (
-            f"held back: {self.bad_share:.1%} of rows quarantined exceeds the limit of {self.max_bad_share:.1%}; "
-            "the curated marts and the open view keep the last passing version"
-        )
+        return problem("version-held-back").render("en", share=f"{self.bad_share:.1%}", limit=f"{self.max_bad_share:.1%}")
 
     def to_dict(self) -> dict:
         return asdict(self)
