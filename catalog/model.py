@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from datetime import date
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -192,16 +194,206 @@ class SourceFormat(str, Enum):
     json = "json"
 
 
-class Source(BaseModel):
-    """How the resource reaches us; `file_drop` files land in inbox/<code>/."""
+SourceKind = Literal["file_drop", "http_api", "database"]
+PULLED_KINDS = ("http_api", "database")
+_IDENTIFIER = re.compile(r"[^\W\d]\w*", re.UNICODE)  # a column or table name (Unicode letters allowed)
+_CONN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}")
+
+
+def _identifier(v: str, what: str) -> str:
+    if not _IDENTIFIER.fullmatch(v):
+        raise ValueError(f"{what} {v!r} must be a plain column or table name (letters, digits, _)")
+    return v
+
+
+class NoPagination(BaseModel):
+    """The whole answer comes in one response."""
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: str = "file_drop"
-    format: SourceFormat
+    style: Literal["none"] = "none"
+
+
+class PagePagination(BaseModel):
+    """`?page=1&page_size=100`, then page 2...; a short page is the last."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    style: Literal["page"]
+    page_param: str = "page"
+    size_param: str = "page_size"
+    size: int = Field(100, ge=1, le=100_000)
+    first_page: int = Field(1, ge=0)
+
+
+class OffsetPagination(BaseModel):
+    """`?offset=0&limit=100`, then offset 100...; a short page is the last."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    style: Literal["offset"]
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+    limit: int = Field(100, ge=1, le=100_000)
+
+
+class CursorPagination(BaseModel):
+    """The response names the next page: a cursor value sent back as `cursor_param`
+    (`cursor_path`, e.g. `meta.next_cursor`), or a whole `next` URL (`next_url_path`, e.g.
+    `links.next`). No cursor / no next URL: the last page."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    style: Literal["cursor"]
+    cursor_param: str = "cursor"
+    cursor_path: str | None = None
+    next_url_path: str | None = None
+
+    @model_validator(mode="after")
+    def _one_way_to_the_next_page(self) -> CursorPagination:
+        if (self.cursor_path is None) == (self.next_url_path is None):
+            raise ValueError("pagination: give exactly one of cursor_path (a cursor field) or next_url_path (a next-page URL field)")
+        return self
+
+
+Pagination = Annotated[NoPagination | PagePagination | OffsetPagination | CursorPagination, Field(discriminator="style")]
+
+
+class HttpAuth(BaseModel):
+    """Where the secret (the connection's password) goes: `Authorization: Bearer <secret>`,
+    a named header (`X-API-Key: <secret>`) or a named query parameter (`?api_key=<secret>`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    style: Literal["bearer", "header", "query"]
+    name: str | None = None  # header or query parameter name; bearer always uses Authorization
+
+    @model_validator(mode="after")
+    def _name_when_named(self) -> HttpAuth:
+        if self.style != "bearer" and not self.name:
+            raise ValueError(f"auth.name is required for auth.style {self.style} (the header or query parameter that carries the secret)")
+        if self.style == "bearer" and self.name not in (None, "Authorization"):
+            raise ValueError("auth.name: bearer auth always uses the Authorization header; use style header for another name")
+        return self
+
+
+# Settings that belong to one kind only; giving them to another kind is a mistake worth naming.
+_KIND_FIELDS = {
+    "file_drop": {"encoding", "sheet"},
+    "http_api": {"url", "records_path", "params", "pagination", "auth", "timeout_s", "attempts", "backoff_s", "max_pages"},
+    "database": {"dialect", "table", "query", "mode", "watermark", "order_by", "chunk_rows", "timezone"},
+}
+
+
+class Source(BaseModel):
+    """How the resource reaches us: `file_drop` files land in inbox/<table>/; `http_api` and
+    `database` are pulled (connectors/pull/) into a JSON-lines delivery landed the same way.
+
+    Pulled kinds take their secrets from the Airflow connection named by `connection`; the
+    entry itself never holds a secret."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: SourceKind = "file_drop"
+    format: SourceFormat  # required for file_drop; pulled kinds default to (and must be) json
     encoding: str = "auto"  # what the department sends; the connector detects it anyway
     sheet: str | None = None
     sample_rows: int = 10_000  # default size of `kcdata sample`
+    connection: str | None = None  # Airflow connection id holding host, login and secret
+    # http_api
+    url: str | None = None  # absolute, or a path (`/v1/items`) on the connection's host
+    records_path: str = ""  # dotted path of the records list in each response (`data.items`); "" = the response
+    params: dict[str, str] = Field(default_factory=dict)  # fixed query parameters
+    pagination: Pagination = Field(default_factory=NoPagination)
+    auth: HttpAuth | None = None
+    timeout_s: float = Field(30.0, gt=0, le=600)
+    attempts: int = Field(5, ge=1, le=20)  # tries per request on 429 / 5xx / timeouts
+    backoff_s: float = Field(1.0, ge=0, le=60)  # first retry wait; doubles each try (Retry-After wins)
+    max_pages: int = Field(1000, ge=1, le=1_000_000)  # safety cap: more pages than this is an error
+    # database
+    dialect: Literal["postgresql", "mysql"] | None = None  # default: from the connection's type
+    table: str | None = None  # `table` or `schema.table`
+    query: str | None = None  # one SELECT, instead of `table`
+    mode: Literal["full", "incremental"] = "full"
+    watermark: str | None = None  # column; incremental pulls take rows above the last committed value
+    order_by: list[str] = Field(default_factory=list)  # stable row order (identical bytes when unchanged)
+    chunk_rows: int = Field(10_000, ge=1, le=1_000_000)  # rows fetched and written per round trip
+    timezone: str = "Asia/Shanghai"  # zone that timezone-aware timestamps are written in
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pulled_default_json(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("kind") in PULLED_KINDS and data.get("format") is None:
+            data = {**data, "format": SourceFormat.json.value}
+        return data
+
+    @model_validator(mode="after")
+    def _settings_fit_kind(self) -> Source:
+        foreign = sorted(f for k, names in _KIND_FIELDS.items() if k != self.kind for f in names & self.model_fields_set)
+        if foreign:
+            raise ValueError(f"source.{foreign[0]} does not apply to kind {self.kind} (settings given: {', '.join(foreign)})")
+        if self.kind in PULLED_KINDS and self.format is not SourceFormat.json:
+            raise ValueError(f"source.format: a pulled source ({self.kind}) is delivered as JSON lines; omit format or say json")
+        if self.connection is not None and not _CONN_ID.fullmatch(self.connection):
+            raise ValueError(f"source.connection {self.connection!r} is not an Airflow connection id (letters, digits, _ . -)")
+        if self.kind == "file_drop" and self.connection is not None:
+            raise ValueError("source.connection does not apply to kind file_drop (departments drop files; nothing is pulled)")
+        if self.kind == "http_api":
+            self._check_http()
+        if self.kind == "database":
+            self._check_database()
+        return self
+
+    def _check_http(self) -> None:
+        if not self.url:
+            raise ValueError("source.url is required for kind http_api (https://host/path, or /path on the connection's host)")
+        parts = urlsplit(self.url)
+        if self.url.startswith("/"):
+            if not self.connection:
+                raise ValueError(f"source.url {self.url!r} is a path: give source.connection (its host) or an absolute URL")
+        elif parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"source.url {self.url!r} must be an http(s) URL or a path starting with /")
+        if parts.username or parts.password:
+            raise ValueError("source.url must not carry a login or password; put them in the Airflow connection")
+        if any(not p for p in self.records_path.split(".")) and self.records_path:
+            raise ValueError(f"source.records_path {self.records_path!r} must be dotted field names, e.g. data.items")
+        if self.auth is not None and not self.connection:
+            raise ValueError("source.auth needs source.connection: the secret comes from that Airflow connection")
+
+    def _check_database(self) -> None:
+        if not self.connection:
+            raise ValueError("source.connection is required for kind database (the Airflow connection of the database)")
+        if (self.table is None) == (self.query is None):
+            raise ValueError("source: give exactly one of source.table or source.query for kind database")
+        if self.table is not None:
+            for part in self.table.split("."):
+                _identifier(part, "source.table")
+            if self.table.count(".") > 1:
+                raise ValueError(f"source.table {self.table!r}: at most schema.table")
+        if self.query is not None:
+            body = self.query.strip().rstrip(";").strip()
+            if not re.match(r"(?is)^(select|with)\b", body) or ";" in body:
+                raise ValueError("source.query must be one SELECT (or WITH ... SELECT) statement")
+        if self.mode == "incremental" and not self.watermark:
+            raise ValueError("source.watermark is required when source.mode is incremental (the column that only grows)")
+        if self.watermark is not None:
+            _identifier(self.watermark, "source.watermark")
+        for column in self.order_by:
+            _identifier(column, "source.order_by")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"source.timezone {self.timezone!r} is not a known time zone (e.g. Asia/Shanghai)") from exc
+
+    @property
+    def pulled(self) -> bool:
+        """Whether kcdata fetches the data itself (http_api, database) rather than waiting for a file."""
+        return self.kind in PULLED_KINDS
+
+    @property
+    def connection_id(self) -> str | None:
+        """The Airflow connection id whose credentials a pull uses (None: no secret needed)."""
+        return self.connection if self.pulled else None
 
 
 class Resource(BaseModel):

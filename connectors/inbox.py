@@ -8,6 +8,12 @@ machine was once ingested that way) and would block forever opening a FIFO. Name
 `.` are ours (`.archive/`, `.manifests/`) or partial uploads, and sub-directories are not
 deliveries: both are skipped silently.
 
+A department marks a delivery complete by writing an empty `<file>.ready` marker after the file
+(`kcdata submit` does both). The running system lands only marked files (`marked_only=True`): a
+file still being copied has no marker yet, so it is never read. The trigger that reports markers
+to Airflow renames `.ready` to `.queued`; either counts. Marker files are never deliveries; a
+marker is removed when its file is archived.
+
 Once processed (landed or refused), a delivery is moved to
 `inbox/<table>/.archive/<first 16 hex of its SHA-256, or "refused">/<name>`; a file is deleted
 from the inbox only when an identical copy is already archived.
@@ -27,6 +33,9 @@ from common.settings import Paths, get_paths
 from connectors.file_drop import SUFFIXES
 
 ARCHIVE_DIR = ".archive"
+READY_SUFFIX = ".ready"
+QUEUED_SUFFIX = ".queued"
+MARKER_SUFFIXES = (READY_SUFFIX, QUEUED_SUFFIX)
 REFUSED_BUCKET = "refused"
 _FINGERPRINT = re.compile(r"[0-9a-f]{16,64}")
 _CHUNK = 1 << 20
@@ -85,10 +94,25 @@ def _scan_entry(path: Path, real_folder: str) -> Path | Refusal | None:
     return _suffix_refusal(path) or path
 
 
-def scan_inbox(resource: Resource, paths: Paths | None = None) -> InboxScan:
+def marked(path: Path) -> bool:
+    """A complete delivery: its `.ready` (or, once Airflow saw it, `.queued`) marker exists."""
+    return any(os.path.lexists(f"{path}{suffix}") for suffix in MARKER_SUFFIXES)
+
+
+def remove_markers(path: Path) -> None:
+    for suffix in MARKER_SUFFIXES:
+        try:
+            os.unlink(f"{path}{suffix}")
+        except FileNotFoundError:
+            pass
+
+
+def scan_inbox(resource: Resource, paths: Paths | None = None, marked_only: bool = False) -> InboxScan:
     """The deliveries waiting in `inbox/<table>/` and the entries refused there, without reading any file.
 
-    Only the folder's direct entries are looked at; a missing folder is an empty scan."""
+    Only the folder's direct entries are looked at; a missing folder is an empty scan. Marker files
+    are never deliveries; with `marked_only`, entries without a marker are left alone (still
+    being copied, or not yet submitted)."""
     folder = _inbox_folder(resource, paths or get_paths())
     try:
         names = sorted(os.listdir(folder))
@@ -97,7 +121,9 @@ def scan_inbox(resource: Resource, paths: Paths | None = None) -> InboxScan:
     real_folder = os.path.realpath(folder)
     scan = InboxScan()
     for name in names:
-        if name.startswith("."):
+        if name.startswith(".") or name.endswith(MARKER_SUFFIXES):
+            continue
+        if marked_only and not marked(folder / name):
             continue
         outcome = _scan_entry(folder / name, real_folder)
         if isinstance(outcome, Refusal):
@@ -203,7 +229,10 @@ def archive_delivery(path: Path, fingerprint: str | None, paths: Paths | None = 
         mode = os.lstat(path).st_mode
     except (FileNotFoundError, NotADirectoryError):
         return None
-    if not stat.S_ISREG(mode) or not _in_inbox(path, (paths or get_paths()).inbox):
+    if not _in_inbox(path, (paths or get_paths()).inbox):
+        return None
+    if not stat.S_ISREG(mode):
+        remove_markers(path)  # refused unread (a link, a FIFO...): its marker is spent too
         return None
     folder = _archive_folder(path.parent, bucket)
     stem, suffix = path.stem, path.suffix
@@ -211,8 +240,37 @@ def archive_delivery(path: Path, fingerprint: str | None, paths: Paths | None = 
     while os.path.lexists(target):
         if _same_bytes(path, target):
             os.unlink(path)
+            remove_markers(path)
             return target
         n += 1
         target = folder / f"{stem} ({n}){suffix}"
     os.replace(path, target)
+    remove_markers(path)
+    return target
+
+
+def submit_delivery(resource: Resource, source: Path, paths: Paths | None = None) -> Path:
+    """Deliver `source` as a department would: copy it into `inbox/<table>/` under a hidden temporary
+    name, rename it into place, then write its `.ready` marker (the event the running system waits
+    for). A waiting delivery of the same name is never overwritten: the copy becomes `name (2).ext`.
+    Returns the delivered path; raises `Refusal` for what the inbox would refuse anyway."""
+    import shutil
+
+    source = check_delivery(source)
+    folder = _inbox_folder(resource, paths or get_paths())
+    folder.mkdir(parents=True, exist_ok=True)
+    stem, suffix = source.stem, source.suffix
+    target, n = folder / source.name, 1
+    while os.path.lexists(target) or marked(target):
+        n += 1
+        target = folder / f"{stem} ({n}){suffix}"
+    part = folder / f".{target.name}.{os.getpid()}.part"
+    try:
+        shutil.copyfile(source, part, follow_symlinks=False)
+        os.replace(part, target)
+    finally:
+        part.unlink(missing_ok=True)
+    marker_part = folder / f".{target.name}{READY_SUFFIX}.{os.getpid()}.part"
+    marker_part.touch()
+    os.replace(marker_part, f"{target}{READY_SUFFIX}")
     return target

@@ -1,30 +1,49 @@
 """
-### Ingest one data resource: land → validate
+### Ingest one data resource: land → validate → notify
 
 Generated from the catalog (`catalog/resources/<department>/*.yaml`): one DAG per resource, no
-Python per dataset. `land` reads every file waiting in `inbox/<table>/` into an immutable raw
-Parquet batch as sent (same file twice = no-op), refuses what cannot be read (recorded in the
-catalog, with feedback for the department) and archives each file; `validate` types and checks
-every pending batch with the resource's Great Expectations suite (new deliveries, and older ones
-again when the entry's rules changed), splits rows into `lake/validated` and `lake/quarantine`,
-records the versions and updates the resource's Asset with row counts, held-back versions and
-refused files, which schedules the transform DAG.
+Python per dataset.
+
+**When it runs.** A file-drop resource runs when its department marks a delivery complete: an
+`AssetWatcher` sees the `<file>.ready` marker in `inbox/<table>/` (written last, by the
+department or by `kcdata submit`), plus a reconciliation run every 10 minutes that picks up any
+delivery whose event was missed. A pulled resource (HTTP API, database) runs on its update cycle.
+
+**What it does.** `land` reads every marked file waiting in the inbox (or pulls the source) into an
+immutable raw Parquet batch as sent; the same content twice is a no-op, so coalesced events and
+re-runs are safe. Refused files are recorded with feedback for the department and archived.
+`validate` types and checks every pending batch with the resource's Great Expectations suite,
+splits rows into `lake/validated` and `lake/quarantine`, records the versions (linked to this run)
+and updates the resource's validated Asset with counts, fingerprints and versions, which schedules
+the transform DAG. With nothing new it is skipped, and nothing downstream runs. `notify` e-mails
+the department and the bureau about refused deliveries and failed versions.
 """
 from __future__ import annotations
 
+import os
+
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, task
 
 from catalog.entries import load_catalog
-from kcdata.topology import ingest_dag_id, validated_asset
+from common.settings import get_paths
+from kcdata.topology import RECONCILE_CRON, delivery_asset, ingest_dag_id, pull_cron, validated_asset
 
 
-def build_ingest_dag(code: str, table: str, tags: list[str], doc: str) -> DAG:
-    """One land → validate DAG for the resource `code`."""
+def _schedule(table: str, kind: str, update_cycle: str):
+    if kind != "file_drop":
+        return CronTriggerTimetable(pull_cron(update_cycle), timezone="UTC")
+    inbox = str((get_paths().inbox / table).absolute())
+    reconcile = CronTriggerTimetable(os.environ.get("KCDATA_RECONCILE_CRON", RECONCILE_CRON), timezone="UTC")
+    return AssetOrTimeSchedule(timetable=reconcile, assets=delivery_asset(table, inbox))
+
+
+def build_ingest_dag(code: str, table: str, kind: str, update_cycle: str, tags: list[str], doc: str) -> DAG:
+    """One land → validate → notify DAG for the resource `code`."""
     asset = validated_asset(table)
     with DAG(
         dag_id=ingest_dag_id(table),
-        schedule=None,
+        schedule=_schedule(table, kind, update_cycle),
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,
@@ -34,24 +53,38 @@ def build_ingest_dag(code: str, table: str, tags: list[str], doc: str) -> DAG:
 
         @task
         def land() -> dict:
-            """Land every delivery waiting in the inbox (refused files are recorded and archived)."""
+            """Land every complete delivery (or pull the source); refused files are recorded and archived."""
             from catalog.entries import get_resource
-            from kcdata.pipeline import land_inbox, log_landing
+            from kcdata.pipeline import land_source, log_landing
 
-            return log_landing(land_inbox(get_resource(code))).to_dict()
+            return log_landing(land_source(get_resource(code))).to_dict()
 
         @task(outlets=[asset])
         def validate(landing: dict, **context) -> list[dict]:
-            """Validate every pending raw batch (new deliveries, and old ones whose rules changed),
-            record the versions, and describe them, refusals included, on the asset event."""
-            from catalog.entries import get_resource
-            from kcdata.pipeline import event_extra, log_results, validate_pending
+            """Validate every pending raw batch, record the versions with this run, describe them on the asset event."""
+            from airflow.exceptions import AirflowSkipException
 
-            results = log_results(validate_pending(get_resource(code)))
+            from catalog.entries import get_resource
+            from kcdata.pipeline import event_extra, log_results, run_link, validate_pending
+
+            results = log_results(validate_pending(get_resource(code), run=run_link(context)))
+            if not results:
+                raise AirflowSkipException("nothing new to validate: no downstream run")
             context["outlet_events"][asset].extra = event_extra(code, results, landing["refused"])
             return [r.to_dict() for r in results]
 
-        validate(land())
+        @task(trigger_rule="none_failed")
+        def notify(landing: dict, results: list[dict] | None) -> dict:
+            """Tell the department and the bureau about refused deliveries and failed versions."""
+            from catalog.entries import get_resource
+            from kcdata.alerts import notify_failed, notify_refused
+
+            resource = get_resource(code)
+            failed = [r for r in (results or []) if not r["outcome"]["passed"]]
+            return {"refused": notify_refused(resource, landing["refused"]), "failed": notify_failed(resource, failed)}
+
+        landing = land()
+        notify(landing, validate(landing))
     return dag
 
 
@@ -59,6 +92,8 @@ for _resource in load_catalog():
     _dag = build_ingest_dag(
         _resource.code,
         _resource.table,
+        _resource.source.kind,
+        _resource.update_cycle.value,
         [_resource.provider.slug, _resource.code],
         f"{__doc__}\n\n**{_resource.code} {_resource.name}** ({_resource.name_en}) — {_resource.provider.name}",
     )

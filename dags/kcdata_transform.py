@@ -5,7 +5,8 @@ Scheduled on the validated Assets of every catalog resource (data-aware, not on 
 any ingest DAG publishes a new validated batch, `dbt build` rebuilds each resource's current rows
 (`lake/curated/resources/<table>.parquet`, generated staging, one row per key, only versions that
 passed validation) and the curated Parquet marts in `lake/curated`, runs dbt's tests, and records
-validated → curated lineage in the catalog. Each Asset event carries its row count.
+validated → curated lineage in the catalog. Each Asset event carries its row count. The task runs
+in the one-slot `dbt` pool: one dbt run at a time, since DuckDB locks its file.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pendulum
 from airflow.sdk import DAG, AssetAny, task
 
 from catalog.entries import load_catalog
-from kcdata.topology import TRANSFORM, curated_asset, current_asset, mart_names, validated_asset
+from kcdata.topology import DBT_POOL, TRANSFORM, curated_asset, current_asset, mart_names, validated_asset
 from transform.project import staging_model
 
 _resources = load_catalog()
@@ -29,7 +30,7 @@ with DAG(
 ) as dag:
     outlets = {m: curated_asset(m) for m in mart_names()} | {staging_model(r): current_asset(r.table) for r in _resources}
 
-    @task(outlets=list(outlets.values()))
+    @task(outlets=list(outlets.values()), pool=DBT_POOL)
     def dbt_build(**context) -> dict:
         """dbt build (seeds, models, tests) over lake/validated; marts to lake/curated."""
         from kcdata.pipeline import transform

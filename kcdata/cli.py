@@ -18,9 +18,6 @@ app = typer.Typer(
 )
 catalog_app = typer.Typer(help="The data-resource catalog (信息资源目录).", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
-from stack.cli import portal_app  # noqa: E402
-
-app.add_typer(portal_app, name="portal")
 console = Console(width=None if Console().is_terminal else 160)
 
 
@@ -158,32 +155,44 @@ def docs() -> None:
 def run(
     rows: Annotated[Optional[int], typer.Option(help="rows per resource for the sample data")] = None,
     bad_share: Annotated[float, typer.Option(help="share of bad rows in the sample data")] = 0.02,
-    sample_data: Annotated[bool, typer.Option("--sample/--no-sample", help="generate sample data first")] = True,
-    portal: Annotated[bool, typer.Option("--portal/--no-portal", help="start the local CKAN portal and publish to it")] = True,
+    sample_data: Annotated[bool, typer.Option("--sample/--no-sample", help="deliver the sample files")] = True,
+    stop: Annotated[bool, typer.Option("--stop", help="stop the system at the end instead of leaving it running")] = False,
 ) -> None:
-    """The main job: sample data -> ingest DAGs -> transform -> open views -> publish, through Airflow."""
-    from kcdata.airflow_run import run_pipeline, run_publish
-    from kcdata.report import dag_line, print_publication_summary, print_run_summary
+    """The main job on the running system: start it, deliver the sample files as departments would,
+    watch Airflow carry them to CKAN, print the summary and the URLs."""
+    from kcdata.main_job import run_main_job
+    from kcdata.report import print_publication_summary, print_run_summary
+    from kcdata.system_cli import down, print_urls
+    from stack.layout import ckan_url
 
-    done = lambda s: console.print(dag_line(s))  # noqa: E731
-    try:
-        if sample_data:
-            sample(rows=rows, bad_share=bad_share, seed=20261122, only=None, out=None)
-        run_pipeline(on_done=done)
-        print_run_summary(console)
-        if portal:
-            from kcdata.demo import approve_for_demo
-            from kcdata.targets import ckan_target
-            from stack import up
+    state = run_main_job(console, rows=rows, bad_share=bad_share, seed=20261122, sample=sample_data)
+    print_run_summary(console)
+    print_publication_summary(console, ckan_url())
+    if state.failed:
+        console.print("[red]failed runs:[/red] " + ", ".join(state.failed) + " (see the Airflow UI or `kcdata logs airflow-scheduler`)")
+    if stop:
+        down()
+    else:
+        print_urls()
+        console.print("The system keeps running: explore, then `kcdata down` (or `kcdata status`, `kcdata logs SERVICE`).")
+    if state.failed:
+        raise typer.Exit(1)
 
-            up()
-            for line in approve_for_demo():
-                console.print(line)
-            target = ckan_target()
-            done(run_publish(target))
-            print_publication_summary(console, target.url)
-    except KcdataError as exc:
-        _fail(exc)
+
+@app.command()
+def submit(
+    file: Annotated[Path, typer.Argument(help="the file to deliver (CSV, XLSX or JSON)")],
+    resource: Annotated[str, typer.Option("--resource", "-r", help="resource code (KC-SCJG-001) or table name")],
+) -> None:
+    """Deliver a file as its department: copied into inbox/<table>/, then marked complete (`.ready`),
+    which starts the resource's ingest DAG on the running system."""
+    from catalog.entries import get_resource
+    from connectors.inbox import submit_delivery
+
+    r = get_resource(resource)
+    target = submit_delivery(r, file, get_paths())
+    console.print(f"{r.code}: delivered {escape(str(target))} (marker {escape(target.name)}.ready); "
+                  f"the running system picks it up within seconds (`kcdata status`, Airflow UI)")
 
 
 @app.command()
@@ -292,6 +301,10 @@ def _log_traceback(exc: Exception) -> Path:
     return log
 
 
-for _typer in (app, catalog_app, portal_app):
+from kcdata.system_cli import register as _register_system  # noqa: E402
+
+_register_system(app)
+
+for _typer in (app, catalog_app):
     for _info in _typer.registered_commands:
         _info.callback = _guarded(_info.callback)

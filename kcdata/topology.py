@@ -1,7 +1,9 @@
 """The DAG topology in one place: DAG ids, their order, and the Assets that chain them.
 
-    ingest__<table>  --validated/<table>-->  transform__curated  --curated/resources/<table>-->
+    inbox/<table>/*.ready (AssetWatcher) or a pull on the update cycle
+      -> ingest__<table>  --validated/<table>-->  transform__curated  --curated/resources/<table>-->
     govern__open_view  --open/<table>-->  publish__portal
+    govern__freshness (on a clock): overdue resources, alerts
 
 The DAG files, the in-process runner (`kcdata.airflow_run`) and the CLI all read it from here.
 Light: parsed with the DAGs (Airflow's Asset class is imported only when an Asset is made).
@@ -14,6 +16,10 @@ INGEST_PREFIX = "ingest__"
 TRANSFORM = "transform__curated"
 OPEN_VIEW = "govern__open_view"
 PUBLISH = "publish__portal"
+FRESHNESS = "govern__freshness"
+DBT_POOL = "dbt"  # one slot: one dbt run at a time (DuckDB locks its file); created by `kcdata up`
+RECONCILE_CRON = "*/10 * * * *"  # the ingest runs that pick up deliveries whose event was missed
+FRESHNESS_CRON = "*/15 * * * *"
 
 
 def ingest_dag_id(table: str) -> str:
@@ -23,6 +29,40 @@ def ingest_dag_id(table: str) -> str:
 def pipeline_dag_ids(tables: list[str]) -> list[str]:
     """The order the main job runs: every ingest DAG, then transform, then the open view."""
     return [*(ingest_dag_id(t) for t in sorted(tables)), TRANSFORM, OPEN_VIEW]
+
+
+def system_dag_ids(tables: list[str]) -> list[str]:
+    """Every DAG the running system has."""
+    return [*pipeline_dag_ids(tables), PUBLISH, FRESHNESS]
+
+
+# How often a pulled source is polled, by update cycle (UTC). A cycle missing here is polled daily.
+PULL_CRON = {
+    "实时": "*/5 * * * *",
+    "每小时": "7 * * * *",
+    "每日": "17 2 * * *",
+    "每周": "17 2 * * 1",
+    "每月": "17 2 1 * *",
+    "每季度": "17 2 1 1,4,7,10 *",
+    "每半年": "17 2 1 1,7 *",
+    "每年": "17 2 2 1 *",
+}
+
+
+def pull_cron(update_cycle: str) -> str:
+    return PULL_CRON.get(update_cycle, "17 2 * * *")
+
+
+def delivery_asset(table: str, inbox_folder: str):
+    """Updated when a department marks a delivery complete in inbox/<table>/ (an AssetWatcher
+    on `.ready` markers, see kcdata.delivery_trigger)."""
+    from airflow.sdk import Asset, AssetWatcher
+
+    from kcdata.delivery_trigger import DeliveryMarkerTrigger
+
+    trigger = DeliveryMarkerTrigger(directory=inbox_folder, poke_interval=1.0)
+    return Asset(name=f"kcdata.inbox.{table}", uri=f"kcdata://inbox/{table}", group="kcdata-inbox",
+                 watchers=[AssetWatcher(name=f"kcdata_inbox_{table}", trigger=trigger)])
 
 
 def _asset(zone: str, name: str):

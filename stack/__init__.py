@@ -1,7 +1,8 @@
-"""The local open-data portal stack: PostgreSQL, Redis, Solr 9 and CKAN 2.12 on 127.0.0.1.
+"""The running system's services on 127.0.0.1, under supervisord: PostgreSQL, Redis, Solr 9,
+CKAN 2.12 and Airflow 3.3 (api-server, scheduler, dag-processor, triggerer).
 
-`up()` / `down()` / `status()` drive it (also as `kcdata portal up|down|status`); `connection()`
-gives the publisher (ckan_url, api_token).
+`up()` / `down()` / `status()` drive it (also as `kcdata up|down|status`); `connection()` gives the
+publisher (ckan_url, api_token).
 """
 from stack.layout import Layout, get_layout
 from stack.proc import PortalError

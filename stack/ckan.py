@@ -31,18 +31,8 @@ from stack.layout import (
     ckan_url,
     solr_url,
 )
-from stack.proc import (
-    PortalError,
-    ensure_port_free,
-    http_json,
-    pid_alive,
-    read_pid,
-    run,
-    spawn,
-    stop_pid,
-    wait_until,
-)
-from stack.status import ComponentStatus
+from stack.proc import PortalError, http_json, run, wait_until
+from stack.supervisor import Program
 
 PLUGINS = (
     "activity datastore datatables_view image_view text_view "
@@ -283,41 +273,28 @@ def stale(layout: Layout) -> bool:
     return not stamp.exists() or stamp.read_text().strip() != _inputs_digest(layout)
 
 
-def start(layout: Layout) -> bool:
-    """Run CKAN's server (werkzeug, threaded, no reloader, no debugger) unless ours runs. True when started now."""
-    pidfile = layout.pidfile("ckan")
-    log = layout.log("ckan")
-    pid = read_pid(pidfile, str(layout.ckan_ini))
-    if pid is not None:
-        wait_until(lambda: status_show() is not None, what="CKAN", timeout=120, log=log,
-                   alive=lambda: pid_alive(pid))
-        return False
-    ensure_port_free(CKAN_PORT, "CKAN")
+def program(layout: Layout) -> Program:
+    """CKAN's server (werkzeug, threaded, no reloader, no debugger)."""
     layout.storage.mkdir(parents=True, exist_ok=True)
-    _inputs_stamp(layout).write_text(_inputs_digest(layout) + "\n")
-    new_pid = spawn(
-        [_bin(layout, "ckan"), "-c", layout.ckan_ini, "run", "--host", HOST, "--port", str(CKAN_PORT),
-         "--disable-reloader", "--disable-debugger", "--threaded"],
-        log=log, pidfile=pidfile, cwd=layout.home, env={"CKAN_INI": str(layout.ckan_ini)},
-    )
-    wait_until(lambda: status_show() is not None, what="CKAN", timeout=180, log=log,
-               alive=lambda: pid_alive(new_pid))
-    return True
-
-
-def stop(layout: Layout) -> bool:
-    return stop_pid(layout.pidfile("ckan"), str(layout.ckan_ini), timeout=20)
-
-
-def status(layout: Layout) -> ComponentStatus:
-    pid = read_pid(layout.pidfile("ckan"), str(layout.ckan_ini))
-    info = status_show() if pid is not None else None
-    return ComponentStatus(
+    return Program(
         name="ckan",
-        running=info is not None,
-        url=ckan_url(),
-        version=info.get("ckan_version") if info else None,
-        pid=pid,
-        log=layout.log("ckan"),
-        detail=("plugins: " + " ".join(info.get("extensions", []))) if info else "",
+        command=(str(_bin(layout, "ckan")), "-c", str(layout.ckan_ini), "run", "--host", HOST, "--port", str(CKAN_PORT),
+                 "--disable-reloader", "--disable-debugger", "--threaded"),
+        directory=layout.home, environment={"CKAN_INI": str(layout.ckan_ini)}, startsecs=3, port=CKAN_PORT,
     )
+
+
+def mark_started(layout: Layout) -> None:
+    """Remember which ini and schema the running server loaded (see `stale`)."""
+    _inputs_stamp(layout).write_text(_inputs_digest(layout) + "\n")
+
+
+def wait_ready(layout: Layout) -> None:
+    wait_until(lambda: status_show() is not None, what="CKAN", timeout=180, log=layout.log("ckan"))
+
+
+def health(layout: Layout) -> tuple[bool, str | None, str]:
+    info = status_show()
+    if info is None:
+        return False, None, ""
+    return True, info.get("ckan_version"), "plugins: " + " ".join(info.get("extensions", []))

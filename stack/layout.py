@@ -1,7 +1,10 @@
-"""Where the portal stack keeps its state, and which loopback ports it uses.
+"""Where the running system keeps its state, and which loopback ports it uses.
 
-Everything the stack creates lives under one folder (`.portal/` at the project root, or
-`$KCDATA_PORTAL_HOME`), so `rm -rf .portal` is a full reset and nothing leaks into the repo.
+Everything the system creates (databases, Solr's index, CKAN's virtualenv, Airflow's home, logs,
+supervisord's socket, the generated secrets) lives under one folder OUTSIDE the repository:
+`$KCDATA_SYSTEM_HOME`, else `/var/lib/kcdata/<checkout>-<hash>` for root and
+`~/.local/state/kcdata/<checkout>-<hash>` for anyone else (one per checkout, so two clones never
+share state). Removing that folder is a full reset; nothing secret can be committed by mistake.
 """
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ PG_PORT = 5432
 REDIS_PORT = 6379
 SOLR_PORT = 8983
 CKAN_PORT = 5000
+AIRFLOW_PORT = 8080
+WEB_PORT = 8000
 
 CKAN_VERSION = "2.12.0"
 CKAN_REQUIREMENTS = (
@@ -83,6 +88,32 @@ class Layout:
     def secrets_file(self) -> Path:
         return self.home / "secrets.env"
 
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    @property
+    def airflow_passwords(self) -> Path:
+        """Airflow's simple auth manager reads the admin password from here (mode 0600)."""
+        return self.home / "airflow-passwords.json"
+
+    @property
+    def system_env(self) -> Path:
+        """The non-secret settings the services were started with (lake, inbox, SMTP host...)."""
+        return self.home / "system.env"
+
+    @property
+    def supervisor_conf(self) -> Path:
+        return self.home / "supervisord.conf"
+
+    @property
+    def supervisor_socket(self) -> Path:
+        candidate = self.run / "supervisor.sock"
+        if len(str(candidate)) <= _MAX_SOCKET_DIR + 20:
+            return candidate
+        digest = hashlib.sha256(str(self.home).encode()).hexdigest()[:10]
+        return Path(tempfile.gettempdir()) / f"kcdata-supervisor-{digest}.sock"
+
     def pidfile(self, name: str) -> Path:
         return self.run / f"{name}.pid"
 
@@ -97,10 +128,19 @@ DATASET_SCHEMA = PROJECT_ROOT / "portal" / "ckan" / "kcdata_dataset.yaml"
 CKAN_BOOTSTRAP = Path(__file__).resolve().parent / "_ckan_bootstrap.py"
 
 
+def default_home() -> Path:
+    """Outside the checkout, one folder per checkout (named after it, with a hash of its path)."""
+    tag = f"{PROJECT_ROOT.name}-{hashlib.sha256(str(PROJECT_ROOT).encode()).hexdigest()[:8]}"
+    if os.geteuid() == 0:
+        return Path("/var/lib/kcdata") / tag
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "kcdata" / tag
+
+
 def get_layout() -> Layout:
-    """The state folder in force: `$KCDATA_PORTAL_HOME`, else `<project>/.portal`."""
-    home = os.environ.get("KCDATA_PORTAL_HOME")
-    return Layout(Path(home).expanduser().resolve() if home else PROJECT_ROOT / ".portal")
+    """The state folder in force: `$KCDATA_SYSTEM_HOME`, else `default_home()`."""
+    home = os.environ.get("KCDATA_SYSTEM_HOME")
+    return Layout(Path(home).expanduser().resolve() if home else default_home())
 
 
 def ckan_url() -> str:
@@ -109,3 +149,7 @@ def ckan_url() -> str:
 
 def solr_url() -> str:
     return f"http://{HOST}:{SOLR_PORT}/solr"
+
+
+def airflow_url() -> str:
+    return f"http://{HOST}:{AIRFLOW_PORT}"

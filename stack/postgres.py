@@ -15,9 +15,11 @@ from pathlib import Path
 from stack import secrets as sec
 from stack.layout import HOST, PG_PORT, Layout
 from stack.packages import pg_bin_dir
-from stack.proc import PortalError, cmdline, ensure_port_free, is_root, pid_alive, run
-from stack.status import ComponentStatus
+from stack.proc import PortalError, is_root, run
+from stack.supervisor import Program
 
+AIRFLOW_DB = "airflow"
+AIRFLOW_ROLE = "airflow"
 CKAN_DB = "ckan_default"
 CKAN_ROLE = "ckan_default"
 DATASTORE_DB = "datastore_default"
@@ -98,14 +100,6 @@ def init_cluster(layout: Layout) -> bool:
     return True
 
 
-def pid(layout: Layout) -> int | None:
-    try:
-        value = int((layout.pg_data / "postmaster.pid").read_text().splitlines()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    return value if pid_alive(value) and "postgres" in cmdline(value) else None
-
-
 def ready() -> bool:
     bindir = pg_bin_dir()
     if bindir is None:
@@ -115,34 +109,22 @@ def ready() -> bool:
     return result.returncode == 0
 
 
-def start(layout: Layout) -> bool:
-    """Start our cluster unless it already runs. Returns True when it was started now."""
-    if pid(layout) is not None:
-        if not ready():
-            raise PortalError(f"PostgreSQL runs (pid {pid(layout)}) but does not answer on {HOST}:{PG_PORT}; "
-                              f"see {layout.log('postgres')}")
-        return False
-    ensure_port_free(PG_PORT, "PostgreSQL")
+def prepare(layout: Layout) -> None:
+    """Settings and socket folder, written before every start (supervisord runs `postgres -D`)."""
     (layout.pg_data / "kcdata.conf").write_text(_settings(layout))
     _own(layout.pg_data / "kcdata.conf")
     sock = layout.pg_socket_dir
     sock.mkdir(parents=True, exist_ok=True)
     _own(sock)
-    log = layout.log("postgres")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.touch()
-    _own(log)
-    run(_as_pg([_bin("pg_ctl"), "-D", layout.pg_data, "-l", log, "-w", "-t", "90", "start"]),
-        what="pg_ctl start", log=layout.log("postgres-ctl"), cwd=Path("/"))
-    return True
 
 
-def stop(layout: Layout) -> bool:
-    if pid(layout) is None:
-        return False
-    run(_as_pg([_bin("pg_ctl"), "-D", layout.pg_data, "-m", "fast", "-w", "-t", "60", "stop"]),
-        what="pg_ctl stop", log=layout.log("postgres-ctl"), cwd=Path("/"))
-    return True
+def program(layout: Layout) -> Program:
+    """The server in the foreground; SIGINT is PostgreSQL's fast shutdown."""
+    return Program(
+        name="postgres", command=(str(_bin("postgres")), "-D", str(layout.pg_data)),
+        directory=Path("/"), user=_OS_USER if is_root() else None, stopsignal="INT", stopwaitsecs=60,
+        startsecs=2, port=PG_PORT,
+    )
 
 
 def psql(layout: Layout, sql: str, *, db: str = "postgres") -> str:
@@ -160,9 +142,10 @@ def _literal(value: str) -> str:
 
 
 def ensure_databases(layout: Layout, secrets: dict[str, str]) -> None:
-    """Roles and databases CKAN and its DataStore expect (idempotent)."""
+    """Roles and databases of CKAN, its DataStore and Airflow's metadata (idempotent)."""
     ckan_pw = secrets[sec.PG_CKAN_PASSWORD]
     ds_pw = secrets[sec.PG_DATASTORE_PASSWORD]
+    af_pw = secrets[sec.PG_AIRFLOW_PASSWORD]
     psql(layout, f"""
 DO $$
 BEGIN
@@ -172,14 +155,18 @@ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{DATASTORE_ROLE}') THEN
     CREATE ROLE {DATASTORE_ROLE} LOGIN;
   END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{AIRFLOW_ROLE}') THEN
+    CREATE ROLE {AIRFLOW_ROLE} LOGIN;
+  END IF;
 END $$;
 ALTER ROLE {CKAN_ROLE} PASSWORD {_literal(ckan_pw)};
 ALTER ROLE {DATASTORE_ROLE} PASSWORD {_literal(ds_pw)};
+ALTER ROLE {AIRFLOW_ROLE} PASSWORD {_literal(af_pw)};
 """)
     existing = set(psql(layout, "SELECT datname FROM pg_database;").split())
-    for db in (CKAN_DB, DATASTORE_DB):
+    for db, owner in ((CKAN_DB, CKAN_ROLE), (DATASTORE_DB, CKAN_ROLE), (AIRFLOW_DB, AIRFLOW_ROLE)):
         if db not in existing:
-            psql(layout, f"CREATE DATABASE {db} OWNER {CKAN_ROLE} ENCODING 'UTF8' TEMPLATE template0;")
+            psql(layout, f"CREATE DATABASE {db} OWNER {owner} ENCODING 'UTF8' TEMPLATE template0;")
 
 
 def version(layout: Layout) -> str | None:
@@ -189,14 +176,7 @@ def version(layout: Layout) -> str | None:
         return None
 
 
-def status(layout: Layout) -> ComponentStatus:
-    running = pid(layout) is not None and ready()
-    return ComponentStatus(
-        name="postgres",
-        running=running,
-        url=f"postgresql://{HOST}:{PG_PORT}",
-        version=version(layout) if running else None,
-        pid=pid(layout),
-        log=layout.log("postgres"),
-        detail=f"data {layout.pg_data}",
-    )
+def health(layout: Layout) -> tuple[bool, str | None, str]:
+    """(answering, version, detail)."""
+    up = ready()
+    return up, version(layout) if up else None, f"data {layout.pg_data}"

@@ -1,14 +1,12 @@
-"""Process plumbing shared by the components: spawn detached, stop by pidfile, wait, probe.
+"""Plumbing shared by the components: run a set-up command, wait, probe a port or an HTTP API.
 
-The services must outlive the `kcdata portal up` command (and a pytest session), so each one runs
-in its own session, with output to a log file and its pid in a pidfile. We only ever signal pids
-that we recorded ourselves.
+Long-running services are supervisord's (stack/supervisor.py); these helpers run the one-off
+commands around them (initdb, psql, ckan db init, airflow db migrate) and check who holds a port.
 """
 from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -62,16 +60,6 @@ def cmdline(pid: int) -> str:
         return ""
 
 
-def read_pid(pidfile: Path, expect: str) -> int | None:
-    """The pid in `pidfile` if that process is alive and its command line contains `expect`
-    (after a reboot a stale pidfile may name somebody else's process), else None."""
-    try:
-        pid = int(pidfile.read_text().strip().splitlines()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    return pid if pid_alive(pid) and expect in cmdline(pid) else None
-
-
 def tail(path: Path, lines: int = 25) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -118,67 +106,6 @@ def run(
         where = f" (log: {log})" if log is not None else ""
         raise PortalError(f"{what} failed with exit code {result.returncode}{where}:\n{detail}")
     return result
-
-
-def spawn(
-    cmd: Sequence[str | os.PathLike[str]],
-    *,
-    log: Path,
-    pidfile: Path,
-    env: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-) -> int:
-    """Start a long-running server detached from us; record its pid."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    pidfile.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a") as fh:
-        fh.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} start: {os.path.basename(str(cmd[0]))}\n")
-        fh.flush()
-        proc = subprocess.Popen(
-            [str(c) for c in cmd], env={**os.environ, **(env or {})}, cwd=cwd,
-            stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True,
-        )
-    pidfile.write_text(f"{proc.pid}\n")
-    return proc.pid
-
-
-def stop_pid(pidfile: Path, expect: str, *, timeout: float = 30.0, group: bool = True) -> bool:
-    """SIGTERM the process recorded in `pidfile` (its process group when it leads one), wait,
-    SIGKILL if it will not go. Returns True when something was stopped."""
-    pid = read_pid(pidfile, expect)
-    if pid is None:
-        pidfile.unlink(missing_ok=True)
-        return False
-    use_group = group and _leads_group(pid)
-    _signal(pid, signal.SIGTERM, use_group)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pid_alive(pid):
-            break
-        time.sleep(0.2)
-    else:
-        _signal(pid, signal.SIGKILL, use_group)
-        time.sleep(0.5)
-    pidfile.unlink(missing_ok=True)
-    return True
-
-
-def _leads_group(pid: int) -> bool:
-    try:
-        return os.getpgid(pid) == pid
-    except ProcessLookupError:
-        return False
-
-
-def _signal(pid: int, sig: signal.Signals, group: bool) -> None:
-    try:
-        if group:
-            os.killpg(pid, sig)
-        else:
-            os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -275,11 +202,10 @@ def ensure_port_free(port: int, component: str) -> None:
     owner = port_owner(port)
     who = f"pid {owner[0]} ({owner[1][:200]})" if owner else "a process we cannot see"
     hint = ""
-    if owner and any(mark in owner[1] for mark in ("kcdata.portal.SolrMain", "ckan-venv", "/pg")):
-        hint = (" — it looks like a kcdata portal of another state folder; stop it with "
-                "`KCDATA_PORTAL_HOME=<that folder> kcdata portal down`, or let `up` do it with "
-                "KCDATA_PORTAL_TAKEOVER=1")
+    if owner and any(mark in owner[1] for mark in ("kcdata.portal.SolrMain", "ckan-venv", "/pg", "stack.launch")):
+        hint = (" — it looks like the kcdata system of another checkout; stop it with "
+                "`KCDATA_SYSTEM_HOME=<its state folder> kcdata down` (or `kcdata down` in that checkout)")
     raise PortalError(
-        f"{component}: port {port} on 127.0.0.1 is taken by {who}, which this stack did not start{hint}; "
-        f"free the port and run `kcdata portal up` again"
+        f"{component}: port {port} on 127.0.0.1 is taken by {who}, which this system did not start{hint}; "
+        f"free the port and run `kcdata up` again"
     )

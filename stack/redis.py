@@ -1,7 +1,7 @@
 """Redis for CKAN (sessions, caches, background jobs): Debian's redis-server on 127.0.0.1:6379.
 
-Started daemonised with a pidfile and its dump in our state folder, instead of the system
-service, so it needs no systemd and stops when the stack stops.
+Run by supervisord in the foreground with its dump in our state folder, instead of the system
+service, so it needs no systemd and stops when the system stops.
 """
 from __future__ import annotations
 
@@ -9,10 +9,8 @@ import shutil
 import socket
 
 from stack.layout import HOST, REDIS_PORT, Layout
-from stack.proc import PortalError, ensure_port_free, read_pid, run, stop_pid, wait_until
-from stack.status import ComponentStatus
-
-_EXPECT = "redis-server"  # what our process's command line contains
+from stack.proc import PortalError
+from stack.supervisor import Program
 
 
 def _command(cmd: bytes, timeout: float = 1.0) -> bytes | None:
@@ -52,41 +50,20 @@ def version() -> str | None:
     return None
 
 
-def start(layout: Layout) -> bool:
-    """Start redis-server unless ours already runs. Returns True when started now."""
-    pidfile = layout.pidfile("redis")
-    if read_pid(pidfile, _EXPECT) is not None:
-        wait_until(ping, what="Redis", timeout=10, log=layout.log("redis"))
-        return False
-    ensure_port_free(REDIS_PORT, "Redis")
+def program(layout: Layout) -> Program:
+    """redis-server in the foreground, its dump in our state folder."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise PortalError("redis-server is not installed (apt-get install -y redis-server)")
     layout.redis_dir.mkdir(parents=True, exist_ok=True)
-    pidfile.parent.mkdir(parents=True, exist_ok=True)
-    log = layout.log("redis")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    run([binary, "--bind", HOST, "--port", str(REDIS_PORT), "--protected-mode", "yes",
-         "--daemonize", "yes", "--dir", layout.redis_dir, "--pidfile", pidfile,
-         "--logfile", log, "--save", "300 1"],
-        what="redis-server", log=log)
-    wait_until(ping, what="Redis", timeout=20, log=log)
-    return True
-
-
-def stop(layout: Layout) -> bool:
-    # SIGTERM makes redis save its dump and exit
-    return stop_pid(layout.pidfile("redis"), _EXPECT, group=False)
-
-
-def status(layout: Layout) -> ComponentStatus:
-    pid = read_pid(layout.pidfile("redis"), _EXPECT)
-    running = pid is not None and ping()
-    return ComponentStatus(
+    return Program(
         name="redis",
-        running=running,
-        url=f"redis://{HOST}:{REDIS_PORT}",
-        version=version() if running else None,
-        pid=pid,
-        log=layout.log("redis"),
+        command=(binary, "--bind", HOST, "--port", str(REDIS_PORT), "--protected-mode", "yes",
+                 "--daemonize", "no", "--dir", str(layout.redis_dir), "--save", "300 1"),
+        directory=layout.redis_dir, startsecs=1, port=REDIS_PORT,
     )
+
+
+def health(layout: Layout) -> tuple[bool, str | None, str]:
+    up = ping()
+    return up, version() if up else None, ""

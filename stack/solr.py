@@ -12,18 +12,8 @@ import shutil
 from pathlib import Path
 
 from stack.layout import SOLR_CONF, SOLR_CORE, SOLR_PORT, SOLR_PROJECT, Layout, solr_url
-from stack.proc import (
-    PortalError,
-    ensure_port_free,
-    http_json,
-    pid_alive,
-    read_pid,
-    run,
-    spawn,
-    stop_pid,
-    wait_until,
-)
-from stack.status import ComponentStatus
+from stack.proc import PortalError, http_json, run, wait_until
+from stack.supervisor import Program
 
 JVM_OPTS = ("-Xms128m", "-Xmx512m", "-XX:+UseSerialGC", "-Djava.awt.headless=true")
 MAIN_CLASS = "kcdata.portal.SolrMain"
@@ -108,39 +98,21 @@ def reload_core() -> None:
         raise PortalError(f"Solr core reload failed ({status}): {body}")
 
 
-def start(layout: Layout) -> bool:
-    """Start Solr unless ours already runs. True when started now."""
-    pidfile = layout.pidfile("solr")
-    log = layout.log("solr")
-    pid = read_pid(pidfile, MAIN_CLASS)
-    if pid is not None:
-        wait_until(ping, what="Solr", timeout=90, log=log, alive=lambda: pid_alive(pid))
-        return False
-    ensure_port_free(SOLR_PORT, "Solr")
+def program(layout: Layout) -> Program:
+    """The Maven-built Solr runner (JettySolrRunner) serving our one core."""
     classpath = f"{SOLR_PROJECT / 'target' / 'classes'}:{SOLR_PROJECT / 'target' / 'dependency'}/*"
-    layout.logs.mkdir(parents=True, exist_ok=True)
-    new_pid = spawn(
-        ["java", *JVM_OPTS, f"-Dsolr.log.dir={layout.logs}", "-cp", classpath, MAIN_CLASS,
-         layout.solr_home, str(SOLR_PORT)],
-        log=log, pidfile=pidfile, cwd=layout.solr_home,
-    )
-    wait_until(ping, what="Solr", timeout=120, log=log, alive=lambda: pid_alive(new_pid))
-    return True
-
-
-def stop(layout: Layout) -> bool:
-    return stop_pid(layout.pidfile("solr"), MAIN_CLASS, timeout=30)
-
-
-def status(layout: Layout) -> ComponentStatus:
-    pid = read_pid(layout.pidfile("solr"), MAIN_CLASS)
-    running = pid is not None and ping()
-    return ComponentStatus(
+    return Program(
         name="solr",
-        running=running,
-        url=f"{solr_url()}/{SOLR_CORE}",
-        version=version() if running else None,
-        pid=pid,
-        log=layout.log("solr"),
-        detail=f"home {layout.solr_home}",
+        command=("java", *JVM_OPTS, f"-Dsolr.log.dir={layout.logs}", "-cp", classpath, MAIN_CLASS,
+                 str(layout.solr_home), str(SOLR_PORT)),
+        directory=layout.solr_home, startsecs=2, port=SOLR_PORT,
     )
+
+
+def wait_ready(layout: Layout) -> None:
+    wait_until(ping, what="Solr", timeout=120, log=layout.log("solr"))
+
+
+def health(layout: Layout) -> tuple[bool, str | None, str]:
+    up = ping()
+    return up, version() if up else None, f"core {SOLR_CORE}, home {layout.solr_home}"

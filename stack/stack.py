@@ -1,9 +1,11 @@
-"""The local portal as one unit: `up()` brings every service to running, `down()` stops them,
+"""The running system as one unit: `up()` brings every service to running, `down()` stops them,
 `status()` reports them, `connection()` tells the publisher where CKAN is and how to log in.
 
-Order matters: CKAN needs PostgreSQL, Redis and Solr answering before its first command, and Solr
-needs CKAN's package installed (its schema.xml comes from there). The two slow downloads of a
-fresh machine (pip for CKAN, Maven for Solr) run side by side.
+supervisord runs the services (stack/supervisor.py); what is ours is the order and the first-run
+set-up. Order matters: CKAN needs PostgreSQL, Redis and Solr answering before its first command,
+Solr needs CKAN's package installed (its schema.xml comes from there), and Airflow needs its
+metadata database and the CKAN token (its `kcdata_ckan` connection). The two slow downloads of
+a fresh machine (pip for CKAN, Maven for Solr) run side by side.
 """
 from __future__ import annotations
 
@@ -13,13 +15,13 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
 
-from stack import ckan, packages, postgres, redis, solr
+from stack import airflow, ckan, packages, postgres, redis, solr, supervisor
 from stack import secrets as sec
-from stack.layout import CKAN_PORT, PG_PORT, REDIS_PORT, SOLR_PORT, Layout, get_layout
-from stack.proc import PortalError, port_owner
-from stack.status import StackStatus
+from stack.layout import HOST, PG_PORT, REDIS_PORT, SOLR_CORE, Layout, airflow_url, ckan_url, get_layout, solr_url
+from stack.proc import PortalError, ensure_port_free, wait_until
+from stack.status import ComponentStatus, StackStatus
+from stack.supervisor import Program
 
 Report = Callable[[str], None]
 
@@ -36,53 +38,19 @@ def _exclusive(layout: Layout, report: Report) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            report("waiting for another `kcdata portal` command on this state folder")
+            report("waiting for another `kcdata up/down` on this state folder")
             fcntl.flock(fh, fcntl.LOCK_EX)
         yield
 
 
-def up(layout: Layout | None = None, report: Report = _quiet) -> StackStatus:
-    """Make every service run (installing and initialising whatever is missing). Idempotent."""
+def up(layout: Layout | None = None, report: Report = _quiet, settings: dict[str, str] | None = None) -> StackStatus:
+    """Make every service run (installing and initialising whatever is missing). Idempotent.
+
+    `settings` (lake, inbox, catalog URL, SMTP...) are what the Airflow services run with; when
+    they differ from the running services' settings, those services are restarted."""
     layout = layout or get_layout()
     with _exclusive(layout, report):
-        return _up(layout, report)
-
-
-def _other_portal_home(port: int, layout: Layout) -> Path | None:
-    """The state folder of another kcdata portal holding `port`, if that is what holds it."""
-    owner = port_owner(port)
-    if owner is None:
-        return None
-    pid, cmd = owner
-    args = cmd.split()
-    home: Path | None = None
-    if "-D" in args and args.index("-D") + 1 < len(args):  # postgres -D <home>/pg
-        home = Path(args[args.index("-D") + 1]).parent
-    elif "-c" in args and args.index("-c") + 1 < len(args):  # ckan -c <home>/ckan.ini
-        home = Path(args[args.index("-c") + 1]).parent
-    elif "kcdata.portal.SolrMain" in args and args.index("kcdata.portal.SolrMain") + 1 < len(args):
-        home = Path(args[args.index("kcdata.portal.SolrMain") + 1]).parent
-    elif "redis-server" in cmd:  # redis runs in <home>/redis (--dir)
-        try:
-            cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
-        except OSError:
-            return None
-        home = cwd.parent if cwd.name == "redis" else None
-    if home is None or home == layout.home or not (home / "secrets.env").exists():
-        return None
-    return home
-
-
-def _take_over(layout: Layout, report: Report) -> None:
-    """With KCDATA_PORTAL_TAKEOVER=1, stop another kcdata portal (other state folder) on our ports:
-    a CI clone must not fail because the developer's portal still runs on the same machine."""
-    if os.environ.get("KCDATA_PORTAL_TAKEOVER") != "1":
-        return
-    others = {h for port in (PG_PORT, REDIS_PORT, SOLR_PORT, CKAN_PORT)
-              if (h := _other_portal_home(port, layout)) is not None}
-    for home in sorted(others):
-        report(f"stopping the kcdata portal of {home} (it holds our ports)")
-        down(Layout(home), report)
+        return _up(layout, report, settings)
 
 
 def _note(report: Report, changed: bool, message: str) -> None:
@@ -91,71 +59,132 @@ def _note(report: Report, changed: bool, message: str) -> None:
         report(message)
 
 
-def _up(layout: Layout, report: Report) -> StackStatus:
+def programs(layout: Layout) -> list[Program]:
+    """Every service of the system, in start order."""
+    return [postgres.program(layout), redis.program(layout), solr.program(layout), ckan.program(layout),
+            *airflow.programs(layout)]
+
+
+def _start(layout: Layout, program: Program, report: Report) -> bool:
+    """Start one program under supervisord, refusing a port that someone else holds."""
+    state = supervisor.info(layout).get(program.name, {}).get("statename")
+    if state not in ("RUNNING", "STARTING") and program.port is not None:
+        ensure_port_free(program.port, program.name)
+    started = supervisor.start(layout, program.name)
+    _note(report, started, f"{program.name}: started")
+    return started
+
+
+def _save_settings(layout: Layout, settings: dict[str, str] | None) -> None:
+    if settings is None:
+        return
+    if sec.load(layout.system_env) != settings:
+        sec.save(layout.system_env, settings)
+
+
+def _up(layout: Layout, report: Report, settings: dict[str, str] | None) -> StackStatus:
     t0 = time.monotonic()
     for folder in (layout.home, layout.logs, layout.run):
         folder.mkdir(parents=True, exist_ok=True)
     os.chmod(layout.home, 0o755)  # the postgres user must reach pg/ and run/pg inside
-    _take_over(layout, report)
 
     installed = packages.ensure(layout)
     if installed:
         report(f"installed Debian packages: {' '.join(installed)}")
     secrets = sec.ensure(layout.secrets_file, sec.PG_CKAN_PASSWORD, sec.PG_DATASTORE_PASSWORD,
                          sec.CKAN_PUBLISHER_PASSWORD)
+    secrets = airflow.ensure_secrets(layout)
+    _save_settings(layout, settings)
 
     # the two long downloads in parallel with the databases
     with ThreadPoolExecutor(max_workers=2) as pool:
         venv_job = pool.submit(ckan.ensure_venv, layout)
         solr_job = pool.submit(solr.build, layout)
         _note(report, postgres.init_cluster(layout), "postgres: new cluster initialised")
-        _note(report, postgres.start(layout), "postgres: started")
+        postgres.prepare(layout)
+        supervisor.write_config(layout, programs(layout))
+        _note(report, supervisor.ensure_running(layout), "supervisord: started")
+        by_name = {p.name: p for p in programs(layout)}
+        _start(layout, by_name["postgres"], report)
+        wait_until(postgres.ready, what="PostgreSQL", timeout=90, log=layout.log("postgres"))
         postgres.ensure_databases(layout, secrets)
-        _note(report, redis.start(layout), "redis: started")
+        _start(layout, by_name["redis"], report)
+        wait_until(redis.ping, what="Redis", timeout=20, log=layout.log("redis"))
         _note(report, venv_job.result(), "ckan: virtualenv installed")
         _note(report, solr_job.result(), "solr: built with Maven")
 
     if solr.prepare_home(layout, ckan.solr_schema(layout)):
         report("solr: core 'ckan' configured")
-        if solr.status(layout).running:
+        if solr.ping():
             solr.reload_core()
             report("solr: core reloaded")
-    _note(report, solr.start(layout), "solr: started")
+    _start(layout, by_name["solr"], report)
+    solr.wait_ready(layout)
 
     _note(report, ckan.write_config(layout, secrets), "ckan: ckan.ini written")
     _note(report, ckan.init_db(layout), "ckan: database initialised")
     _note(report, ckan.set_datastore_permissions(layout), "ckan: datastore permissions set")
     _note(report, ckan.ensure_publisher(layout), "ckan: publisher account and API token created")
-    if ckan.stale(layout) and ckan.stop(layout):
+    if ckan.stale(layout) and supervisor.stop(layout, "ckan"):
         report("ckan: stopped to load the changed ckan.ini or dataset schema")
-    _note(report, ckan.start(layout), "ckan: started")
+    if _start(layout, by_name["ckan"], report):
+        ckan.mark_started(layout)
+    ckan.wait_ready(layout)
+
+    # secrets and settings are final now: a changed digest restarts the Airflow services
+    supervisor.write_config(layout, programs(layout))
+    supervisor.ensure_running(layout)
+    _note(report, airflow.prepare(layout), "airflow: metadata database migrated, dbt pool created")
+    for program in airflow.programs(layout):
+        _start(layout, program, report)
+    wait_until(lambda: status(layout).running, what="Airflow services", timeout=180,
+               log=layout.log("airflow-scheduler"))
 
     state = status(layout)
     if not state.running:
         down_names = ", ".join(c.name for c in state.components if not c.running)
-        raise PortalError(f"portal up finished but not running: {down_names}")
-    report(f"portal up in {time.monotonic() - t0:.1f} s")
+        raise PortalError(f"up finished but not running: {down_names}")
+    report(f"up in {time.monotonic() - t0:.1f} s")
     return state
 
 
 def down(layout: Layout | None = None, report: Report = _quiet) -> StackStatus:
-    """Stop what we started (by pidfile), newest first; keep all data."""
+    """Stop every service (newest first) and supervisord; keep all data."""
     layout = layout or get_layout()
     if not layout.home.exists():
         return status(layout)
     with _exclusive(layout, report):
-        for name, stop in (("ckan", ckan.stop), ("solr", solr.stop), ("redis", redis.stop),
-                           ("postgres", postgres.stop)):
-            _note(report, stop(layout), f"{name}: stopped")
+        if supervisor.running(layout):
+            for program in reversed(programs(layout)):
+                _note(report, supervisor.stop(layout, program.name), f"{program.name}: stopped")
+            _note(report, supervisor.shutdown(layout), "supervisord: stopped")
     return status(layout)
 
 
 def status(layout: Layout | None = None) -> StackStatus:
-    """Each service: running or not, its URL, version, pid and log."""
+    """Each service: supervisord's state and pid, and whether it answers (health), its URL and log."""
     layout = layout or get_layout()
-    return StackStatus(home=layout.home, components=(
-        postgres.status(layout), redis.status(layout), solr.status(layout), ckan.status(layout),
-    ))
+    procs = supervisor.info(layout)
+    checks = {"postgres": lambda: postgres.health(layout), "redis": lambda: redis.health(layout),
+              "solr": lambda: solr.health(layout), "ckan": lambda: ckan.health(layout)}
+    components_health = airflow.health() if procs.get("airflow-api-server", {}).get("statename") == "RUNNING" else {}
+    urls = {"postgres": f"postgresql://{HOST}:{PG_PORT}", "redis": f"redis://{HOST}:{REDIS_PORT}",
+            "solr": f"{solr_url()}/{SOLR_CORE}", "ckan": ckan_url(), "airflow-api-server": airflow_url()}
+    out = []
+    for program in programs(layout):
+        proc = procs.get(program.name, {})
+        state = proc.get("statename", "STOPPED" if procs else "supervisord down")
+        healthy, version, detail = False, None, ""
+        if state == "RUNNING":
+            if program.name in checks:
+                healthy, version, detail = checks[program.name]()
+            else:
+                healthy, version, detail = airflow.service_health(program.name, components_health)
+        out.append(ComponentStatus(
+            name=program.name, running=healthy, url=urls.get(program.name, ""), version=version,
+            pid=proc.get("pid") or None, log=layout.log(program.name), detail=detail, state=state, port=program.port,
+        ))
+    return StackStatus(home=layout.home, components=tuple(out))
 
 
 def connection(layout: Layout | None = None, *, local: bool = False) -> tuple[str, str]:
@@ -172,7 +201,7 @@ def connection(layout: Layout | None = None, *, local: bool = False) -> tuple[st
     token = token or values.get(sec.CKAN_API_TOKEN)
     if not url or not token:
         raise PortalError(
-            f"no CKAN connection: set KCDATA_CKAN_URL and KCDATA_CKAN_TOKEN, or run `kcdata portal up` "
+            f"no CKAN connection: set KCDATA_CKAN_URL and KCDATA_CKAN_TOKEN, or run `kcdata up` "
             f"(it writes {layout.secrets_file})"
         )
     return url.rstrip("/"), token

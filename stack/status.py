@@ -1,4 +1,4 @@
-"""Typed status of the stack, as `kcdata portal status` shows it and the tests check it."""
+"""Typed status of the system, as `kcdata status` shows it and the tests check it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,11 +16,13 @@ class ComponentStatus:
     pid: int | None = None
     log: Path | None = None
     detail: str = ""
+    state: str = ""  # supervisord's state of the process (RUNNING, STARTING, BACKOFF, FATAL...)
+    port: int | None = None
 
 
 @dataclass(frozen=True)
 class StackStatus:
-    """All services of the local portal, in start order."""
+    """All services of the running system, in start order."""
 
     home: Path
     components: tuple[ComponentStatus, ...] = field(default_factory=tuple)

@@ -1,0 +1,102 @@
+"""The running Airflow, through its REST API (v2): what the CLI and the tests ask the scheduler.
+
+Signs in as the generated admin (password read from the system's secrets file, never printed)
+and keeps the JWT for the session. Only the calls kcdata needs: DAGs, runs, triggering, task
+instances, import errors.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import requests
+
+from common.errors import KcdataError
+
+
+@dataclass(frozen=True)
+class DagRun:
+    dag_id: str
+    run_id: str
+    state: str
+    run_type: str
+    queued_at: datetime | None
+    start: datetime | None
+    end: datetime | None
+    conf: dict
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("success", "failed")
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+class AirflowApi:
+    """A signed-in client of the api-server."""
+
+    def __init__(self, url: str, username: str, password: str, timeout: float = 30) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self._http = requests.Session()
+        reply = self._http.post(f"{self.url}/auth/token", json={"username": username, "password": password}, timeout=timeout)
+        if reply.status_code not in (200, 201):
+            raise KcdataError(f"Airflow at {self.url} refused the sign-in (HTTP {reply.status_code})")
+        self._http.headers["Authorization"] = f"Bearer {reply.json()['access_token']}"
+
+    def _get(self, path: str, **params) -> dict:
+        reply = self._http.get(f"{self.url}/api/v2{path}", params=params, timeout=self.timeout)
+        if reply.status_code != 200:
+            raise KcdataError(f"Airflow GET {path}: HTTP {reply.status_code} {reply.text[:300]}")
+        return reply.json()
+
+    def dags(self) -> dict[str, dict]:
+        """dag_id -> the DAG as the API shows it (is_paused, ...)."""
+        return {d["dag_id"]: d for d in self._get("/dags", limit=1000)["dags"]}
+
+    def import_errors(self) -> list[dict]:
+        return self._get("/importErrors", limit=100)["import_errors"]
+
+    def unpause(self, dag_id: str) -> None:
+        reply = self._http.patch(f"{self.url}/api/v2/dags/{dag_id}", json={"is_paused": False}, timeout=self.timeout)
+        if reply.status_code != 200:
+            raise KcdataError(f"Airflow: could not unpause {dag_id}: HTTP {reply.status_code}")
+
+    def runs(self, dag_id: str = "~", since: datetime | None = None) -> list[DagRun]:
+        """Runs of one DAG (or every DAG with "~"), oldest first, queued at or after `since`."""
+        params = {"limit": 1000, "order_by": "run_after"}
+        if since is not None:
+            params["run_after_gte"] = since.astimezone(timezone.utc).isoformat()
+        found = self._get(f"/dags/{dag_id}/dagRuns", **params)["dag_runs"]
+        return [
+            DagRun(r["dag_id"], r["dag_run_id"], r["state"], r["run_type"], _when(r.get("queued_at")),
+                   _when(r.get("start_date")), _when(r.get("end_date")), r.get("conf") or {})
+            for r in found
+        ]
+
+    def trigger(self, dag_id: str, conf: dict | None = None) -> str:
+        """Start a run now; its run id."""
+        body = {"logical_date": None, "conf": conf or {}}
+        reply = self._http.post(f"{self.url}/api/v2/dags/{dag_id}/dagRuns", json=body, timeout=self.timeout)
+        if reply.status_code not in (200, 201):
+            raise KcdataError(f"Airflow: could not trigger {dag_id}: HTTP {reply.status_code} {reply.text[:300]}")
+        return reply.json()["dag_run_id"]
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        return self._get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str) -> object:
+        return self._get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value",
+                         deserialize=True).get("value")
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 600) -> DagRun:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = next((r for r in self.runs(dag_id) if r.run_id == run_id), None)
+            if run is not None and run.finished:
+                return run
+            time.sleep(1)
+        raise KcdataError(f"Airflow: {dag_id} run {run_id} not finished after {timeout:.0f} s")

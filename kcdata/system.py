@@ -1,0 +1,95 @@
+"""The running system from kcdata's side: which settings the services get, bringing it up until
+the DAGs are there, and a signed-in Airflow client.
+
+`stack/` runs the services; this module decides what they run with: the lake, inbox and catalog
+of the person who ran `kcdata up` (absolute paths), Airflow's SMTP settings, the OpenLineage
+transport, and the web base URL, so that the scheduler's tasks see the same lake as the CLI.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+from common.errors import KcdataError
+from common.settings import get_paths
+from kcdata.airflow_api import AirflowApi
+
+Report = Callable[[str], None]
+
+# settings passed through from the caller's environment to the services, when set
+_PASS_THROUGH = ("AIRFLOW__SMTP__", "AIRFLOW__OPENLINEAGE__", "OPENLINEAGE_", "KCDATA_WEB_URL", "KCDATA_BUREAU",
+                 "KCDATA_NOW", "KCDATA_RECONCILE")
+
+
+def settings() -> dict[str, str]:
+    """What the Airflow services run with (no secrets: those stay in the secrets file)."""
+    paths = get_paths()
+    values = {
+        "KCDATA_LAKE": str(paths.lake.resolve()),
+        "KCDATA_INBOX": str(paths.inbox.resolve()),
+        "KCDATA_CATALOG_DIR": str(paths.catalog_dir.resolve()),
+        "KCDATA_CATALOG_URL": paths.catalog_url,
+    }
+    try:
+        from kcdata.lineage import openlineage_environment
+    except ImportError:  # lineage wiring not present
+        openlineage_environment = None  # type: ignore[assignment]
+    if openlineage_environment is not None:
+        values.update(openlineage_environment(paths))
+    values.update({k: v for k, v in os.environ.items() if k.startswith(_PASS_THROUGH)})
+    return values
+
+
+def expected_dags() -> list[str]:
+    """Every DAG the catalog makes (ingest per resource, the chain, freshness)."""
+    from catalog.entries import load_catalog
+    from kcdata.topology import system_dag_ids
+
+    return system_dag_ids([r.table for r in load_catalog()])
+
+
+def api() -> AirflowApi:
+    """The running Airflow, signed in as the generated admin."""
+    from stack import get_layout
+    from stack import secrets as sec
+    from stack.airflow import ADMIN
+    from stack.layout import airflow_url
+
+    password = sec.load(get_layout().secrets_file).get(sec.AIRFLOW_ADMIN_PASSWORD)
+    if not password:
+        raise KcdataError("the system has never been started here: run `kcdata up`")
+    return AirflowApi(airflow_url(), ADMIN, password)
+
+
+def wait_for_dags(report: Report, timeout: float = 180) -> AirflowApi:
+    """Until every kcdata DAG is parsed and unpaused (the dag-processor looks every 5 s)."""
+    client = api()
+    want = set(expected_dags())
+    deadline = time.monotonic() + timeout
+    said = False
+    while True:
+        dags = client.dags()
+        missing = want - set(dags)
+        for dag_id in want & set(dags):
+            if dags[dag_id].get("is_paused"):
+                client.unpause(dag_id)
+        if not missing:
+            return client
+        errors = client.import_errors()
+        if errors:
+            raise KcdataError("DAG import errors: " + "; ".join(f"{e['filename']}: {e['stack_trace'][-400:]}" for e in errors))
+        if time.monotonic() > deadline:
+            raise KcdataError(f"Airflow has not found these DAGs after {timeout:.0f} s: {', '.join(sorted(missing))}")
+        if not said:
+            report(f"waiting for Airflow to parse {len(missing)} DAG(s)")
+            said = True
+        time.sleep(2)
+
+
+def up(report: Report) -> AirflowApi:
+    """Every service running with this checkout's settings, and every DAG ready."""
+    import stack
+
+    stack.up(report=report, settings=settings())
+    return wait_for_dags(report)

@@ -1,0 +1,184 @@
+"""Airflow 3.3 as four services on the system's PostgreSQL: api-server (UI + REST), scheduler,
+dag-processor and triggerer, LocalExecutor with a small pool of workers.
+
+What is ours here is only the set-up: the environment every Airflow process gets (built from the
+secrets file and `system.env`, never written into supervisord's config), the admin password file
+the simple auth manager reads (mode 0600), the metadata DB migration and the `dbt` pool (one dbt
+run at a time: DuckDB locks its file). Starting, stopping and restarting is supervisord's.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+from stack import secrets as sec
+from stack.layout import AIRFLOW_PORT, HOST, PG_PORT, PROJECT_ROOT, Layout, airflow_url, ckan_url
+from stack.postgres import AIRFLOW_DB, AIRFLOW_ROLE
+from stack.proc import http_json, run
+from stack.supervisor import Program
+
+ADMIN = "admin"
+DBT_POOL = "dbt"
+SERVICES = ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+_ARGS = {
+    "airflow-api-server": ("api-server", "--host", HOST, "--port", str(AIRFLOW_PORT), "--workers", "1"),
+    "airflow-scheduler": ("scheduler", "--skip-serve-logs"),
+    "airflow-dag-processor": ("dag-processor",),
+    "airflow-triggerer": ("triggerer", "--skip-serve-logs"),
+}
+_TELEMETRY_OFF = {
+    "GX_ANALYTICS_ENABLED": "False",
+    "DO_NOT_TRACK": "1",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+    "SCARF_ANALYTICS": "false",
+    "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+}
+
+
+def new_fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+def ensure_secrets(layout: Layout) -> dict[str, str]:
+    """Airflow's generated secrets (admin password, JWT and API keys, Fernet key), made once."""
+    values = sec.ensure(layout.secrets_file, sec.PG_AIRFLOW_PASSWORD, sec.AIRFLOW_ADMIN_PASSWORD,
+                        sec.AIRFLOW_API_SECRET_KEY)
+    extra = {}
+    if len(values.get(sec.AIRFLOW_JWT_SECRET, "")) < 64:
+        extra[sec.AIRFLOW_JWT_SECRET] = sec.new_password() + sec.new_password() + sec.new_password()
+    if not values.get(sec.AIRFLOW_FERNET_KEY):
+        extra[sec.AIRFLOW_FERNET_KEY] = new_fernet_key()
+    if extra:
+        values = sec.update(layout.secrets_file, **extra)
+    _write_private(layout.airflow_passwords, json.dumps({ADMIN: values[sec.AIRFLOW_ADMIN_PASSWORD]}))
+    return values
+
+
+def _write_private(path: Path, text: str) -> None:
+    if path.exists() and path.read_text() == text and path.stat().st_mode & 0o777 == 0o600:
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def metadata_url(secrets: dict[str, str]) -> str:
+    return f"postgresql+psycopg://{AIRFLOW_ROLE}:{secrets[sec.PG_AIRFLOW_PASSWORD]}@{HOST}:{PG_PORT}/{AIRFLOW_DB}"
+
+
+def environment(layout: Layout) -> dict[str, str]:
+    """Everything an Airflow process of this system needs, secrets included: hand it to a process,
+    never write it down or print it."""
+    secrets = sec.load(layout.secrets_file)
+    settings = sec.load(layout.system_env)
+    home = layout.airflow_home
+    db = metadata_url(secrets)
+    env = {
+        **settings,
+        **_TELEMETRY_OFF,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__FERNET_KEY": secrets.get(sec.AIRFLOW_FERNET_KEY, ""),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(layout.airflow_passwords),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{airflow_url()}/execution/",
+        "AIRFLOW__API__BASE_URL": airflow_url(),
+        "AIRFLOW__API__HOST": HOST,
+        "AIRFLOW__API__PORT": str(AIRFLOW_PORT),
+        "AIRFLOW__API__SECRET_KEY": secrets.get(sec.AIRFLOW_API_SECRET_KEY, ""),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.get(sec.AIRFLOW_JWT_SECRET, ""),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": db,
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "AIRFLOW__WEBSERVER__EXPOSE_CONFIG": "False",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+    }
+    token = secrets.get(sec.CKAN_API_TOKEN)
+    if token:
+        env["AIRFLOW_CONN_KCDATA_CKAN"] = json.dumps({"conn_type": "http", "host": secrets.get(sec.CKAN_URL) or ckan_url(),
+                                                      "password": token})
+    return env
+
+
+def settings_digest(layout: Layout) -> str:
+    """Changes when anything the services were started with changes (secrets included, hashed), so
+    that supervisord restarts them: it is part of their command line."""
+    digest = hashlib.sha256()
+    for path in (layout.secrets_file, layout.system_env):
+        digest.update(path.read_bytes() if path.exists() else b"")
+    return digest.hexdigest()[:12]
+
+
+def programs(layout: Layout) -> list[Program]:
+    digest = settings_digest(layout)
+    python = str(Path(sys.executable))
+    return [
+        Program(name=name, command=(python, "-m", "stack.launch", name, digest), directory=layout.airflow_home,
+                environment={"KCDATA_SYSTEM_HOME": str(layout.home)},
+                startsecs=5, stopwaitsecs=40, port=AIRFLOW_PORT if name == "airflow-api-server" else None)
+        for name in SERVICES
+    ]
+
+
+def command(name: str) -> list[str]:
+    """The real command of one service (stack.launch execs it)."""
+    return [str(Path(sys.executable).parent / "airflow"), *_ARGS[name]]
+
+
+def _cli(layout: Layout, *args: str, what: str) -> None:
+    run(command("airflow-scheduler")[:1] + list(args), what=what, log=layout.log("airflow-setup"),
+        env=environment(layout), cwd=layout.airflow_home)
+
+
+def prepare(layout: Layout) -> bool:
+    """Migrate the metadata DB and create the dbt pool, once per Airflow version and database.
+    True when something was done."""
+    from importlib.metadata import version
+
+    layout.airflow_home.mkdir(parents=True, exist_ok=True)
+    (layout.airflow_home / "plugins").mkdir(exist_ok=True)
+    stamp = layout.run / "airflow-db.stamp"
+    want = hashlib.sha256(f"{version('apache-airflow')}|{metadata_url(sec.load(layout.secrets_file))}".encode()).hexdigest()
+    if stamp.exists() and stamp.read_text().strip() == want:
+        return False
+    _cli(layout, "db", "migrate", what="airflow db migrate")
+    _cli(layout, "pools", "set", DBT_POOL, "1", "one dbt run at a time (DuckDB locks its file)", what="airflow pools set")
+    stamp.write_text(want + "\n")
+    return True
+
+
+def health() -> dict[str, str]:
+    """component -> status from the api-server's /api/v2/monitor/health; empty when it does not answer."""
+    status, body = http_json(f"{airflow_url()}/api/v2/monitor/health", timeout=5)
+    if status != 200 or not isinstance(body, dict):
+        return {}
+    return {k: (v or {}).get("status") or "unknown" for k, v in body.items() if isinstance(v, dict) or v is None}
+
+
+def service_health(name: str, components: dict[str, str]) -> tuple[bool, str | None, str]:
+    """One Airflow service as the api-server sees it."""
+    if not components:
+        return False, None, "api-server not answering"
+    key = {"airflow-api-server": "metadatabase", "airflow-scheduler": "scheduler",
+           "airflow-dag-processor": "dag_processor", "airflow-triggerer": "triggerer"}[name]
+    state = components.get(key, "unknown")
+    from importlib.metadata import version
+
+    return state == "healthy", version("apache-airflow"), state if key != "metadatabase" else "UI and REST API"

@@ -1,0 +1,29 @@
+"""`python -m stack.launch SERVICE [DIGEST]`: how supervisord starts a service that needs secrets.
+
+supervisord's configuration must hold no secret, so it runs this instead of the service: we read
+the secrets file and the system's settings, build the service's environment, and `exec` the real
+command (same pid, so supervisord signals and watches the service itself). The DIGEST argument is
+ignored; it is in the command line so that supervisord restarts the service when settings change.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from stack import airflow
+from stack.layout import get_layout
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) < 2 or argv[1] not in airflow.SERVICES:
+        sys.exit(f"usage: python -m stack.launch {{{','.join(airflow.SERVICES)}}}")
+    layout = get_layout()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KCDATA_", "AIRFLOW"))}
+    env.update(airflow.environment(layout))
+    env["KCDATA_SYSTEM_HOME"] = str(layout.home)
+    cmd = airflow.command(argv[1])
+    os.execve(cmd[0], cmd, env)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
