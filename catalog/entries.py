@@ -2,7 +2,8 @@
 
 Layout of a catalog folder (the repo's catalog/resources, or KCDATA_CATALOG_DIR):
 
-    departments.yaml          every department once: <slug>: {name, name_en, code}
+    departments.yaml          every department once: <slug>: {name, name_en, code, contact: {name, email}}
+    bureau.yaml               the data bureau itself: {name, name_en, email} (copied on every notification)
     <slug>/<table>.yaml       one entry per resource, `provider: <slug>`
 """
 from __future__ import annotations
@@ -15,11 +16,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from catalog.model import Provider, Resource
+from catalog.model import Bureau, Provider, Resource
 from common.errors import KcdataError
 from common.settings import get_paths
 
 DEPARTMENTS_FILE = "departments.yaml"
+BUREAU_FILE = "bureau.yaml"
 
 
 def _problems(exc: ValidationError) -> str:
@@ -51,7 +53,7 @@ def load_departments(directory: Path | None = None) -> dict[str, Provider]:
     path = Path(directory or get_paths().catalog_dir) / DEPARTMENTS_FILE
     data = _read_yaml(path)
     if not isinstance(data, dict) or not data:
-        raise KcdataError(f"{path}: must be a mapping of department slug to {{name, name_en, code}}")
+        raise KcdataError(f"{path}: must be a mapping of department slug to {{name, name_en, code, contact}}")
     twice = _duplicate_top_keys(path)
     if twice:
         raise KcdataError(f"{path}: department {twice[0]!r} is declared twice; declare each department once")
@@ -59,7 +61,7 @@ def load_departments(directory: Path | None = None) -> dict[str, Provider]:
     for slug, fields in data.items():
         where = f"{path}: department {slug!r}"
         if not isinstance(fields, dict):
-            raise KcdataError(f"{where}: give its name, name_en and code as a mapping")
+            raise KcdataError(f"{where}: give its name, name_en, code and contact as a mapping")
         if "slug" in fields:
             raise KcdataError(f"{where}: slug: the key is the slug; do not repeat it inside the record")
         try:
@@ -72,6 +74,18 @@ def load_departments(directory: Path | None = None) -> dict[str, Provider]:
         owners = sorted(s for s, d in departments.items() if d.code == dupes[0])
         raise KcdataError(f"{path}: departments {owners} share the code {dupes[0]!r}; each department has its own")
     return departments
+
+
+def load_bureau(directory: Path | None = None) -> Bureau:
+    """The data bureau (bureau.yaml beside departments.yaml): who hears about every delivery problem."""
+    path = Path(directory or get_paths().catalog_dir) / BUREAU_FILE
+    data = _read_yaml(path)
+    if not isinstance(data, dict):
+        raise KcdataError(f"{path}: must be a mapping {{name, name_en, email}}")
+    try:
+        return Bureau.model_validate(data)
+    except ValidationError as exc:
+        raise KcdataError(f"{path}: {_problems(exc)}") from exc
 
 
 def _resolve_provider(path: Path, data: Any, departments: Mapping[str, Provider], folder: str | None) -> Any:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class ItemType(str, Enum):
@@ -140,6 +140,37 @@ NAMED_PATTERNS = {"uscc", "id_card"}
 DEFAULT_MISSING_VALUES = ("NA", "N/A", "n/a", "NULL", "null", "#N/A", "NaN")
 
 
+def _email_address(value: str) -> str:
+    """Catch a typo before the first notification bounces (a light check, not RFC 5322)."""
+    if not re.fullmatch(r"[^@\s<>,;\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", value):
+        raise ValueError(f"{value!r} is not an e-mail address (name@domain)")
+    return value
+
+
+Email = Annotated[str, AfterValidator(_email_address)]
+
+
+class Contact(BaseModel):
+    """Who at a department hears about its refused, held-back and overdue deliveries (e-mail).
+
+    An office or a role rather than a person's name: the catalog is shared widely."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    email: Email
+
+
+class Bureau(BaseModel):
+    """The data bureau itself (catalog/resources/bureau.yaml): it receives every notification."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    name_en: str
+    email: Email
+
+
 class Provider(BaseModel):
     """信息资源提供方: the department, declared once in catalog/resources/departments.yaml.
 
@@ -152,6 +183,8 @@ class Provider(BaseModel):
     name_en: str
     code: str  # 提供方代码, e.g. the unified social credit code of the department
     slug: str  # key in departments.yaml, folder name under catalog/resources, organisation name on the portal
+    # Where its notifications go; a department without one is reached through the bureau only.
+    contact: Contact | None = None
 
     @field_validator("slug")
     @classmethod

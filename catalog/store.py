@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from catalog.model import Resource
-from catalog.tables import ApprovalRow, LineageEdge, PublicationRow, RefusedDelivery, ResourceRow, VersionRow
+from catalog.tables import ApprovalRow, FreshnessRow, LineageEdge, PublicationRow, RefusedDelivery, ResourceRow, VersionRow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -82,9 +82,10 @@ class CatalogStore:
                 s.add(row)
 
     def record_version(
-        self, resource: Resource, landed: dict, outcome: dict, schema: list[dict], edges: list[Edge]
+        self, resource: Resource, landed: dict, outcome: dict, schema: list[dict], edges: list[Edge], run: dict | None = None
     ) -> VersionRow:
-        """Record one landed + validated batch and its lineage; a known fingerprint returns its row."""
+        """Record one landed + validated batch and its lineage (and the Airflow `run` that made it);
+        a known fingerprint returns its row."""
         self.sync_resources([resource])
         with self.session() as s:
             existing = s.scalar(
@@ -117,6 +118,7 @@ class CatalogStore:
                 validated_at=datetime.fromisoformat(outcome["validated_at"].removesuffix("Z")),
                 rules=outcome.get("rules", ""),
                 delivery_problems=outcome.get("delivery_problems") or [],
+                produced_by=run,
             )
             s.add(row)
             s.flush()
@@ -251,6 +253,75 @@ class CatalogStore:
             row.published_at = _now()
             s.add(row)
             return row
+
+    # --- Freshness (catalog/freshness.py decides; kcdata/alerts.py checks, records and alerts) ---
+
+    def last_deliveries(self) -> dict[str, datetime]:
+        """Each resource's last delivery: the newest landing time (naive UTC) among its versions.
+
+        A refused delivery has no version, so it never counts as delivered in time; a version
+        validated again keeps its delivery's landing time."""
+        with self.session() as s:
+            query = select(VersionRow.resource_code, func.max(VersionRow.landed_at)).group_by(VersionRow.resource_code)
+            return {code: at for code, at in s.execute(query)}
+
+    def freshness_records(self) -> dict[str, FreshnessRow]:
+        """What the last freshness check recorded, by resource code."""
+        with self.session() as s:
+            return {row.resource_code: row for row in s.scalars(select(FreshnessRow))}
+
+    def record_freshness(
+        self, code: str, status: str, due_at: datetime | None, last_delivered_at: datetime | None, checked_at: datetime
+    ) -> FreshnessRow:
+        """Upsert one resource's freshness as a check at `checked_at` found it.
+
+        Overdue against a deadline not seen before starts a new overdue period, with no alert sent
+        yet; any other status (a new delivery arrived) clears the period and its alert."""
+        status = getattr(status, "value", status)  # catalog.freshness.Status or its value
+        due_at, last_delivered_at, checked_at = (_naive_utc(t) for t in (due_at, last_delivered_at, checked_at))
+        with self.session() as s:
+            row = s.get(FreshnessRow, code) or FreshnessRow(resource_code=code)
+            row.status, row.due_at, row.last_delivered_at, row.checked_at = status, due_at, last_delivered_at, checked_at
+            if status != "overdue":
+                row.overdue_since = row.alerted_at = None
+            elif row.overdue_since != due_at:
+                row.overdue_since, row.alerted_at = due_at, None
+            s.add(row)
+            return row
+
+    def claim_overdue_alert(self, code: str, overdue_since: datetime) -> bool:
+        """Mark the alert of the overdue period that began at `overdue_since` as sent, atomically:
+        True for the one caller that should send it, False when it was sent already."""
+        from sqlalchemy import update
+
+        claim = (
+            update(FreshnessRow)
+            .where(
+                FreshnessRow.resource_code == code,
+                FreshnessRow.overdue_since == _naive_utc(overdue_since),
+                FreshnessRow.alerted_at.is_(None),
+            )
+            .values(alerted_at=_now())
+        )
+        with self.session() as s:
+            return s.execute(claim).rowcount == 1
+
+    def release_overdue_alert(self, code: str, overdue_since: datetime) -> None:
+        """Undo a claim whose e-mail did not go out (no SMTP server, a refusal), so the next check tries again."""
+        from sqlalchemy import update
+
+        release = (
+            update(FreshnessRow)
+            .where(FreshnessRow.resource_code == code, FreshnessRow.overdue_since == _naive_utc(overdue_since))
+            .values(alerted_at=None)
+        )
+        with self.session() as s:
+            s.execute(release)
+
+
+def _naive_utc(moment: datetime | None) -> datetime | None:
+    """The store keeps naive UTC times (see `_now`); an aware time is converted first."""
+    return moment if moment is None or moment.tzinfo is None else moment.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def open_store(url: str | None = None) -> CatalogStore:

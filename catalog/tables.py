@@ -62,6 +62,7 @@ class VersionRow(Base):
     validated_at: Mapped[datetime] = mapped_column(DateTime)
     rules: Mapped[str] = mapped_column(String(16), default="")  # signature of the rules it was validated under
     delivery_problems: Mapped[list | None] = mapped_column(JSON, nullable=True)  # drift, parse problems: {code, ...}
+    produced_by: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # {dag_id, run_id, run_type, events}: the Airflow run
 
     resource: Mapped[ResourceRow] = relationship(back_populates="versions")
 
@@ -133,3 +134,19 @@ class RefusedDelivery(Base):
     message_en: Mapped[str] = mapped_column(Text)
     feedback_path: Mapped[str] = mapped_column(Text)
     refused_at: Mapped[datetime] = mapped_column(DateTime)
+    produced_by: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # the Airflow run that refused it
+
+
+class FreshnessRow(Base):
+    """Whether a resource was delivered within its update cycle, as the last freshness check saw
+    it; `alerted_at` makes the overdue alert go out once per overdue period, not at every check."""
+
+    __tablename__ = "resource_freshness"
+
+    resource_code: Mapped[str] = mapped_column(ForeignKey("resources.code"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # on_time | overdue | never (catalog.freshness.Status)
+    last_delivered_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # None: no deadline (不定时)
+    overdue_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # the deadline missed
+    alerted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # this period's alert went out
+    checked_at: Mapped[datetime] = mapped_column(DateTime)  # the clock of the check

@@ -52,12 +52,12 @@ def build_ingest_dag(code: str, table: str, kind: str, update_cycle: str, tags: 
     ) as dag:
 
         @task
-        def land() -> dict:
+        def land(**context) -> dict:
             """Land every complete delivery (or pull the source); refused files are recorded and archived."""
             from catalog.entries import get_resource
-            from kcdata.pipeline import land_source, log_landing
+            from kcdata.pipeline import land_source, log_landing, run_link
 
-            return log_landing(land_source(get_resource(code))).to_dict()
+            return log_landing(land_source(get_resource(code), run=run_link(context))).to_dict()
 
         @task(outlets=[asset])
         def validate(landing: dict, **context) -> list[dict]:

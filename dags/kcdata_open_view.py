@@ -33,13 +33,19 @@ with DAG(
     @task(outlets=list(outlets.values()))
     def open_views(**context) -> dict:
         """One open view per openable resource with a passing version."""
+        from kcdata.pipeline import changed_tables
         from kcdata.pipeline import open_views as build
 
-        built = build()
+        built = build(tables=changed_tables(context, "curated.resources"))
+        if not built:
+            from airflow.exceptions import AirflowSkipException
+
+            raise AirflowSkipException("no open view changed: no publish run")
         for table, asset in outlets.items():
             view = built.get(table)
             context["outlet_events"][asset].extra = (
-                {"rows": view.rows, "path": str(view.path), "withheld": view.dropped} if view else {"rows": None}
+                {"rows": view.rows, "path": str(view.path), "withheld": view.dropped, "rebuilt": True}
+                if view else {"rows": None, "rebuilt": False}
             )
         return {table: str(view.path) for table, view in built.items()}
 

@@ -30,16 +30,23 @@ with DAG(
 ) as dag:
 
     @task(retries=2, retry_delay=pendulum.duration(seconds=30))
-    def publish() -> list[dict]:
-        """Every resource through the gate; returns what happened to each."""
+    def publish(**context) -> list[dict]:
+        """The resources whose open view changed (every resource, for a run by hand or after an
+        approval) through the gate; returns what happened to each."""
         from dataclasses import asdict
 
         from airflow.sdk import Connection
 
+        from catalog.entries import load_catalog
+        from kcdata.pipeline import changed_tables
         from portal.client import Portal, target_from_airflow_connection
         from portal.publisher import publish_all
 
+        tables = changed_tables(context, "open")
+        codes = None if tables is None else [r.code for r in load_catalog() if r.table in tables]
+        if codes == []:
+            return []
         target = target_from_airflow_connection(Connection.get("kcdata_ckan"))
-        return [asdict(r) for r in publish_all(Portal(target))]
+        return [asdict(r) for r in publish_all(Portal(target), codes=codes)]
 
     publish()

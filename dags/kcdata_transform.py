@@ -2,7 +2,7 @@
 ### Transform validated data into curated marts (dbt)
 
 Scheduled on the validated Assets of every catalog resource (data-aware, not on a clock): when
-any ingest DAG publishes a new validated batch, `dbt build` rebuilds each resource's current rows
+any ingest DAG publishes a new validated batch, `dbt build` rebuilds the changed resources' current rows
 (`lake/curated/resources/<table>.parquet`, generated staging, one row per key, only versions that
 passed validation) and the curated Parquet marts in `lake/curated`, runs dbt's tests, and records
 validated → curated lineage in the catalog. Each Asset event carries its row count. The task runs
@@ -32,12 +32,18 @@ with DAG(
 
     @task(outlets=list(outlets.values()), pool=DBT_POOL)
     def dbt_build(**context) -> dict:
-        """dbt build (seeds, models, tests) over lake/validated; marts to lake/curated."""
-        from kcdata.pipeline import transform
+        """dbt build of what the changed resources feed (all, for a run by hand); marts to lake/curated."""
+        from kcdata.pipeline import changed_tables, transform
 
-        result = transform()
+        result = transform(tables=changed_tables(context, "validated"))
+        if not result.marts:
+            from airflow.exceptions import AirflowSkipException
+
+            raise AirflowSkipException("nothing changed upstream: nothing rebuilt, no downstream run")
         for model, asset in outlets.items():
-            context["outlet_events"][asset].extra = {"rows": result.rows.get(model), "path": str(result.marts.get(model, ""))}
+            context["outlet_events"][asset].extra = {
+                "rows": result.rows.get(model), "path": str(result.marts.get(model, "")), "rebuilt": model in result.marts,
+            }
         return {"marts": {k: str(v) for k, v in result.marts.items()}, "rows": result.rows}
 
     dbt_build()

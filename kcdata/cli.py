@@ -221,6 +221,13 @@ def _decide(code: str, action: str, by: str, note: str) -> None:
         _fail(exc)
     verb = "approved for publication" if action == "approve" else "approval withdrawn"
     console.print(f"{resource.code}: {verb} by {row.by} at {row.at:%Y-%m-%d %H:%M} UTC (version {row.version or '—'})")
+    from kcdata.system import request_publish
+
+    run_id = request_publish(f"{action} {resource.code} by {row.by}")
+    if run_id:
+        console.print(f"publish__portal run {run_id} started on the running system")
+    else:
+        console.print(f"no running system here: `kcdata publish {resource.code}` applies it now")
 
 
 @catalog_app.command("approve")

@@ -45,15 +45,16 @@ def schema_of(resource: Resource, landed: LandedBatch) -> list[dict]:
     ]
 
 
-def record(store: CatalogStore, resource: Resource, landed: LandedBatch, outcome: ValidationOutcome) -> int:
-    """Write the version and its lineage (source -> raw -> validated / quarantine) to the catalog."""
+def record(store: CatalogStore, resource: Resource, landed: LandedBatch, outcome: ValidationOutcome, run: dict | None = None) -> int:
+    """Write the version and its lineage (source -> raw -> validated / quarantine) to the catalog,
+    with the Airflow run that made it (`run_link`), if any."""
     fp, t, rules = landed.fingerprint, resource.table, outcome.rules
     edges = [
         Edge("land", Path(landed.source_file).resolve().as_uri(), lake_uri(Zone.raw, t, fp)),
         Edge("validate", lake_uri(Zone.raw, t, fp), lake_uri(Zone.validated, t, fp, rules)),
         Edge("quarantine", lake_uri(Zone.raw, t, fp), lake_uri(Zone.quarantine, t, fp, rules)),
     ]
-    row = store.record_version(resource, landed.to_dict(), outcome.to_dict(), schema_of(resource, landed), edges)
+    row = store.record_version(resource, landed.to_dict(), outcome.to_dict(), schema_of(resource, landed), edges, run=run)
     return row.version
 
 
@@ -71,7 +72,7 @@ class Refused:
         return asdict(self)
 
 
-def refuse(resource: Resource, refusal: Refusal, paths: Paths, store: CatalogStore) -> Refused:
+def refuse(resource: Resource, refusal: Refusal, paths: Paths, store: CatalogStore, run: dict | None = None) -> Refused:
     """Record a refused delivery in the catalog and write the department's feedback for it."""
     from common.checksums import sha256_file
     from expectations.report import refusal_feedback
@@ -87,7 +88,7 @@ def refuse(resource: Resource, refusal: Refusal, paths: Paths, store: CatalogSto
             "source_file": str(source), "fingerprint": fingerprint, "code": refusal.code, "level": refusal.problem.level.value,
             "row": refusal.row, "column": refusal.column, "params": {k: _jsonable(v) for k, v in refusal.params.items()},
             "message_zh": refusal.problem.render("zh", **refusal.params), "message_en": refusal.problem.render("en", **refusal.params),
-            "feedback_path": str(feedback),
+            "feedback_path": str(feedback), "produced_by": run,
         },
     )
     return Refused(resource.code, str(source), refusal.code, str(refusal), str(feedback))
@@ -122,23 +123,24 @@ class LandingReport:
         return {"landed": [b.to_dict() for b in self.landed], "refused": [r.to_dict() for r in self.refused]}
 
 
-def land_inbox(resource: Resource, paths: Paths | None = None) -> LandingReport:
+def land_inbox(resource: Resource, paths: Paths | None = None, marked_only: bool = False, run: dict | None = None) -> LandingReport:
     """Land every delivery waiting in inbox/<table>/ and archive it; a refused file is recorded
-    and archived too, and never stops the files after it."""
+    and archived too, and never stops the files after it. `marked_only` (the running system)
+    takes only deliveries marked complete (`<file>.ready`), never a file still being copied."""
     from connectors.inbox import archive_delivery, scan_inbox
 
     paths = paths or get_paths()
     store = open_store(paths.catalog_url)
-    scan = scan_inbox(resource, paths)
+    scan = scan_inbox(resource, paths, marked_only=marked_only)
     report = LandingReport()
     for refusal in scan.refused:
-        report.refused.append(refuse(resource, refusal, paths, store))
+        report.refused.append(refuse(resource, refusal, paths, store, run))
         archive_delivery(Path(refusal.source), None, paths)
     for delivery in scan.deliveries:
         try:
             landed = land_file(resource, delivery, paths)
         except Refusal as refusal:
-            report.refused.append(refuse(resource, refusal, paths, store))
+            report.refused.append(refuse(resource, refusal, paths, store, run))
             archive_delivery(delivery, None, paths)
             continue
         report.landed.append(landed)
@@ -201,7 +203,9 @@ def event_extra(code: str, results: list[IngestResult], refused: list[dict]) -> 
     }
 
 
-def validate_landed(resource: Resource, batches: list[LandedBatch | dict], paths: Paths | None = None) -> list[IngestResult]:
+def validate_landed(
+    resource: Resource, batches: list[LandedBatch | dict], paths: Paths | None = None, run: dict | None = None
+) -> list[IngestResult]:
     """Validate and record landed batches (already-validated ones are no-ops); refresh Data Docs.
 
     Batches may come as dicts (from XCom)."""
@@ -213,32 +217,56 @@ def validate_landed(resource: Resource, batches: list[LandedBatch | dict], paths
     for landed in batches:
         landed = LandedBatch(**landed) if isinstance(landed, dict) else landed
         outcome = validate_batch(resource, landed.fingerprint, paths)
-        out.append(IngestResult(landed, outcome, record(store, resource, landed, outcome)))
+        out.append(IngestResult(landed, outcome, record(store, resource, landed, outcome, run)))
     if any(not r.outcome.skipped for r in out):
         build_data_docs(paths)
     return out
 
 
-def validate_pending(resource: Resource, paths: Paths | None = None) -> list[IngestResult]:
+def validate_pending(resource: Resource, paths: Paths | None = None, run: dict | None = None) -> list[IngestResult]:
     """Validate and record every pending raw batch (nothing pending: nothing done); Data Docs."""
     paths = paths or get_paths()
     store = open_store(paths.catalog_url)
-    return validate_landed(resource, pending_batches(resource, paths, store), paths)
+    return validate_landed(resource, pending_batches(resource, paths, store), paths, run)
 
 
-def transform(paths: Paths | None = None):
-    """Run dbt, then record validated -> curated lineage from dbt's own manifest."""
+def transform(paths: Paths | None = None, tables: list[str] | None = None):
+    """Run dbt, then record validated -> curated lineage from dbt's own manifest.
+
+    With `tables` (the resources whose validated data changed) only what depends on them is built:
+    their staging models, everything downstream, and what those need (dbt's `@` selector), plus
+    the seeds. Without, everything."""
     from transform.runner import run_dbt
 
     paths = paths or get_paths()
-    result = run_dbt(paths)
+    if tables is not None and not tables:
+        from transform.runner import TransformResult
+
+        return TransformResult(success=True)  # events, but nothing changed
+    select = " ".join([*(f"@stg_{t}" for t in sorted(tables)), "resource_type:seed"]) if tables else None
+    result = run_dbt(paths, select=select)
     record_curated_lineage(paths, result.marts)
     return result
 
 
-def open_views(paths: Paths | None = None) -> dict:
-    """The governance stage for every resource that may be opened and has a passing version:
-    table -> OpenView, with curated -> open lineage recorded."""
+def changed_tables(context: dict, zone: str) -> list[str] | None:
+    """The tables whose `zone` Asset events (kcdata.<zone>.<table>) say they changed in the events
+    that started this run; None for a run started by hand or by the clock (then: everything)."""
+    prefix = f"kcdata.{zone}."
+    seen, names = False, set()
+    for asset_events in (context.get("triggering_asset_events") or {}).values():
+        for event in asset_events:
+            name = getattr(getattr(event, "asset", None), "name", "") or ""
+            if name.startswith(prefix):
+                seen = True
+                if (event.extra or {}).get("rebuilt", True):
+                    names.add(name.removeprefix(prefix))
+    return sorted(names) if seen else None
+
+
+def open_views(paths: Paths | None = None, tables: list[str] | None = None) -> dict:
+    """The governance stage for every resource (or those of `tables`) that may be opened and has a
+    passing version: table -> OpenView, with curated -> open lineage recorded."""
     from catalog.entries import load_catalog
     from governance.open_view import build_open_view, may_open
 
@@ -246,6 +274,8 @@ def open_views(paths: Paths | None = None) -> dict:
     store = open_store(paths.catalog_url)
     built = {}
     for resource in load_catalog():
+        if tables is not None and resource.table not in tables:
+            continue
         version = store.latest_passing_version(resource.code) if may_open(resource) else None
         if version is None:
             continue
@@ -299,3 +329,56 @@ def record_curated_lineage(paths: Paths, marts: dict[str, Path]) -> None:
                 continue
             edge = Edge("transform", lake_uri(Zone.validated, table, version.fingerprint, version.rules), target)
             store.record_lineage(resource.code, [edge], version.id)
+
+
+def run_link(context: dict) -> dict:
+    """What the catalog keeps of the Airflow run a task belongs to: DAG, run, run type, and the
+    asset events that started it (watcher events name the delivered files)."""
+    dag_run = context.get("dag_run")
+    events = []
+    for asset_events in (context.get("triggering_asset_events") or {}).values():
+        for event in asset_events:
+            events.append({
+                "asset": getattr(getattr(event, "asset", None), "name", None),
+                "id": getattr(event, "id", None),
+                "timestamp": str(getattr(event, "timestamp", "")),
+                "extra": getattr(event, "extra", None) or {},
+            })
+    return {
+        "dag_id": getattr(dag_run, "dag_id", None),
+        "run_id": getattr(dag_run, "run_id", None),
+        "run_type": str(getattr(dag_run, "run_type", "")),
+        "events": events,
+    }
+
+
+def land_source(resource: Resource, paths: Paths | None = None, run: dict | None = None) -> LandingReport:
+    """What the running system lands for a resource: its marked deliveries (file drop), or a pull of
+    its HTTP API or database, landed like a delivery (unchanged content lands nothing new)."""
+    paths = paths or get_paths()
+    if resource.source.kind == "file_drop":
+        return land_inbox(resource, paths, marked_only=True, run=run)
+    return pull_and_land(resource, paths, run)
+
+
+def pull_and_land(resource: Resource, paths: Paths, run: dict | None = None) -> LandingReport:
+    """Pull the source into a file, land it, and only then commit the watermark (a failed landing
+    pulls the same rows again next time)."""
+    from connectors.pull import commit, pull
+    from kcdata.connections import credentials_for
+
+    connection = getattr(resource.source, "connection", None)
+    result = pull(resource, paths, credentials_for(connection) if connection else None)
+    report = LandingReport()
+    if result.file is None:
+        return report
+    store = open_store(paths.catalog_url)
+    try:
+        landed = land_file(resource, result.file, paths)
+    except Refusal as refusal:
+        report.refused.append(refuse(resource, refusal, paths, store, run))
+        return report
+    commit(resource, paths, result)
+    result.file.unlink(missing_ok=True)
+    report.landed.append(landed)
+    return report

@@ -13,14 +13,18 @@ from common.settings import get_paths
 
 
 def catalog_table() -> Table:
-    """The 全量 catalog: every resource, open or not, with its latest version."""
+    """The 全量 catalog: every resource, open or not, with its latest version and its freshness
+    (delivered within its update cycle or overdue, see catalog/freshness.py)."""
     from catalog.entries import load_catalog
+    from kcdata.alerts import freshness_overview
+    from kcdata.freshness_cli import status_text
 
     store = open_store()
     store.sync_resources(load_catalog())
+    fresh = {line.resource.code: status_text(line.state) for line in freshness_overview(store=store)}
     table = Table(title="数据资源目录 · data-resource catalog")
     table.add_column("code", no_wrap=True)
-    for col in ("name", "department", "open", "grade", "cycle", "version", "rows", "accepted", "quarantined", "quality"):
+    for col in ("name", "department", "open", "grade", "cycle", "version", "rows", "accepted", "quarantined", "quality", "时效 freshness"):
         table.add_column(col)
     for row, v in store.resources():
         quality = "—" if v is None else ("[green]passed[/green]" if v.validation_passed else "[red]held back[/red]")
@@ -28,7 +32,7 @@ def catalog_table() -> Table:
             row.code, row.name, row.department_slug, row.open_type, row.grade,
             row.update_cycle, "—" if v is None else f"v{v.version}",
             "—" if v is None else f"{v.rows_in:,}", "—" if v is None else f"{v.rows_accepted:,}",
-            "—" if v is None else f"{v.rows_quarantined:,}", quality,
+            "—" if v is None else f"{v.rows_quarantined:,}", quality, fresh.get(row.code, "—"),
         )
     return table
 

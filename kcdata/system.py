@@ -93,3 +93,19 @@ def up(report: Report) -> AirflowApi:
 
     stack.up(report=report, settings=settings())
     return wait_for_dags(report)
+
+
+def request_publish(reason: str) -> str | None:
+    """Ask a running system for a publish run (after an approval or a withdrawal); the run id, or
+    None when no system runs here (then `kcdata publish` does it without Airflow)."""
+    from stack.layout import AIRFLOW_PORT, HOST
+    from stack.proc import port_open
+
+    if not port_open(HOST, AIRFLOW_PORT):
+        return None
+    from kcdata.topology import PUBLISH
+
+    try:
+        return api().trigger(PUBLISH, conf={"reason": reason})
+    except KcdataError:
+        return None

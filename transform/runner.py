@@ -2,12 +2,14 @@
 
 Two steps: `assemble_project` (transform/project.py) writes the run's project under
 `<lake>/.dbt/project` (the repository's `dbt/` plus staging generated from the catalog), then
-`dbt build` runs it with target/ and logs/ in `<lake>/.dbt/`. Nothing in the repository is
-written. Heavy imports (dbt, duckdb) happen inside the functions so the CLI and DAGs stay light.
+`dbt build` runs it with target/ and logs/ in `<lake>/.dbt/`, and its OpenLineage events are
+emitted from those artifacts (transform/lineage.py). Nothing in the repository is written.
+Heavy imports (dbt, duckdb) happen inside the functions so the CLI and DAGs stay light.
 """
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -16,6 +18,7 @@ from pathlib import Path
 from catalog.model import Resource
 from common.errors import KcdataError
 from common.settings import Paths, get_paths
+from transform.lineage import emit_dbt_run, external_location
 from transform.project import assemble_project
 
 
@@ -90,8 +93,7 @@ def _built_marts(res, curated: Path) -> dict[str, Path]:
             and node.resource_type.value == "model"
             and node.config.materialized == "external"
         ):
-            location = node.config.get("location") or str(curated / f"{node.name}.parquet")
-            marts[node.name] = Path(location)
+            marts[node.name] = external_location(node.config, node.name, curated)
     return dict(sorted(marts.items()))
 
 
@@ -128,14 +130,16 @@ def run_dbt(paths: Paths | None = None, select: str | None = None, resources: li
         "DO_NOT_TRACK": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
+    started = time.time()
     with _environ(env):
         try:
             res = dbtRunner().invoke(args)
         finally:
             _close_duckdb()
+    failures = _failures(res)
+    emit_dbt_run(paths, project, target_dir, since=started, succeeded=bool(res.success) and not failures)
 
     log_path = log_dir / "dbt.log"
-    failures = _failures(res)
     if not res.success or failures:
         detail = "; ".join(failures) or str(res.exception or "dbt build failed")
         raise KcdataError(f"dbt build failed: {detail} (log: {log_path})")

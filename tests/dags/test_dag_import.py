@@ -9,7 +9,7 @@ from pathlib import Path
 
 from catalog.entries import load_catalog
 from catalog.model import OpenType
-from kcdata.topology import OPEN_VIEW, PUBLISH, TRANSFORM, mart_names, pipeline_dag_ids
+from kcdata.topology import DBT_POOL, OPEN_VIEW, PUBLISH, TRANSFORM, mart_names, system_dag_ids
 
 DAGS = Path(__file__).parents[2] / "dags"
 
@@ -50,13 +50,13 @@ def test_every_catalog_resource_gets_an_ingest_dag_and_parsing_stays_light(tmp_p
     parsed = _parse_in_fresh_process(tmp_path)
     dags = parsed["dags"]
     for resource in load_catalog():
-        assert dags[f"ingest__{resource.table}"]["tasks"] == ["land", "validate"]
+        assert dags[f"ingest__{resource.table}"]["tasks"] == ["land", "notify", "validate"]
         assert resource.provider.slug in dags[f"ingest__{resource.table}"]["tags"]
     assert dags["transform__curated"]["tasks"] == ["dbt_build"]
     assert dags["govern__open_view"]["tasks"] == ["open_views"]
     assert dags["publish__portal"]["tasks"] == ["publish"]
     # the topology module names every DAG the files define, and nothing else
-    assert set(dags) == {*pipeline_dag_ids([r.table for r in load_catalog()]), PUBLISH}
+    assert set(dags) == set(system_dag_ids([r.table for r in load_catalog()]))
     assert parsed["heavy"] == [], f"heavy modules imported at parse time: {parsed['heavy']}"
 
 
@@ -80,3 +80,22 @@ def test_airflow_dagbag_reports_no_import_errors(airflow_db):
     openable = [r for r in load_catalog() if r.open.type is not OpenType.none]
     assert publish_on == {f"kcdata://lake/open/{r.table}" for r in openable}
     assert TRANSFORM in dags
+    assert transform.tasks[0].pool == DBT_POOL  # one dbt run at a time
+
+
+def test_deliveries_are_events_with_a_reconciliation_clock(airflow_db):
+    """Each file-drop resource's ingest DAG runs on its inbox's marker events (an AssetWatcher
+    whose trigger the triggerer can rebuild from its classpath) or on the reconciliation clock."""
+    from kcdata.airflow_run import load_dags
+    from kcdata.delivery_trigger import DeliveryMarkerTrigger
+
+    dags = load_dags()
+    for resource in load_catalog():
+        timetable = dags[f"ingest__{resource.table}"].timetable
+        asset = timetable.asset_condition
+        (watcher,) = asset.watchers
+        assert isinstance(watcher.trigger, DeliveryMarkerTrigger)
+        classpath, kwargs = watcher.trigger.serialize()
+        assert classpath == "kcdata.delivery_trigger.DeliveryMarkerTrigger"
+        assert kwargs["directory"].endswith(f"/{resource.table}")
+        assert timetable.timetable.expression == "*/10 * * * *"  # and a clock for the runs events missed

