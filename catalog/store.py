@@ -1,7 +1,9 @@
 """The catalog state store: what version of each resource exists, how good it is, where it came from.
 
 SQLite by default (lake/catalog.db), any SQLAlchemy URL via KCDATA_CATALOG_URL (PostgreSQL in
-deployment). The schema is created and upgraded by Alembic on open.
+deployment). The schema is created and upgraded by Alembic on open, by one process at a time
+and only when it is behind. Work on one resource is serialised by `CatalogStore.resource_lock`,
+a lock the store itself holds (see catalog/locks.py), so it dies with the process holding it.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from catalog.locks import store_lock
 from catalog.model import Resource
 from catalog.tables import ApprovalRow, FreshnessRow, LineageEdge, PublicationRow, RefusedDelivery, ResourceRow, VersionRow
 
@@ -25,16 +28,33 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+def migrate(engine: Engine, timeout: float | None = None) -> None:
+    """Bring the schema to the newest Alembic revision, once: an up-to-date store is only read
+    (no DDL, no lock), and a store that is behind is upgraded under the store's global migration
+    lock, so processes opening a fresh store at the same moment never race to create its tables."""
     from alembic import command
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    heads = set(ScriptDirectory.from_config(config).get_heads())
+    if _revisions(engine) == heads:
+        return
+    with store_lock(engine, "migrate", "the catalog store's migration", timeout):
+        if _revisions(engine) == heads:  # another process migrated while we waited
+            return
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+
+def _revisions(engine: Engine) -> set[str]:
+    """The Alembic revisions the store is at (empty for a new store)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return set(MigrationContext.configure(connection).get_current_heads())
 
 
 def _latest(code: str, passing: bool = False):
@@ -56,15 +76,28 @@ class CatalogStore:
     """Reads and writes catalog state; every write is idempotent."""
 
     def __init__(self, url: str) -> None:
+        connect_args: dict[str, object] = {}
+        if url.startswith("sqlite"):
+            connect_args["timeout"] = 30  # several processes write at once: wait for a writer, briefly
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(url)
+        self.engine = create_engine(url, connect_args=connect_args)
         migrate(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         with Session(self.engine, expire_on_commit=False) as s, s.begin():
             yield s
+
+    @contextmanager
+    def resource_lock(self, code: str, timeout: float | None = None) -> Iterator[None]:
+        """Hold resource `code` for one run: landing, validating and recording it happen under
+        this lock only, whoever runs them (scheduler, CLI, workers). The store holds it: a
+        PostgreSQL session advisory lock, or a `flock`ed file beside the SQLite database, both
+        released when the process dies. Waits at most `timeout` seconds (KCDATA_LOCK_TIMEOUT,
+        15 minutes by default), then raises a LockTimeout naming the holder; re-entrant in a thread."""
+        with store_lock(self.engine, f"resource-{code}", f"resource {code}", timeout):
+            yield
 
     def sync_resources(self, resources: list[Resource]) -> None:
         """Upsert every catalog entry, so the store lists the whole catalog even before data."""

@@ -27,7 +27,7 @@ from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, task
 
 from catalog.entries import load_catalog
 from common.settings import get_paths
-from kcdata.topology import RECONCILE_CRON, delivery_asset, ingest_dag_id, pull_cron, validated_asset
+from kcdata.topology import RECONCILE_CRON, delivery_asset, ingest_dag_id, pull_cron, raw_asset, validated_asset
 
 
 def _schedule(table: str, kind: str, update_cycle: str):
@@ -40,7 +40,7 @@ def _schedule(table: str, kind: str, update_cycle: str):
 
 def build_ingest_dag(code: str, table: str, kind: str, update_cycle: str, tags: list[str], doc: str) -> DAG:
     """One land → validate → notify DAG for the resource `code`."""
-    asset = validated_asset(table)
+    asset, raw = validated_asset(table), raw_asset(table)
     with DAG(
         dag_id=ingest_dag_id(table),
         schedule=_schedule(table, kind, update_cycle),
@@ -51,7 +51,7 @@ def build_ingest_dag(code: str, table: str, kind: str, update_cycle: str, tags: 
         doc_md=doc,
     ) as dag:
 
-        @task
+        @task(outlets=[raw])
         def land(**context) -> dict:
             """Land every complete delivery (or pull the source); refused files are recorded and archived."""
             from catalog.entries import get_resource
@@ -59,7 +59,7 @@ def build_ingest_dag(code: str, table: str, kind: str, update_cycle: str, tags: 
 
             return log_landing(land_source(get_resource(code), run=run_link(context))).to_dict()
 
-        @task(outlets=[asset])
+        @task(inlets=[raw], outlets=[asset])
         def validate(landing: dict, **context) -> list[dict]:
             """Validate every pending raw batch, record the versions with this run, describe them on the asset event."""
             from airflow.exceptions import AirflowSkipException

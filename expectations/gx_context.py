@@ -1,16 +1,42 @@
-"""The GX file context kept in the lake (lake/gx): suites, validation results, Data Docs."""
+"""The GX file context kept in the lake (lake/gx): suites, validation definitions, Data Docs.
+
+Every validation run shares it, also runs of other resources in other processes, and GX rewrites
+its files in place (a reader can meet a half-written great_expectations.yml). So: the context is
+opened, changed and rendered to Data Docs only under one lock (`flock` on lake/gx/.kcdata-gx.lock,
+released by the kernel if the process dies); a file is written only when what it should hold is
+missing or different; and suites and validation definitions are named by resource code and rules
+signature (`KC-SCJG-001.1a2b3c4d`), so a run under other rules never changes what another run reads
+while it validates (GX re-reads its suite and validation definition on every run).
+"""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from catalog.locks import file_lock
 from common.settings import Paths
 
 DATASOURCE = "kcdata_raw"
+LOCK_FILE = ".kcdata-gx.lock"
+
+
+@contextmanager
+def gx_lock(paths: Paths, timeout: float | None = None) -> Iterator[None]:
+    """Hold the lake's GX context: one process at a time opens, changes or renders it."""
+    with file_lock(paths.gx_root / LOCK_FILE, f"the GX context ({paths.gx_root})", timeout):
+        yield
 
 
 def get_context(paths: Paths):
-    """A file-backed GX context; analytics off, because this machine has no internet."""
+    """A file-backed GX context, read under the GX lock; analytics off (no internet here)."""
+    with gx_lock(paths):
+        return _open(paths)
+
+
+def _open(paths: Paths):
+    """Open (the first time: create) the context; the caller holds the GX lock."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -27,23 +53,74 @@ def get_context(paths: Paths):
     return context
 
 
-def validation_definition(context, resource, suite):
-    """Add or refresh the suite, the dataframe asset and the validation definition for `resource`."""
+def validation_definition(paths: Paths, resource, suite):
+    """The validation definition of `suite` (named `<code>.<rules>`, see expectations.suite) on
+    the dataframe asset of `resource`. Opened afresh under the GX lock, so it sees what other runs
+    added and writes only what is missing or changed; the suite a run then reads stays as it is."""
     import great_expectations as gx
+    from great_expectations.exceptions import DataContextError
 
-    source = context.data_sources.add_or_update_pandas(DATASOURCE)
+    with gx_lock(paths):
+        context = _open(paths)
+        batch = _batch_definition(context, resource)
+        stored = _stored_suite(context, suite)
+        try:
+            existing = context.validation_definitions.get(suite.name)
+        except DataContextError:
+            existing = None
+        if existing is not None and existing.suite.id == stored.id and existing.data.id == batch.id:
+            return existing
+        if existing is not None:
+            context.validation_definitions.delete(suite.name)
+        return context.validation_definitions.add(gx.ValidationDefinition(name=suite.name, data=batch, suite=stored))
+
+
+def _batch_definition(context, resource):
+    """The datasource, the resource's dataframe asset and its whole-dataframe batch definition,
+    each added only when missing (adding one rewrites great_expectations.yml)."""
+    try:
+        source = context.data_sources.get(DATASOURCE)
+    except KeyError:
+        source = context.data_sources.add_pandas(DATASOURCE)
     try:
         asset = source.get_asset(resource.table)
     except LookupError:
         asset = source.add_dataframe_asset(name=resource.table)
     try:
-        batch = asset.get_batch_definition("whole_batch")
+        return asset.get_batch_definition("whole_batch")
     except (KeyError, LookupError, ValueError):
-        batch = asset.add_batch_definition_whole_dataframe("whole_batch")
-    suite = context.suites.add_or_update(suite)
-    return context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=resource.code, data=batch, suite=suite)
+        return asset.add_batch_definition_whole_dataframe("whole_batch")
+
+
+def _stored_suite(context, suite):
+    """The stored suite equal to `suite`: added when missing, rewritten only when it differs."""
+    from great_expectations.exceptions import DataContextError
+
+    try:
+        stored = context.suites.get(suite.name)
+    except DataContextError:
+        return context.suites.add(suite)
+    return stored if _shape(stored) == _shape(suite) else context.suites.add_or_update(suite)
+
+
+def _shape(suite) -> str:
+    """A suite's content without the ids GX assigns when storing it (GX's own equality counts
+    them, so a freshly built suite never equals the stored one and would be rewritten each run)."""
+    import json
+
+    document = suite.to_json_dict()
+    document.pop("id", None)
+    document["expectations"] = sorted(
+        json.dumps({k: v for k, v in e.items() if k != "id"}, sort_keys=True, default=str) for e in document["expectations"]
     )
+    return json.dumps(document, sort_keys=True, default=str)
+
+
+def build_data_docs(paths: Paths) -> Path:
+    """Render the Data Docs under the GX lock (two runs rendering at once would mix their pages)."""
+    with gx_lock(paths):
+        _open(paths).build_data_docs()
+    return paths.data_docs_index
 
 
 def data_docs_index(paths: Paths) -> Path:

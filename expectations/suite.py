@@ -82,12 +82,18 @@ def extra_expectations(resource: Resource, folder: Path | None = None) -> list:
     return out
 
 
-def build_suite(resource: Resource):
-    """The full suite for `resource`, named after its code."""
+def suite_name(resource: Resource, rules: str) -> str:
+    """`<code>.<rules>`: one suite per set of rules, like the batches validated under it, so a
+    suite once stored never changes under a run that reads it (a changed entry makes a new one)."""
+    return f"{resource.code}.{rules}"
+
+
+def build_suite(resource: Resource, rules: str | None = None):
+    """The full suite for `resource` under `rules` (default: the entry's current rules)."""
     import great_expectations as gx
 
     return gx.ExpectationSuite(
-        name=resource.code,
+        name=suite_name(resource, rules or rules_signature(resource)),
         expectations=derived_expectations(resource) + extra_expectations(resource),
         meta={"resource": resource.code, "table": resource.table, "derived_from": "catalog entry"},
     )

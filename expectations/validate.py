@@ -135,7 +135,7 @@ def validate_batch(resource: Resource, fingerprint: str, paths: Paths | None = N
     con = duckdb.connect()
     try:
         rows = _load(con, resource, raw_file)
-        gx_success, failures = _run_suite(con, resource, paths, rows)
+        gx_success, failures = _run_suite(con, resource, paths, rows, rules)
         _collect_reasons(con, resource, failures)
         outcome = _outcome(con, resource, landing, rows, rules, gx_success, vdir, qdir)
         _write(con, resource, landing, outcome, vdir, qdir)
@@ -168,14 +168,14 @@ def _load(con, resource: Resource, raw_file: Path) -> int:
     return int(rows)
 
 
-def _run_suite(con, resource: Resource, paths: Paths, rows: int) -> tuple[bool, list[tuple]]:
-    """GX over the typed rows, in chunks; (success, failing (row, rule, column, value))."""
+def _run_suite(con, resource: Resource, paths: Paths, rows: int, rules: str) -> tuple[bool, list[tuple]]:
+    """GX over the typed rows, in chunks, with the suite of `rules`; (success, failing (row,
+    rule, column, value))."""
     import pandas as pd
 
-    from expectations.gx_context import get_context, validation_definition
+    from expectations.gx_context import validation_definition
 
-    context = get_context(paths)
-    definition = validation_definition(context, resource, build_suite(resource))
+    definition = validation_definition(paths, resource, build_suite(resource, rules))
     result_format = {"result_format": "COMPLETE", "unexpected_index_column_names": [ROW_ID]}
     items = [ident(i.code) for i in resource.source_items]
     summary = "array_to_string(list_transform(_errors, lambda e: e.rule || ':' || e.column), ';')"
@@ -316,8 +316,6 @@ def _count(path: Path) -> int:
 
 def build_data_docs(paths: Paths | None = None) -> Path:
     """Rebuild GX Data Docs for every stored validation result; returns the index page."""
-    from expectations.gx_context import get_context
+    from expectations import gx_context
 
-    paths = paths or get_paths()
-    get_context(paths).build_data_docs()
-    return paths.data_docs_index
+    return gx_context.build_data_docs(paths or get_paths())

@@ -48,10 +48,22 @@ class AirflowApi:
         self._http.headers["Authorization"] = f"Bearer {reply.json()['access_token']}"
 
     def _get(self, path: str, **params) -> dict:
-        reply = self._http.get(f"{self.url}/api/v2{path}", params=params, timeout=self.timeout)
+        reply = self._request("GET", f"{self.url}/api/v2{path}", params=params)
         if reply.status_code != 200:
             raise KcdataError(f"Airflow GET {path}: HTTP {reply.status_code} {reply.text[:300]}")
         return reply.json()
+
+    def _request(self, method: str, url: str, patience: float = 90.0, **kwargs) -> requests.Response:
+        """One call; while the api-server restarts (settings changed, supervisord restarting it after
+        a crash) connection errors are retried for up to `patience` seconds."""
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                return self._http.request(method, url, timeout=self.timeout, **kwargs)
+            except requests.ConnectionError as exc:
+                if time.monotonic() > deadline:
+                    raise KcdataError(f"Airflow at {self.url} does not answer: {exc.__class__.__name__} (`kcdata status`)") from exc
+                time.sleep(2)
 
     def dags(self) -> dict[str, dict]:
         """dag_id -> the DAG as the API shows it (is_paused, ...)."""
@@ -61,7 +73,7 @@ class AirflowApi:
         return self._get("/importErrors", limit=100)["import_errors"]
 
     def unpause(self, dag_id: str) -> None:
-        reply = self._http.patch(f"{self.url}/api/v2/dags/{dag_id}", json={"is_paused": False}, timeout=self.timeout)
+        reply = self._request("PATCH", f"{self.url}/api/v2/dags/{dag_id}", json={"is_paused": False})
         if reply.status_code != 200:
             raise KcdataError(f"Airflow: could not unpause {dag_id}: HTTP {reply.status_code}")
 
@@ -80,7 +92,7 @@ class AirflowApi:
     def trigger(self, dag_id: str, conf: dict | None = None) -> str:
         """Start a run now; its run id."""
         body = {"logical_date": None, "conf": conf or {}}
-        reply = self._http.post(f"{self.url}/api/v2/dags/{dag_id}/dagRuns", json=body, timeout=self.timeout)
+        reply = self._request("POST", f"{self.url}/api/v2/dags/{dag_id}/dagRuns", json=body)
         if reply.status_code not in (200, 201):
             raise KcdataError(f"Airflow: could not trigger {dag_id}: HTTP {reply.status_code} {reply.text[:300]}")
         return reply.json()["dag_run_id"]

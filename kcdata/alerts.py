@@ -32,19 +32,21 @@ from notify.messages import HeldBackNotice, Message, RefusalNotice, held_back_me
 
 log = logging.getLogger("kcdata.alerts")
 
-AIRFLOW_DEFAULT_HOST = "localhost"  # what Airflow's own config template writes into airflow.cfg
+# What Airflow's config template writes into every airflow.cfg: defaults, not anybody's choice.
+AIRFLOW_TEMPLATE_DEFAULTS = {"smtp_host": "localhost", "smtp_mail_from": "airflow@example.com"}
 
 
 def _smtp_option(key: str) -> str | None:
     """One [smtp] option: the environment variable Airflow itself reads first, then, when Airflow is
-    already loaded in this process (inside a task), Airflow's configuration. Importing Airflow
-    just for this would cost the CLI seconds."""
+    already loaded in this process (inside a task), Airflow's configuration, where the template's
+    defaults count as unset. Importing Airflow just for this would cost the CLI seconds."""
     value = os.environ.get(f"AIRFLOW__SMTP__{key.upper()}")
     if value is not None or "airflow.configuration" not in sys.modules:
         return value
     from airflow.configuration import conf
 
-    return conf.get("smtp", key, fallback=None)
+    value = conf.get("smtp", key, fallback=None)
+    return None if value == AIRFLOW_TEMPLATE_DEFAULTS.get(key) else value
 
 
 def _flag(value: str | None, default: bool) -> bool:
@@ -58,9 +60,8 @@ def smtp_settings() -> SmtpSettings | None:
     names a host other than the `localhost` its template writes by default (to send through a
     local MTA, set the variable to `localhost` explicitly). Defaults are Airflow's (port 25,
     STARTTLS on, timeout 30 s); the sender defaults to the bureau's address."""
-    explicit = os.environ.get("AIRFLOW__SMTP__SMTP_HOST")
-    host = explicit if explicit is not None else _smtp_option("smtp_host")
-    if not host or (explicit is None and host == AIRFLOW_DEFAULT_HOST):
+    host = _smtp_option("smtp_host")
+    if not host:
         return None
     return SmtpSettings(
         host=host,
@@ -176,27 +177,32 @@ def check_freshness(now: datetime | None = None) -> list[dict]:
     """Evaluate every resource at `now` (default: the real time; naive means UTC), record the
     statuses in the catalog store, and send each overdue resource's alert once per overdue period.
 
-    The alert is claimed in the store before it is sent and released when it could not be sent,
+    An alert is claimed in the store before it is sent and released when it could not be sent,
     so two checks never both send it and a check without SMTP leaves it for the next one."""
     clock = _clock(now)
     resources = load_catalog()
     store = open_store()
     store.sync_resources(resources)
     last = store.last_deliveries()
-    bureau, web, sent = load_bureau(), web_url(), []
-    overdue = []
+    bureau, web = load_bureau(), web_url()
+    overdue: list[str] = []
+    claimed: list[tuple[str, datetime, Message]] = []
     for r in resources:
         state = freshness(r, last.get(r.code), clock)
         store.record_freshness(r.code, state.status, state.due_at, last.get(r.code), clock)
         if state.status is not Status.overdue or state.due_at is None:
             continue
         overdue.append(r.code)
-        if not store.claim_overdue_alert(r.code, state.due_at):
-            continue  # this overdue period's alert went out already
-        out = _deliver([overdue_message(r, state, last.get(r.code), bureau, web)])
-        if not out:
-            store.release_overdue_alert(r.code, state.due_at)
-        sent += out
+        if store.claim_overdue_alert(r.code, state.due_at):  # False: this period's alert went out already
+            claimed.append((r.code, state.due_at, overdue_message(r, state, last.get(r.code), bureau, web)))
+    sent: list[dict] = []
+    try:
+        sent = _deliver([message for _, _, message in claimed])
+    finally:
+        done = {m["resource"] for m in sent}
+        for code, due_at, _ in claimed:
+            if code not in done:
+                store.release_overdue_alert(code, due_at)
     log.info("freshness at %s: %d overdue %s; %d alert(s) sent", clock.isoformat(timespec="seconds"), len(overdue), overdue, len(sent))
     return sent
 

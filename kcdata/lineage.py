@@ -14,10 +14,12 @@ scheduler; the calling process under `dag.test()`). It reads its `[openlineage]`
   scheme (here only `file`); `kcdata://lake/...` Assets are dropped silently, so our tasks'
   events would carry no inputs or outputs. A custom extractor is the provider's documented
   extension point that needs no DAG change and no packaging: it names our Assets with
-  `dataset_name` (the mapping shared with dbt's events and the catalog's URIs).
-- `execute_in_thread`: the provider sends a task's events from a fork() of the task process by
-  default; forking a process that holds DuckDB's and dbt's threads risks a child that hangs, so
-  they are sent from a time-bounded thread instead.
+  `dataset_name`, the mapping shared with dbt's events and the catalog's URIs. It lives in
+  transform/lineage.py, the lowest floor that needs it (the stage may not import kcdata/).
+- `execute_in_thread`: by default the provider sends a task's events from a fork() of the task
+  process; the provider's own notes say a child blocked on a slow backend can leave the task stuck
+  in `running`, and forking a process that holds DuckDB's and dbt's threads is risky too. A
+  thread bounded by `[openlineage] execution_timeout` (10 s) cannot do either.
 
 `OPENLINEAGE_DISABLED=true` turns the provider (and dbt's events) off.
 """

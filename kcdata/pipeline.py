@@ -99,16 +99,18 @@ def _jsonable(value: object) -> object:
 
 
 def land_and_validate(resource: Resource, source: Path, paths: Paths | None = None, store: CatalogStore | None = None) -> IngestResult:
-    """The whole per-file flow without Airflow; a refused file is recorded, then re-raised."""
+    """The whole per-file flow without Airflow; a refused file is recorded, then re-raised.
+    Under the resource's lock: concurrent runs of one resource take turns."""
     paths = paths or get_paths()
     store = store or open_store(paths.catalog_url)
-    try:
-        landed = land_file(resource, source, paths)
-    except Refusal as refusal:
-        refuse(resource, refusal, paths, store)
-        raise
-    outcome = validate_batch(resource, landed.fingerprint, paths)
-    version = record(store, resource, landed, outcome)
+    with store.resource_lock(resource.code):
+        try:
+            landed = land_file(resource, source, paths)
+        except Refusal as refusal:
+            refuse(resource, refusal, paths, store)
+            raise
+        outcome = validate_batch(resource, landed.fingerprint, paths)
+        version = record(store, resource, landed, outcome)
     return IngestResult(landed, outcome, version)
 
 
@@ -126,25 +128,27 @@ class LandingReport:
 def land_inbox(resource: Resource, paths: Paths | None = None, marked_only: bool = False, run: dict | None = None) -> LandingReport:
     """Land every delivery waiting in inbox/<table>/ and archive it; a refused file is recorded
     and archived too, and never stops the files after it. `marked_only` (the running system)
-    takes only deliveries marked complete (`<file>.ready`), never a file still being copied."""
+    takes only deliveries marked complete (`<file>.ready`), never a file still being copied.
+    Under the resource's lock, so two runs never land and archive the same delivery."""
     from connectors.inbox import archive_delivery, scan_inbox
 
     paths = paths or get_paths()
     store = open_store(paths.catalog_url)
-    scan = scan_inbox(resource, paths, marked_only=marked_only)
     report = LandingReport()
-    for refusal in scan.refused:
-        report.refused.append(refuse(resource, refusal, paths, store, run))
-        archive_delivery(Path(refusal.source), None, paths)
-    for delivery in scan.deliveries:
-        try:
-            landed = land_file(resource, delivery, paths)
-        except Refusal as refusal:
+    with store.resource_lock(resource.code):
+        scan = scan_inbox(resource, paths, marked_only=marked_only)
+        for refusal in scan.refused:
             report.refused.append(refuse(resource, refusal, paths, store, run))
-            archive_delivery(delivery, None, paths)
-            continue
-        report.landed.append(landed)
-        archive_delivery(delivery, landed.fingerprint, paths)
+            archive_delivery(Path(refusal.source), None, paths)
+        for delivery in scan.deliveries:
+            try:
+                landed = land_file(resource, delivery, paths)
+            except Refusal as refusal:
+                report.refused.append(refuse(resource, refusal, paths, store, run))
+                archive_delivery(delivery, None, paths)
+                continue
+            report.landed.append(landed)
+            archive_delivery(delivery, landed.fingerprint, paths)
     return report
 
 
@@ -224,10 +228,12 @@ def validate_landed(
 
 
 def validate_pending(resource: Resource, paths: Paths | None = None, run: dict | None = None) -> list[IngestResult]:
-    """Validate and record every pending raw batch (nothing pending: nothing done); Data Docs."""
+    """Validate and record every pending raw batch (nothing pending: nothing done); Data Docs.
+    Under the resource's lock, so what is pending is decided and validated by one run at a time."""
     paths = paths or get_paths()
     store = open_store(paths.catalog_url)
-    return validate_landed(resource, pending_batches(resource, paths, store), paths, run)
+    with store.resource_lock(resource.code):
+        return validate_landed(resource, pending_batches(resource, paths, store), paths, run)
 
 
 def transform(paths: Paths | None = None, tables: list[str] | None = None):

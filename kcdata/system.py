@@ -18,12 +18,15 @@ from kcdata.airflow_api import AirflowApi
 Report = Callable[[str], None]
 
 # settings passed through from the caller's environment to the services, when set
-_PASS_THROUGH = ("AIRFLOW__SMTP__", "AIRFLOW__OPENLINEAGE__", "OPENLINEAGE_", "KCDATA_WEB_URL", "KCDATA_BUREAU",
-                 "KCDATA_NOW", "KCDATA_RECONCILE")
+# (AIRFLOW_CONN_*: connections of pulled sources given in the environment; the settings file is
+# mode 0600 in the state folder outside the repository, like the secrets file)
+_PASS_THROUGH = ("AIRFLOW__SMTP__", "AIRFLOW__OPENLINEAGE__", "AIRFLOW_CONN_", "OPENLINEAGE_", "KCDATA_WEB_URL",
+                 "KCDATA_BUREAU", "KCDATA_RECONCILE", "KCDATA_OPENLINEAGE")
 
 
 def settings() -> dict[str, str]:
-    """What the Airflow services run with (no secrets: those stay in the secrets file)."""
+    """What the Airflow services run with: this shell's lake, inbox and catalog, and the Airflow
+    settings and connections given in its environment (the generated secrets stay in the secrets file)."""
     paths = get_paths()
     values = {
         "KCDATA_LAKE": str(paths.lake.resolve()),
@@ -76,11 +79,11 @@ def wait_for_dags(report: Report, timeout: float = 180) -> AirflowApi:
                 client.unpause(dag_id)
         if not missing:
             return client
-        errors = client.import_errors()
-        if errors:
-            raise KcdataError("DAG import errors: " + "; ".join(f"{e['filename']}: {e['stack_trace'][-400:]}" for e in errors))
         if time.monotonic() > deadline:
-            raise KcdataError(f"Airflow has not found these DAGs after {timeout:.0f} s: {', '.join(sorted(missing))}")
+            # errors of an earlier parse stay listed until the files are parsed again: name them only now
+            errors = "; ".join(f"{e['filename']}: {e['stack_trace'][-400:]}" for e in client.import_errors())
+            raise KcdataError(f"Airflow has not found these DAGs after {timeout:.0f} s: {', '.join(sorted(missing))}"
+                              + (f"; DAG import errors: {errors}" if errors else ""))
         if not said:
             report(f"waiting for Airflow to parse {len(missing)} DAG(s)")
             said = True

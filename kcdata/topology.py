@@ -71,6 +71,12 @@ def _asset(zone: str, name: str):
     return Asset(name=f"kcdata.{zone.replace('/', '.')}.{name}", uri=f"kcdata://lake/{zone}/{name}", group=f"kcdata-{zone.split('/')[0]}")
 
 
+def raw_asset(table: str):
+    """The raw batches of `table` as sent (written by `land`, read by `validate`): named so that
+    lineage events show raw -> validated / quarantine; nothing is scheduled on it."""
+    return _asset("raw", table)
+
+
 def validated_asset(table: str):
     """Updated when a new batch of `table` lands in lake/validated."""
     return _asset("validated", table)

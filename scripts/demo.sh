@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: set up, generate the sample departmental data, run every
-# resource through the Airflow DAGs (land -> validate -> transform), print where results are.
-# Extra arguments go to `kcdata run` (e.g. --rows 100000 --bad-share 0.05).
+# The main job on a fresh machine: set up, start the running system (`kcdata up`: Airflow, CKAN
+# and their services under supervisord), deliver the sample departmental files as departments
+# would, follow the chain to CKAN, print the summary and the URLs. The system keeps running
+# (`kcdata down` stops it). Extra arguments go to `kcdata run` (e.g. --rows 100000 --stop).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

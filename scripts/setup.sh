@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up on a fresh Debian 12 machine: a Python 3.11 venv with the pinned set
 # (pyproject.toml pins the direct dependencies, constraints.txt every transitive one, as
-# resolved and checked with `pip check`) and a migrated Airflow metadata DB. Safe to run again.
+# resolved and checked with `pip check`), plus the Debian packages the tests need. The running
+# system's services are installed and started by `kcdata up`. Safe to run again.
 # To move a pin: edit pyproject.toml, install without -c, run `pip check`, then
 # `pip freeze --exclude-editable > constraints.txt`.
 set -euo pipefail
@@ -17,14 +18,24 @@ if ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
 fi
 
 # Debian packages the tests and the portal need: headless Chromium (dataset-page screenshots)
-# with a CJK font. The portal's own services (PostgreSQL, Redis, Java for Solr) are installed
-# by `kcdata portal up` itself.
+# with a CJK font; PostgreSQL and MariaDB server binaries for the database-connector tests, which
+# start throw-away servers of their own (tests/connectors/conftest.py). MariaDB comes as its core
+# packages (the binaries, no system service). The portal's own services (PostgreSQL, Redis, Java
+# for Solr) are installed by `kcdata up` itself.
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || missing+=(fonts-wqy-microhei)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+[ -x /usr/sbin/mariadbd ] && command -v mariadb-install-db >/dev/null 2>&1 || missing+=(mariadb-server-core mariadb-client-core)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: apt-get install ${missing[*]}" >&2
   apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+  # Debian's install starts a `main` PostgreSQL cluster on 5432, the portal's port: stop it.
+  if [[ " ${missing[*]} " == *" postgresql "* ]] && command -v pg_lsclusters >/dev/null 2>&1; then
+    pg_lsclusters -h | awk '$4 ~ /^online/ {print $1, $2}' | while read -r version cluster; do
+      pg_ctlcluster "$version" "$cluster" stop || true
+    done || true
+  fi
 fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
@@ -38,6 +49,4 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-export PATH="$PWD/.venv/bin:$PATH"
-.venv/bin/python -c 'from kcdata.airflow_env import migrate_metadata_db; migrate_metadata_db()'
-echo "setup: ready (.venv, Airflow metadata DB in .airflow/)" >&2
+echo "setup: ready (.venv)" >&2

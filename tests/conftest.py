@@ -85,13 +85,93 @@ def smtp_server():
     controller.stop()
 
 
+class StationsApi:
+    """A real HTTP JSON API on 127.0.0.1, paginated by page number, needing a bearer token: the
+    kind of source `kind: http_api` entries pull. `records` may be changed by a test."""
+
+    TOKEN = "test-token-not-secret"
+
+    def __init__(self) -> None:
+        self.records = [{"station_code": f"ZSC{i:03d}", "station_name": f"测试站{i}", "district": "黄埔区"} for i in range(1, 121)]
+        self.requests = 0
+
+    def handler(self):
+        import json
+        from http.server import BaseHTTPRequestHandler
+        from urllib.parse import parse_qs, urlsplit
+
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                api.requests += 1
+                url = urlsplit(self.path)
+                if self.headers.get("Authorization") != f"Bearer {api.TOKEN}":
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                query = parse_qs(url.query)
+                page, size = int(query.get("page", ["1"])[0]), int(query.get("page_size", ["50"])[0])
+                body = json.dumps({"data": api.records[(page - 1) * size: page * size]}, ensure_ascii=False).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        return Handler
+
+
+STATIONS_ENTRY = """\
+code: KC-STHJ-901
+table: monitoring_stations_api
+name: 空气质量监测站名录（接口）
+name_en: Air-quality monitoring stations (API)
+category: 基础信息资源/生态环境/大气环境/监测站点
+provider: ecology_environment
+summary: 监测站名录，由生态环境分局的数据接口每日提供。
+format: 服务接口
+update_cycle: 每日
+published_at: 2026-11-01
+grade: 一般
+share: {{type: 无条件共享, method: 共享平台接口}}
+open: {{type: 无条件开放}}
+key: [station_code]
+source: {{kind: http_api, url: "http://127.0.0.1:{port}/v1/stations", records_path: data, connection: kcdata_stations_api,
+         auth: {{style: bearer}}, pagination: {{style: page, size: 50}}}}
+items:
+  - {{name: 监测站编码, code: station_code, type: C, required: true, pattern: '^ZSC\\d{{3}}$'}}
+  - {{name: 监测站名称, code: station_name, type: C, required: true}}
+  - {{name: 所在区, code: district, type: C}}
+"""
+
+
 @pytest.fixture(scope="session")
-def system(tmp_path_factory, smtp_server):
+def stations_api():
+    """The HTTP source of the session's pulled test entry, served for the whole session."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    api = StationsApi()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), api.handler())
+    api.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield api
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def system(tmp_path_factory, smtp_server, stations_api):
     """The running system (supervisord, PostgreSQL, Redis, Solr, CKAN, Airflow), once per session,
     with a lake, inbox and catalog of this session and Airflow's SMTP pointed at `smtp_server`.
 
     A system this session started is stopped at the end (data kept); one that was already running,
     e.g. a developer's, is left running (its services restart with the session's settings)."""
+    import json
     import shutil
     from unittest import mock
 
@@ -101,11 +181,15 @@ def system(tmp_path_factory, smtp_server):
     root = tmp_path_factory.mktemp("system")
     catalog_dir = root / "catalog"
     shutil.copytree(PROJECT_ROOT / "catalog" / "resources", catalog_dir)
+    (catalog_dir / "ecology_environment" / "monitoring_stations_api.yaml").write_text(
+        STATIONS_ENTRY.format(port=stations_api.port), encoding="utf-8")
     env = {
         "KCDATA_LAKE": str(root / "lake"), "KCDATA_INBOX": str(root / "inbox"), "KCDATA_CATALOG_DIR": str(catalog_dir),
         "AIRFLOW__SMTP__SMTP_HOST": "127.0.0.1", "AIRFLOW__SMTP__SMTP_PORT": str(smtp_server.port),
         "AIRFLOW__SMTP__SMTP_STARTTLS": "False", "AIRFLOW__SMTP__SMTP_SSL": "False",
         "AIRFLOW__SMTP__SMTP_MAIL_FROM": "kcdata@bureau.example.gov.cn",
+        # the pulled test entry's credentials, as an Airflow connection in the environment
+        "AIRFLOW_CONN_KCDATA_STATIONS_API": json.dumps({"conn_type": "http", "password": StationsApi.TOKEN}),
     }
     was_running = status().running
     with mock.patch.dict(os.environ, env):  # only while the services are given their settings

@@ -134,3 +134,28 @@ def test_same_resource_delivered_twice_at_once_and_cli_racing_the_scheduler(syst
     inbox = system.paths().inbox / table
     assert [p.name for p in inbox.iterdir() if not p.name.startswith(".")] == []
     _wait("the ingest runs to finish", lambda: all(r.finished for r in system.api.runs(f"ingest__{table}")) or None)
+
+
+def _finished_run(system, dag_id: str) -> object:
+    run_id = system.api.trigger(dag_id)  # a tick of the pull's clock
+    return system.api.wait_for_run(dag_id, run_id, timeout=300)
+
+
+def test_http_source_polled_twice_without_change_makes_one_version(system, stations_api):
+    """A pulled source (HTTP API, bearer token from an Airflow connection, page pagination): an
+    unchanged second poll lands nothing and starts nothing downstream; a change makes a version."""
+    dag_id, code = "ingest__monitoring_stations_api", "KC-STHJ-901"
+    first = _finished_run(system, dag_id)
+    assert first.state == "success"
+    versions = _versions(system, code)
+    assert [v.rows_in for v in versions] == [120] and versions[0].rows_accepted == 120
+
+    second = _finished_run(system, dag_id)
+    states = {t["task_id"]: t["state"] for t in system.api.task_instances(dag_id, second.run_id)}
+    assert states["validate"] == "skipped"  # nothing new: no asset event, no transform
+    assert len(_versions(system, code)) == 1
+
+    stations_api.records.append({"station_code": "ZSC121", "station_name": "新站", "district": "黄埔区"})
+    third = _finished_run(system, dag_id)
+    assert third.state == "success"
+    assert sorted(v.rows_in for v in _versions(system, code)) == [120, 121]

@@ -49,7 +49,8 @@ DEFAULT_ENDPOINT = "api/v1/lineage"
 
 
 def lineage_file(lake: Path, producer: str) -> Path:
-    """<lake>/lineage/<producer>.jsonl: one file per producer, so concurrent writers never interleave."""
+    """<lake>/lineage/<producer>.jsonl: one file per producer (`airflow`, `dbt`), so a reader can tell
+    them apart; each event is one line appended by one write (several Airflow tasks may append)."""
     return lake.resolve() / "lineage" / f"{producer}.jsonl"
 
 

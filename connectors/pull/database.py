@@ -18,15 +18,17 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from json.encoder import encode_basestring  # C-accelerated; what json.dumps uses with ensure_ascii=False
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from catalog.model import Resource, Source
 from common.settings import Paths
 from connectors.pull import Credentials, PullError, PullResult
-from connectors.pull.state import delivery, load_state
+from connectors.pull.state import Delivery, delivery, load_state
 
 log = logging.getLogger("kcdata.pull")
 
@@ -59,60 +61,97 @@ def pull_database(resource: Resource, paths: Paths, credentials: Credentials | N
             # a server-side cursor (psycopg ServerCursor, PyMySQL SSCursor), fetched chunk_rows at a time
             rows = conn.execution_options(stream_results=True).execute(sa.text(sql), params).yield_per(source.chunk_rows)
             last, chunks = _write_rows(rows, source, out)
+            state = _watermark_state(source, last) if last is not None else (previous or {})
     except sa.exc.SQLAlchemyError as exc:
         raise PullError(f"{uri}: {_safe(exc, credentials)}") from None
+    except PullError as exc:
+        raise PullError(f"{uri}: {exc}") from None
     finally:
         engine.dispose()
-    state = _watermark_state(source, last) if last is not None else (previous or {})
     mark = state.get("watermark")
     log.info("%s: %d rows in %d chunks from %s (watermark %s)", resource.code, out.rows, chunks, uri, mark)
     return PullResult(file=out.target if out.rows else None, rows=out.rows, pages=chunks, watermark=mark, source_uri=uri, state=state)
 
 
-def _write_rows(rows: Any, source: Source, out: Any) -> tuple[Any, int]:
+def _write_rows(rows: Any, source: Source, out: Delivery) -> tuple[Any, int]:
     """Write every row as a canonical JSON line, a chunk at a time; (last watermark seen, chunks)."""
-    from connectors.pull.state import canonical_line
-
     columns = list(rows.keys())
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if twice:
+        raise PullError(f"the result has column {twice[0]!r} twice; give each column its own name (AS ...) in source.query")
     mark_at = None
     if source.mode == "incremental":
         if source.watermark not in columns:
             raise PullError(f"source.watermark {source.watermark!r} is not a column of the result (columns: {', '.join(columns)})")
         mark_at = columns.index(source.watermark)
-    zone, last, chunks = ZoneInfo(source.timezone), None, 0
+    line = _line_writer(columns, ZoneInfo(source.timezone))
+    last, chunks = None, 0
     for chunk in rows.partitions():
-        out.write_lines([canonical_line({c: text_value(v, zone) for c, v in zip(columns, row, strict=True)}) for row in chunk])
+        out.write_lines([line(row) for row in chunk])
         chunks += 1
         if mark_at is not None:
             last = next((r[mark_at] for r in reversed(chunk) if r[mark_at] is not None), last)
     return last, chunks
 
 
-def text_value(value: Any, zone: ZoneInfo) -> str | None:
-    """One database value as the text a department would have written in a file."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, datetime):
+def _line_writer(columns: list[str], zone: ZoneInfo) -> Callable[[Any], bytes]:
+    """A function making a row's canonical JSON line: the bytes `state.canonical_line` gives for
+    {column: text}, built directly because this runs once per row of tables of any size."""
+    order = sorted(range(len(columns)), key=lambda i: columns[i])
+    keys = [encode_basestring(columns[i]) + ":" for i in order]
+    pairs = list(zip(keys, order, strict=True))
+
+    def line(row: Any) -> bytes:
+        parts = []
+        for key, i in pairs:
+            v = row[i]
+            if v is None:
+                parts.append(key + "null")
+            else:
+                parts.append(key + encode_basestring(v if type(v) is str else text_value(v, zone)))
+        return ("{" + ",".join(parts) + "}\n").encode("utf-8")
+
+    return line
+
+
+def text_value(value: Any, zone: ZoneInfo) -> str:
+    """One (non-null) database value as the text a department would have written in a file."""
+    convert = _BY_TYPE.get(type(value))
+    if convert is not None:
+        return convert(value)
+    if isinstance(value, datetime):  # timezone-aware: written as local time in `zone`
         if value.tzinfo is not None:
             value = value.astimezone(zone).replace(tzinfo=None)
         return value.replace(microsecond=0).isoformat(sep=" ")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, time):
-        return value.replace(microsecond=0, tzinfo=None).isoformat()
-    if isinstance(value, timedelta):
-        return repr(value.total_seconds())
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).hex()
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return str(value)  # uuid.UUID, ipaddress, enums...
+    for kind, convert in _BY_SUPERTYPE:
+        if isinstance(value, kind):
+            return convert(value)
+    return str(value)  # uuid.UUID, ipaddress, ranges...
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+# Exact types drivers return most, then their kin (subclasses, rarer types); order matters (bool is an int).
+_BY_TYPE: dict[type, Callable[[Any], str]] = {
+    int: repr,
+    float: repr,
+    bool: lambda v: "true" if v else "false",
+    Decimal: lambda v: format(v, "f"),
+    date: date.isoformat,
+}
+_BY_SUPERTYPE: tuple[tuple[type | tuple[type, ...], Callable[[Any], str]], ...] = (
+    (str, str),
+    (bool, _BY_TYPE[bool]),
+    (Decimal, _BY_TYPE[Decimal]),
+    ((int, float), repr),
+    (date, date.isoformat),
+    (time, lambda v: v.replace(microsecond=0, tzinfo=None).isoformat()),
+    (timedelta, lambda v: repr(v.total_seconds())),
+    ((bytes, bytearray, memoryview), lambda v: bytes(v).hex()),
+    ((dict, list), _json_text),
+)
 
 
 # The watermark is kept exactly (full precision, its type) so the next query compares like with like.

@@ -53,10 +53,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _apt_install(package: str) -> None:
+def _apt_install(*packages: str) -> None:
+    """Install what scripts/setup.sh would have (a test run on a machine set up before it listed them)."""
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-q", package], check=True, capture_output=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-q", *packages], check=True, capture_output=True, env=env)
 
 
 def _wait_for_port(port: int, seconds: float, log: Path) -> None:
@@ -93,6 +94,11 @@ def _pg_bin() -> Path:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
     if not found:
         _apt_install("postgresql")
+        # Debian's install starts a `main` cluster on 5432 (the portal's port): stop it, as setup.sh does
+        clusters = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True).stdout.splitlines()
+        for version, name, *rest in (line.split() for line in clusters if len(line.split()) >= 4):
+            if rest[1].startswith("online"):
+                subprocess.run(["pg_ctlcluster", version, name, "stop"], capture_output=True)
         found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
     return Path(found[-1]).parent
 
@@ -136,7 +142,7 @@ def mariadb_server() -> Iterator[DbServer]:
     import pymysql
 
     if shutil.which("mariadbd") is None and not Path("/usr/sbin/mariadbd").exists():
-        _apt_install("mariadb-server")
+        _apt_install("mariadb-server-core", "mariadb-client-core")  # the binaries, no system service
     mariadbd = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
     home = Path(tempfile.mkdtemp(prefix="kc-maria-", dir="/tmp"))
     data, log, sock = home / "data", home / "server.log", home / "mysqld.sock"
