@@ -77,7 +77,8 @@ def main() -> None:
     url, token = connection(local=True)
     ckan = ckanapi.RemoteCKAN(url, apikey=token)
     rows = []
-    print(f"{'#':>2} {'event':>6} {'ingest':>7} {'→dbt':>6} {'dbt':>6} {'→open':>6} {'open':>6} {'→pub':>6} {'publish':>7} {'total':>7}  (seconds)")
+    header = ("event", "ingest", "→dbt", "dbt", "→open", "open", "→pub", "publish", "total")
+    print(f"{'#':>2} " + " ".join(f"{h:>{max(6, len(h))}}" for h in header) + "  (seconds)")
     for i in range(args.deliveries):
         seed = int(time.time() * 1000) % 1_000_000 + i
         sample = generate_resource(resource, args.folder / "outbox" / str(i), rows=args.rows, seed=seed)

@@ -308,9 +308,11 @@ def _log_traceback(exc: Exception) -> Path:
     return log
 
 
+from kcdata.freshness_cli import freshness as _freshness  # noqa: E402
 from kcdata.system_cli import register as _register_system  # noqa: E402
 
 _register_system(app)
+app.command("freshness")(_freshness)
 
 for _typer in (app, catalog_app):
     for _info in _typer.registered_commands:

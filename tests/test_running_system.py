@@ -159,3 +159,42 @@ def test_http_source_polled_twice_without_change_makes_one_version(system, stati
     third = _finished_run(system, dag_id)
     assert third.state == "success"
     assert sorted(v.rows_in for v in _versions(system, code)) == [120, 121]
+
+
+def test_refused_delivery_emails_the_department_and_the_bureau(system, tmp_path):
+    """A delivery the inbox cannot read is refused, recorded, archived, and the department's
+    contact and the bureau get one e-mail, in Chinese with the English beside it, with the reason."""
+    code, table = "KC-WSJK-001", "clinics"
+    bad = tmp_path / "clinics_2026-11.json"
+    bad.write_text('{"this is": "not an array of records", ', encoding="utf-8")
+    _submit(system, code, bad)
+    refused = _wait("the refusal in the catalog", lambda: _store(system).refused_deliveries(code), timeout=240)
+    assert refused[0].produced_by["dag_id"] == f"ingest__{table}"
+    mails = system.smtp.wait_for(lambda to, m: code in m["Subject"] and "clinics_2026-11.json" in m.get_content(), timeout=240)
+    recipients, message = mails[-1]
+    resource = _resource(system, code)
+    assert resource.provider.contact.email in recipients
+    assert "sjglj@huangpu.gov.cn.example" in recipients
+    body = message.get_content()
+    assert code in message["Subject"] and "clinics_2026-11.json" in body
+    assert refused[0].message_zh.split("：")[0][:8] in body and refused[0].message_en[:20] in body
+
+
+def test_overdue_resource_is_marked_and_alerted_once(system):
+    """Move the freshness check's clock past a deadline: the resource shows as overdue and one
+    alert goes out; the next check sends nothing new."""
+    before = len(system.smtp.messages)
+    future = "2031-06-01T00:00:00"
+    run = system.api.wait_for_run("govern__freshness", system.api.trigger("govern__freshness", {"now": future}), timeout=300)
+    assert run.state == "success"
+    overdue = system.smtp.wait_for(lambda to, m: "逾期" in m["Subject"] or "overdue" in m["Subject"].lower(), timeout=60)
+    assert overdue
+    sent = len(system.smtp.messages) - before
+    assert sent >= 1
+    again = system.api.wait_for_run("govern__freshness", system.api.trigger("govern__freshness", {"now": future}), timeout=300)
+    assert again.state == "success"
+    time.sleep(2)
+    assert len(system.smtp.messages) - before == sent  # once per overdue period
+    out = subprocess.run([str(Path(sys.executable).parent / "kcdata"), "catalog", "list"], env={**os.environ, **system.env},
+                         capture_output=True, text=True, timeout=120)
+    assert "overdue" in out.stdout or "逾期" in out.stdout, out.stdout[-2000:]
