@@ -353,7 +353,7 @@ def run_link(context: dict) -> dict:
     return {
         "dag_id": getattr(dag_run, "dag_id", None),
         "run_id": getattr(dag_run, "run_id", None),
-        "run_type": str(getattr(dag_run, "run_type", "")),
+        "run_type": str(getattr(getattr(dag_run, "run_type", ""), "value", getattr(dag_run, "run_type", ""))),
         "events": events,
     }
 
@@ -373,18 +373,18 @@ def pull_and_land(resource: Resource, paths: Paths, run: dict | None = None) -> 
     from connectors.pull import commit, pull
     from kcdata.connections import credentials_for
 
-    connection = getattr(resource.source, "connection", None)
-    result = pull(resource, paths, credentials_for(connection) if connection else None)
-    report = LandingReport()
-    if result.file is None:
-        return report
     store = open_store(paths.catalog_url)
-    try:
-        landed = land_file(resource, result.file, paths)
-    except Refusal as refusal:
-        report.refused.append(refuse(resource, refusal, paths, store, run))
-        return report
-    commit(resource, paths, result)
-    result.file.unlink(missing_ok=True)
-    report.landed.append(landed)
+    report = LandingReport()
+    with store.resource_lock(resource.code):  # one pull per resource at a time: one watermark
+        connection = resource.source.connection_id
+        result = pull(resource, paths, credentials_for(connection) if connection else None)
+        if result.file is None:
+            return report
+        try:
+            landed = land_file(resource, result.file, paths)
+        except Refusal as refusal:
+            report.refused.append(refuse(resource, refusal, paths, store, run))
+            return report
+        commit(resource, paths, result)
+        report.landed.append(landed)
     return report

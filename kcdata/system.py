@@ -67,14 +67,25 @@ def api() -> AirflowApi:
 
 def wait_for_dags(report: Report, timeout: float = 180) -> AirflowApi:
     """Until every kcdata DAG is parsed and unpaused (the dag-processor looks every 5 s)."""
+    from datetime import datetime, timezone
+
+    from stack import get_layout
+    from stack.supervisor import info
+
     client = api()
     want = set(expected_dags())
+    # parsed by the running dag-processor, i.e. with the settings it runs with now (a DAG parsed
+    # before a restart still watches the previous inbox)
+    started = info(get_layout()).get("airflow-dag-processor", {}).get("start") or 0
+    since = datetime.fromtimestamp(started, timezone.utc)
     deadline = time.monotonic() + timeout
     said = False
     while True:
         dags = client.dags()
-        missing = want - set(dags)
-        for dag_id in want & set(dags):
+        fresh = {d for d, v in dags.items() if v.get("last_parsed_time") and datetime.fromisoformat(
+            v["last_parsed_time"].replace("Z", "+00:00")) >= since}
+        missing = want - fresh
+        for dag_id in want & fresh:
             if dags[dag_id].get("is_paused"):
                 client.unpause(dag_id)
         if not missing:

@@ -188,6 +188,8 @@ def system(tmp_path_factory, smtp_server, stations_api):
         "AIRFLOW__SMTP__SMTP_HOST": "127.0.0.1", "AIRFLOW__SMTP__SMTP_PORT": str(smtp_server.port),
         "AIRFLOW__SMTP__SMTP_STARTTLS": "False", "AIRFLOW__SMTP__SMTP_SSL": "False",
         "AIRFLOW__SMTP__SMTP_MAIL_FROM": "kcdata@bureau.example.gov.cn",
+        # reconciliation runs at night only, so that a test sees the delivery events themselves
+        "KCDATA_RECONCILE_CRON": "0 3 * * *",
         # the pulled test entry's credentials, as an Airflow connection in the environment
         "AIRFLOW_CONN_KCDATA_STATIONS_API": json.dumps({"conn_type": "http", "password": StationsApi.TOKEN}),
     }
@@ -224,3 +226,18 @@ def portal(system):
     from stack import connection
 
     return connection(local=True)
+
+
+def mark_delivered(inbox: Path) -> list[Path]:
+    """Write the `.ready` marker beside every file waiting in `inbox/<table>/`, as departments do
+    when a delivery is complete (the ingest DAGs land only marked files)."""
+    from connectors.inbox import MARKER_SUFFIXES, READY_SUFFIX
+
+    marked = []
+    for path in sorted(Path(inbox).glob("*/*")):
+        if path.parent.name.startswith("."):  # .manifests/ and other folders of ours
+            continue
+        if path.is_file() and not path.name.startswith(".") and not path.name.endswith(MARKER_SUFFIXES):
+            Path(f"{path}{READY_SUFFIX}").touch()
+            marked.append(path)
+    return marked

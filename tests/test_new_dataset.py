@@ -100,6 +100,8 @@ def new_entry(tmp_path, monkeypatch):
 
 
 def test_a_new_yaml_entry_flows_to_the_portal_with_no_code(new_entry, portal, airflow_db):
+    from conftest import mark_delivered
+
     from catalog.entries import get_resource
     from catalog.store import open_store
     from common.lake import Zone
@@ -120,6 +122,7 @@ def test_a_new_yaml_entry_flows_to_the_portal_with_no_code(new_entry, portal, ai
         pass
 
     # through Airflow: the generated ingest DAG, transform (generated staging), open view
+    mark_delivered(paths.inbox)
     summaries = run_pipeline(tables=[TABLE])
     assert [s.dag_id for s in summaries] == [f"ingest__{TABLE}", "transform__curated", "govern__open_view"]
     store = open_store()
