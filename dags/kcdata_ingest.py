@@ -62,7 +62,7 @@ def build_ingest_dag(code: str, table: str, kind: str, update_cycle: str, tags: 
         @task(inlets=[raw], outlets=[asset])
         def validate(landing: dict, **context) -> list[dict]:
             """Validate every pending raw batch, record the versions with this run, describe them on the asset event."""
-            from airflow.exceptions import AirflowSkipException
+            from airflow.sdk.exceptions import AirflowSkipException
 
             from catalog.entries import get_resource
             from kcdata.pipeline import event_extra, log_results, run_link, validate_pending

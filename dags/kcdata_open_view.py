@@ -38,7 +38,7 @@ with DAG(
 
         built = build(tables=changed_tables(context, "curated.resources"))
         if not built:
-            from airflow.exceptions import AirflowSkipException
+            from airflow.sdk.exceptions import AirflowSkipException
 
             raise AirflowSkipException("no open view changed: no publish run")
         for table, asset in outlets.items():

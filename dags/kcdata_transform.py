@@ -37,7 +37,7 @@ with DAG(
 
         result = transform(tables=changed_tables(context, "validated"))
         if not result.marts:
-            from airflow.exceptions import AirflowSkipException
+            from airflow.sdk.exceptions import AirflowSkipException
 
             raise AirflowSkipException("nothing changed upstream: nothing rebuilt, no downstream run")
         for model, asset in outlets.items():

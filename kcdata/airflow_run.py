@@ -1,4 +1,6 @@
-"""Run the project's DAGs through Airflow in this process (`dag.test()`), for the demo and tests.
+"""Run the project's DAGs through Airflow in this process (`dag.test()`), for tests of single DAGs.
+
+The main job uses the running system instead (`kcdata up`, kcdata/main_job.py).
 
 The DAGs are parsed from dags/ by Airflow's own DagBag, exactly as the dag-processor would, and
 each run goes through Airflow's task runner, XCom and asset events.

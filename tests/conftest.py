@@ -228,7 +228,13 @@ def portal(system):
     return connection(local=True)
 
 
-def mark_delivered(inbox: Path) -> list[Path]:
+@pytest.fixture
+def mark_delivered():
+    """`mark_delivered(inbox)`: the `.ready` marker beside every waiting file, as departments do."""
+    return _mark_delivered
+
+
+def _mark_delivered(inbox: Path) -> list[Path]:
     """Write the `.ready` marker beside every file waiting in `inbox/<table>/`, as departments do
     when a delivery is complete (the ingest DAGs land only marked files)."""
     from connectors.inbox import MARKER_SUFFIXES, READY_SUFFIX

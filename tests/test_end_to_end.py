@@ -7,7 +7,6 @@ when the whole pipeline runs again.
 from __future__ import annotations
 
 import duckdb
-from conftest import mark_delivered
 
 from catalog.entries import load_catalog
 from catalog.store import open_store
@@ -20,7 +19,7 @@ def _count(path) -> int:
     return duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}', hive_partitioning=false)").fetchall()[0][0]
 
 
-def test_sample_departments_flow_end_to_end_through_airflow(lake, airflow_db):
+def test_sample_departments_flow_end_to_end_through_airflow(lake, airflow_db, mark_delivered):
     resources = load_catalog()
     generated = {r.code: generate_resource(r, lake.inbox, rows=1500, bad_share=0.03, seed=11).rows for r in resources}
     assert len(mark_delivered(lake.inbox)) == len(resources)  # each department marks its delivery complete

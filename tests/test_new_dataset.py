@@ -99,8 +99,7 @@ def new_entry(tmp_path, monkeypatch):
     return get_paths()
 
 
-def test_a_new_yaml_entry_flows_to_the_portal_with_no_code(new_entry, portal, airflow_db):
-    from conftest import mark_delivered
+def test_a_new_yaml_entry_flows_to_the_portal_with_no_code(new_entry, portal, airflow_db, mark_delivered):
 
     from catalog.entries import get_resource
     from catalog.store import open_store

@@ -1,4 +1,5 @@
-"""The local portal stack against the real services: PostgreSQL, Redis, Solr 9 and CKAN 2.12."""
+"""The running system's services for real: PostgreSQL, Redis, Solr 9, CKAN 2.12 and Airflow 3.3
+under supervisord, on loopback only, with their secrets outside the repository."""
 from __future__ import annotations
 
 import time
@@ -11,7 +12,7 @@ import pytest
 import requests
 
 from stack import connection, status, up
-from stack.layout import CKAN_PORT, PG_PORT, REDIS_PORT, SOLR_PORT, get_layout
+from stack.layout import AIRFLOW_PORT, CKAN_PORT, PG_PORT, PROJECT_ROOT, REDIS_PORT, SOLR_PORT, get_layout
 
 pytestmark = pytest.mark.integration
 
@@ -78,15 +79,20 @@ def _listening_addresses(port: int) -> set[str]:
 
 def test_every_component_runs_on_loopback(portal: tuple[str, str]) -> None:
     state = status()
-    assert [c.name for c in state.components] == ["postgres", "redis", "solr", "ckan"]
+    assert [c.name for c in state.components] == [
+        "postgres", "redis", "solr", "ckan",
+        "airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
+    ]
     assert state.running, state
+    assert all(c.state == "RUNNING" and c.pid for c in state.components)  # supervisord's view
+    assert {c.name: c.version for c in state.components}["airflow-scheduler"] == "3.3.2"
     assert state["postgres"].version.startswith("15.")
     assert state["solr"].version.startswith("9.")
     assert state["ckan"].version == "2.12.0"
     for plugin in ("datastore", "scheming_datasets", "dcat"):
         assert plugin in state["ckan"].detail
     loopback = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
-    for port in (PG_PORT, REDIS_PORT, SOLR_PORT, CKAN_PORT):
+    for port in (PG_PORT, REDIS_PORT, SOLR_PORT, CKAN_PORT, AIRFLOW_PORT):
         addresses = _listening_addresses(port)
         assert addresses and addresses <= loopback, (port, addresses)
 
@@ -96,13 +102,20 @@ def test_up_again_is_quick_and_changes_nothing(portal: tuple[str, str]) -> None:
     started = time.monotonic()
     up(report=said.append)
     assert time.monotonic() - started < 15
-    assert [m for m in said if not m.startswith("portal up in")] == []
+    assert [m for m in said if not m.startswith("up in")] == []
 
 
-def test_secrets_are_private_and_token_is_the_publishers(portal: tuple[str, str]) -> None:
+def test_secrets_are_private_outside_the_repo_and_token_is_the_publishers(portal: tuple[str, str]) -> None:
     layout = get_layout()
-    assert layout.secrets_file.stat().st_mode & 0o777 == 0o600
-    assert layout.ckan_ini.stat().st_mode & 0o777 == 0o600
+    assert PROJECT_ROOT not in layout.secrets_file.parents  # nothing secret can be committed
+    for private in (layout.secrets_file, layout.ckan_ini, layout.airflow_passwords, layout.system_env):
+        assert private.stat().st_mode & 0o777 == 0o600, private
+    # supervisord's configuration (readable, in the state folder) holds no secret
+    conf = layout.supervisor_conf.read_text()
+    from stack import secrets as sec
+
+    for key, value in sec.load(layout.secrets_file).items():
+        assert value not in conf, key
     url, token = portal
     me = requests.get(f"{url}/api/3/action/user_show", params={"id": "kcdata_publisher"},
                       headers={"Authorization": token}, timeout=10).json()["result"]
@@ -173,3 +186,37 @@ def test_connection_prefers_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("KCDATA_CKAN_URL", "https://data.example.org/")
     monkeypatch.setenv("KCDATA_CKAN_TOKEN", "t0ken")
     assert connection() == ("https://data.example.org", "t0ken")
+
+
+def test_a_crashed_service_is_restarted_by_supervisord(portal: tuple[str, str]) -> None:
+    import os
+    import signal
+
+    from stack import redis
+
+    before = status()["redis"]
+    os.kill(before.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        now = status()["redis"]
+        if now.running and now.pid and now.pid != before.pid:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"redis not restarted: {status()['redis']}")
+    assert redis.ping()
+
+
+def test_status_and_logs_commands(portal: tuple[str, str]) -> None:
+    import subprocess
+    import sys
+
+    kcdata = str(Path(sys.executable).parent / "kcdata")
+    shown = subprocess.run([kcdata, "status"], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stdout
+    for name in ("postgres", "ckan", "airflow-scheduler", "airflow-triggerer"):
+        assert name in shown.stdout
+    logs = subprocess.run([kcdata, "logs", "airflow-scheduler", "-n", "5"], capture_output=True, text=True, timeout=60)
+    assert logs.returncode == 0 and logs.stdout.strip()
+    unknown = subprocess.run([kcdata, "logs", "nginx"], capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 1 and "airflow-scheduler" in unknown.stdout  # names the services there are
