@@ -60,7 +60,9 @@ class ChainState:
 
 
 def _finished_after(runs: list[DagRun], after: datetime | None) -> DagRun | None:
-    """The newest finished run that started at or after `after` (None: none yet)."""
+    """The newest finished run that started at or after `after`, the start of the upstream run
+    whose event it follows (an event is emitted before its run ends, so the downstream run may
+    start a moment before the upstream run's end). None: none yet."""
     done = [r for r in runs if r.finished and r.start and (after is None or r.start >= after)]
     return done[-1] if done else None
 
@@ -80,9 +82,9 @@ def chain_state(client: AirflowApi, tables: list[str], since: datetime) -> Chain
                 state.failed.append(f"{dag_id} {r.run_id}")
                 continue
             validate = next((t for t in client.task_instances(dag_id, r.run_id) if t["task_id"] == "validate"), None)
-            if validate and validate["state"] == "success" and r.end:
-                last_event_end = max(last_event_end or r.end, r.end)
-    upstream_end = last_event_end
+            if validate and validate["state"] == "success" and r.start:
+                last_event_end = max(last_event_end or r.start, r.start)
+    upstream_end = last_event_end  # the start of the newest upstream run that emitted an event
     for dag_id in (TRANSFORM, OPEN_VIEW, PUBLISH):
         if upstream_end is None:
             state.stages[dag_id] = "not needed"
@@ -94,7 +96,7 @@ def chain_state(client: AirflowApi, tables: list[str], since: datetime) -> Chain
             state.stages[dag_id] = "done" if latest.state == "success" else "failed"
             if latest.state != "success":
                 state.failed.append(f"{dag_id} {latest.run_id}")
-            upstream_end = latest.end if latest.state == "success" else None
+            upstream_end = latest.start if latest.state == "success" else None
         else:
             state.stages[dag_id] = "running" if active else "waiting"
             for later in (OPEN_VIEW, PUBLISH)[(TRANSFORM, OPEN_VIEW, PUBLISH).index(dag_id):]:
@@ -109,17 +111,24 @@ def watch_chain(client: AirflowApi, tables: list[str], since: datetime, console:
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[note]}"),
                TimeElapsedColumn())
     deadline = time.monotonic() + timeout
+    settled_once, last_line = False, ""
     with Progress(*columns, console=console, transient=False) as progress:
         ingest = progress.add_task("deliveries landed + validated", total=len(tables), note="")
         stage_tasks = {d: progress.add_task(label, total=1, note="waiting") for d, label in labels.items()}
         while True:
             state = chain_state(client, tables, since)
+            line = f"ingest {state.ingest_done}/{state.ingest_total}; " + "; ".join(
+                f"{labels[d]}: {state.stages.get(d, 'waiting')}" for d in labels)
+            if not console.is_terminal and line != last_line:  # a log, not a live display: one line per change
+                console.print(line)
+                last_line = line
             progress.update(ingest, completed=state.ingest_done, note=f"{state.ingest_done}/{state.ingest_total}")
             for dag_id, task_id in stage_tasks.items():
                 note = state.stages.get(dag_id, "waiting")
                 progress.update(task_id, completed=1 if note in ("done", "not needed", "failed") else 0, note=note)
-            if state.settled:
+            if state.settled and settled_once:  # twice in a row: no event in flight between two runs
                 return state
+            settled_once = state.settled
             if time.monotonic() > deadline:
                 raise KcdataError(f"the chain has not settled after {timeout:.0f} s: {state.stages}; see `kcdata logs airflow-scheduler`")
             time.sleep(2)
