@@ -43,7 +43,7 @@ def _run_after(api, dag_id: str, after: datetime, timeout: float = 600):
     """The first run of `dag_id` queued after `after`, once finished."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        runs = [r for r in api.runs(dag_id, since=after) if r.queued_at and r.queued_at >= after]
+        runs = [r for r in api.runs(dag_id, since=after) if r.queued_at and r.queued_at >= after and r.run_type != "scheduled"]
         if runs and runs[0].finished:
             return runs[0]
         time.sleep(0.5)
@@ -91,7 +91,7 @@ def main() -> None:
             runs[dag_id] = _run_after(api, dag_id, after)
             if runs[dag_id].state != "success":
                 raise SystemExit(f"{dag_id} {runs[dag_id].run_id} ended {runs[dag_id].state}")
-            after = runs[dag_id].end
+            after = runs[dag_id].start  # an event is emitted before its run ends
         version = store.latest_version(CODE)
         while True:
             ds = ckan.action.package_show(id=dataset_name(resource))
