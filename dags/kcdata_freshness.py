@@ -32,7 +32,6 @@ with DAG(
         from kcdata.alerts import check_freshness
 
         now = context["params"].get("now")
-        found = check_freshness(datetime.fromisoformat(now) if now else None)
-        return [f if isinstance(f, dict) else getattr(f, "__dict__", str(f)) for f in found]
+        return check_freshness(datetime.fromisoformat(now) if now else None)  # the alerts sent, as dicts
 
     check()

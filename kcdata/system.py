@@ -34,12 +34,9 @@ def settings() -> dict[str, str]:
         "KCDATA_CATALOG_DIR": str(paths.catalog_dir.resolve()),
         "KCDATA_CATALOG_URL": paths.catalog_url,
     }
-    try:
-        from kcdata.lineage import openlineage_environment
-    except ImportError:  # lineage wiring not present
-        openlineage_environment = None  # type: ignore[assignment]
-    if openlineage_environment is not None:
-        values.update(openlineage_environment(paths))
+    from kcdata.lineage import openlineage_environment
+
+    values.update(openlineage_environment(paths))
     values.update({k: v for k, v in os.environ.items() if k.startswith(_PASS_THROUGH)})
     return values
 
