@@ -49,4 +49,14 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-echo "setup: ready (.venv)" >&2
+# Front-end assets (ECharts for the catalog web, Data Docs' styles and scripts) come from npm at
+# the versions package-lock.json pins, into node_modules/; the pages serve them from there.
+command -v npm >/dev/null 2>&1 || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm >/dev/null; }
+npm_want=$(cat package.json package-lock.json | sha256sum | cut -c1-16)
+if [ "$(cat node_modules/.kcdata-installed 2>/dev/null || true)" != "$npm_want" ]; then
+  echo "setup: installing the pinned front-end assets (npm ci)" >&2
+  npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null
+  echo "$npm_want" > node_modules/.kcdata-installed
+fi
+
+echo "setup: ready (.venv, node_modules)" >&2
