@@ -150,3 +150,20 @@ class FreshnessRow(Base):
     overdue_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # the deadline missed
     alerted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # this period's alert went out
     checked_at: Mapped[datetime] = mapped_column(DateTime)  # the clock of the check
+
+
+class MetadataScoreRow(Base):
+    """One metadata-quality measurement of a dataset on the portal (MQA-style: findability,
+    accessibility, interoperability, reusability, contextuality), kept to show the trend."""
+
+    __tablename__ = "metadata_scores"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_code: Mapped[str] = mapped_column(ForeignKey("resources.code"))
+    measured_at: Mapped[datetime] = mapped_column(DateTime)
+    points: Mapped[int] = mapped_column(Integer)
+    max_points: Mapped[int] = mapped_column(Integer)
+    rating: Mapped[str] = mapped_column(String(16))  # excellent | good | sufficient | bad
+    dimensions: Mapped[dict] = mapped_column(JSON)  # {dimension: {"points": n, "max": m}}
+    indicators: Mapped[list] = mapped_column(JSON)  # [{dimension, indicator, points, max, passed, detail}]
+    source_url: Mapped[str] = mapped_column(Text)  # the DCAT record that was scored
