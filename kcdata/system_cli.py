@@ -32,8 +32,10 @@ def print_urls() -> None:
     from stack import get_layout
     from stack.airflow import ADMIN
     from stack.layout import airflow_url, ckan_url
+    from stack.web import web_url
 
     secrets = get_layout().secrets_file
+    console.print(f"Catalog web  {web_url()}  (目录 catalog; accounts: `kcdata users add`)")
     console.print(f"Airflow UI   {airflow_url()}  (user {ADMIN}; password: AIRFLOW_ADMIN_PASSWORD in {secrets})")
     console.print(f"CKAN portal  {ckan_url()}  (API token of kcdata_publisher: CKAN_API_TOKEN in {secrets})")
 

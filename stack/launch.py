@@ -10,18 +10,23 @@ from __future__ import annotations
 import os
 import sys
 
-from stack import airflow
+from stack import airflow, web
 from stack.layout import get_layout
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) < 2 or argv[1] not in airflow.SERVICES:
-        sys.exit(f"usage: python -m stack.launch {{{','.join(airflow.SERVICES)}}}")
+    services = (*airflow.SERVICES, web.NAME)
+    if len(argv) < 2 or argv[1] not in services:
+        sys.exit(f"usage: python -m stack.launch {{{','.join(services)}}}")
     layout = get_layout()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KCDATA_", "AIRFLOW"))}
-    env.update(airflow.environment(layout))
+    if argv[1] == web.NAME:
+        env.update(web.environment(layout))
+        cmd = web.command()
+    else:
+        env.update(airflow.environment(layout))
+        cmd = airflow.command(argv[1])
     env["KCDATA_SYSTEM_HOME"] = str(layout.home)
-    cmd = airflow.command(argv[1])
     os.execve(cmd[0], cmd, env)
 
 
