@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
-from stack import airflow, ckan, packages, postgres, redis, solr, supervisor
+from stack import airflow, ckan, packages, postgres, redis, solr, supervisor, web
 from stack import secrets as sec
 from stack.layout import HOST, PG_PORT, REDIS_PORT, SOLR_CORE, Layout, airflow_url, ckan_url, get_layout, solr_url
 from stack.proc import PortalError, ensure_port_free, wait_until
@@ -62,7 +62,7 @@ def _note(report: Report, changed: bool, message: str) -> None:
 def programs(layout: Layout) -> list[Program]:
     """Every service of the system, in start order."""
     return [postgres.program(layout), redis.program(layout), solr.program(layout), ckan.program(layout),
-            *airflow.programs(layout)]
+            *airflow.programs(layout), web.program(layout, airflow.settings_digest(layout))]
 
 
 def _start(layout: Layout, program: Program, report: Report) -> bool:
@@ -94,6 +94,7 @@ def _up(layout: Layout, report: Report, settings: dict[str, str] | None) -> Stac
     secrets = sec.ensure(layout.secrets_file, sec.PG_CKAN_PASSWORD, sec.PG_DATASTORE_PASSWORD,
                          sec.CKAN_PUBLISHER_PASSWORD)
     secrets = airflow.ensure_secrets(layout)
+    web.ensure_secrets(layout)
     _save_settings(layout, settings)
 
     # the two long downloads in parallel with the databases
@@ -137,7 +138,8 @@ def _up(layout: Layout, report: Report, settings: dict[str, str] | None) -> Stac
     _note(report, airflow.prepare(layout), "airflow: metadata database migrated, dbt pool created")
     for program in airflow.programs(layout):
         _start(layout, program, report)
-    wait_until(lambda: status(layout).running, what="Airflow services", timeout=180,
+    _start(layout, web.program(layout, airflow.settings_digest(layout)), report)
+    wait_until(lambda: status(layout).running, what="Airflow services and the catalog web", timeout=180,
                log=layout.log("airflow-scheduler"))
 
     state = status(layout)
@@ -166,10 +168,11 @@ def status(layout: Layout | None = None) -> StackStatus:
     layout = layout or get_layout()
     procs = supervisor.info(layout)
     checks = {"postgres": lambda: postgres.health(layout), "redis": lambda: redis.health(layout),
-              "solr": lambda: solr.health(layout), "ckan": lambda: ckan.health(layout)}
+              "solr": lambda: solr.health(layout), "ckan": lambda: ckan.health(layout), web.NAME: web.health}
     components_health = airflow.health() if procs.get("airflow-api-server", {}).get("statename") == "RUNNING" else {}
     urls = {"postgres": f"postgresql://{HOST}:{PG_PORT}", "redis": f"redis://{HOST}:{REDIS_PORT}",
-            "solr": f"{solr_url()}/{SOLR_CORE}", "ckan": ckan_url(), "airflow-api-server": airflow_url()}
+            "solr": f"{solr_url()}/{SOLR_CORE}", "ckan": ckan_url(), "airflow-api-server": airflow_url(),
+            web.NAME: web.web_url()}
     out = []
     for program in programs(layout):
         proc = procs.get(program.name, {})

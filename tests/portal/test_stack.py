@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from stack import connection, status, up
-from stack.layout import AIRFLOW_PORT, CKAN_PORT, PG_PORT, PROJECT_ROOT, REDIS_PORT, SOLR_PORT, get_layout
+from stack.layout import AIRFLOW_PORT, CKAN_PORT, PG_PORT, PROJECT_ROOT, REDIS_PORT, SOLR_PORT, WEB_PORT, get_layout
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +81,7 @@ def test_every_component_runs_on_loopback(portal: tuple[str, str]) -> None:
     state = status()
     assert [c.name for c in state.components] == [
         "postgres", "redis", "solr", "ckan",
-        "airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
+        "airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "catalog-web",
     ]
     assert state.running, state
     assert all(c.state == "RUNNING" and c.pid for c in state.components)  # supervisord's view
@@ -92,7 +92,8 @@ def test_every_component_runs_on_loopback(portal: tuple[str, str]) -> None:
     for plugin in ("datastore", "scheming_datasets", "dcat"):
         assert plugin in state["ckan"].detail
     loopback = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
-    for port in (PG_PORT, REDIS_PORT, SOLR_PORT, CKAN_PORT, AIRFLOW_PORT):
+    assert "resources in the catalog" in state["catalog-web"].detail  # /healthz read the catalog
+    for port in (PG_PORT, REDIS_PORT, SOLR_PORT, CKAN_PORT, AIRFLOW_PORT, WEB_PORT):
         addresses = _listening_addresses(port)
         assert addresses and addresses <= loopback, (port, addresses)
 
