@@ -15,6 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from catalog.licences import DEFAULT_LICENCE
+from catalog.licences import licence as _open_licence
+
 
 class ItemType(str, Enum):
     """信息项数据类型 (data type of an item)."""
@@ -454,6 +457,24 @@ class Resource(BaseModel):
     max_bad_share: float = Field(0.05, ge=0, le=1)  # quarantined share above which a batch fails
     # Cell texts that mean "no value" for every item (an item's own `missing_values` wins).
     missing_values: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING_VALUES))
+    # 开放许可: SPDX id of an open licence in catalog/licences.py (the portal shows nothing closed).
+    licence: str = DEFAULT_LICENCE
+    # 署名: the text users must show when they reuse the data; None = "来源：<provider>".
+    attribution: str | None = None
+    origin: str = ""  # 数据来源: how and where the department collects the data
+    keywords: list[str] = Field(default_factory=list)  # 关键词 beyond the defaults (see all_keywords)
+
+    @field_validator("licence")
+    @classmethod
+    def _open_licence(cls, v: str) -> str:
+        return _open_licence(v).spdx
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords_not_blank(cls, v: list[str]) -> list[str]:
+        if any(not k.strip() for k in v):
+            raise ValueError("keywords must not contain empty words")
+        return [k.strip() for k in v]
 
     @field_validator("code")
     @classmethod
@@ -514,3 +535,20 @@ class Resource(BaseModel):
     @property
     def has_personal_items(self) -> bool:
         return any(i.personal for i in self.items)
+
+    @property
+    def attribution_text(self) -> str:
+        """署名: what a reuser must show; defaults to naming the providing department."""
+        if self.attribution:
+            return self.attribution
+        return f"来源：{self.provider.name}（{self.provider.name_en}）"
+
+    @property
+    def all_keywords(self) -> list[str]:
+        """关键词 for search: the entry's own, then the provider's short name and the category parts.
+
+        Defaults mean every resource is findable by department and category without an entry
+        having to repeat them; order is kept and duplicates dropped."""
+        short = re.sub(r"^(广州市|黄埔区)", "", self.provider.name)
+        words = [*self.keywords, short, *self.category.split("/")[1:]]  # not the 类 (基础/主题信息资源)
+        return list(dict.fromkeys(w.strip() for w in words if w.strip()))

@@ -17,11 +17,14 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from catalog.audit import Actor, add_event
 from catalog.locks import store_lock
 from catalog.model import Resource
 from catalog.tables import ApprovalRow, FreshnessRow, LineageEdge, PublicationRow, RefusedDelivery, ResourceRow, VersionRow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+DECISIONS = ("approve", "reject", "withdraw")  # what the publication gate counts
+APPROVAL_ACTIONS = ("submit", *DECISIONS)
 
 
 def _now() -> datetime:
@@ -242,16 +245,22 @@ class CatalogStore:
         return {row.code: v for row, v in self.resources() if v is not None}
 
     def record_approval(
-        self, resource: Resource, action: str, by: str, note: str = "", sample_only: bool = False
+        self, resource: Resource, action: str, by: str, note: str = "", sample_only: bool = False,
+        actor: Actor | None = None,
     ) -> ApprovalRow:
-        """Append an approve/withdraw decision (the history is kept; the newest one counts).
+        """Append a step of the approval workflow (the history is kept; the newest decision counts).
 
-        `sample_only` marks a demo approval: it covers only the version that is latest now (made
-        from generated sample files), so the gate refuses any later version until a person decides."""
-        if action not in ("approve", "withdraw"):
+        `submit` asks the provider's reviewer to decide; `approve`, `reject` (a reason is required)
+        and `withdraw` are decisions. With an `actor`, an audit event is written in the same
+        transaction. `sample_only` marks a demo approval: it covers only the version that is latest
+        now (made from generated sample files), so the gate refuses any later version until a
+        person decides."""
+        if action not in APPROVAL_ACTIONS:
             raise ValueError(f"unknown approval action {action!r}")
         if not by.strip():
             raise ValueError("a reviewer name is required")
+        if action == "reject" and not note.strip():
+            raise ValueError("驳回须说明理由 a rejection needs a reason")
         self.sync_resources([resource])
         with self.session() as s:
             latest = s.scalar(select(func.max(VersionRow.version)).where(VersionRow.resource_code == resource.code))
@@ -260,14 +269,38 @@ class CatalogStore:
                 sample_only=sample_only,
             )
             s.add(row)
+            if actor is not None:
+                add_event(s, actor, f"approval.{action}", resource_code=resource.code, department=resource.provider.slug,
+                          subject=resource.name, detail={"version": latest, "note": note}, at=row.at)
             return row
 
     def current_approval(self, code: str) -> ApprovalRow | None:
-        """The newest decision for `code`, or None when nobody decided yet."""
+        """The newest decision (approve, reject or withdraw) for `code`, or None when nobody
+        decided yet; a submission is a request, not a decision."""
+        with self.session() as s:
+            return s.scalar(
+                select(ApprovalRow).where(ApprovalRow.resource_code == code, ApprovalRow.action.in_(DECISIONS))
+                .order_by(ApprovalRow.id.desc()).limit(1)
+            )
+
+    def latest_workflow_step(self, code: str) -> ApprovalRow | None:
+        """The newest row of any action, a submission included: what the resource waits for."""
         with self.session() as s:
             return s.scalar(
                 select(ApprovalRow).where(ApprovalRow.resource_code == code).order_by(ApprovalRow.id.desc()).limit(1)
             )
+
+    def awaiting_review(self, department: str | None = None) -> list[tuple[ResourceRow, ApprovalRow]]:
+        """Resources whose newest workflow step is a submission (of `department`'s, or all)."""
+        newest = select(func.max(ApprovalRow.id)).group_by(ApprovalRow.resource_code)
+        query = (
+            select(ResourceRow, ApprovalRow).join(ApprovalRow, ApprovalRow.resource_code == ResourceRow.code)
+            .where(ApprovalRow.id.in_(newest), ApprovalRow.action == "submit").order_by(ApprovalRow.at)
+        )
+        if department is not None:
+            query = query.where(ResourceRow.department_slug == department)
+        with self.session() as s:
+            return [(r, a) for r, a in s.execute(query)]
 
     def approvals(self, code: str) -> list[ApprovalRow]:
         with self.session() as s:

@@ -167,3 +167,84 @@ class MetadataScoreRow(Base):
     dimensions: Mapped[dict] = mapped_column(JSON)  # {dimension: {"points": n, "max": m}}
     indicators: Mapped[list] = mapped_column(JSON)  # [{dimension, indicator, points, max, passed, detail}]
     source_url: Mapped[str] = mapped_column(Text)  # the DCAT record that was scored
+
+
+class AccountRow(Base):
+    """A person who signs in to the catalog web: a department's user or reviewer, or a bureau admin.
+
+    `password` holds the scrypt parameters, salt and hash in one string (catalog/accounts.py),
+    never the password itself."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(32))  # department_user | department_reviewer | bureau_admin
+    department: Mapped[str | None] = mapped_column(String(64), nullable=True)  # slug; None for an admin
+    password: Mapped[str] = mapped_column(Text)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    password_changed_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class WebSessionRow(Base):
+    """A signed-in browser: only the SHA-256 of its random token is kept, so a copy of the store
+    cannot be used to sign in."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    client: Mapped[str] = mapped_column(String(64), default="")
+
+
+class LoginAttemptRow(Base):
+    """One sign-in attempt, kept to refuse guessing (too many failures per name or address)."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+
+
+class AuditEventRow(Base):
+    """Who did what, when, from where: append-only (there is no update or delete API)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    department: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the department concerned
+    action: Mapped[str] = mapped_column(String(48))
+    resource_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[dict] = mapped_column(JSON)
+    client: Mapped[str] = mapped_column(String(64), default="")
+
+
+class SharingRequestRow(Base):
+    """A department's request to use another department's 有条件共享 resource, and its answer."""
+
+    __tablename__ = "sharing_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_code: Mapped[str] = mapped_column(ForeignKey("resources.code"))
+    provider: Mapped[str] = mapped_column(String(64))  # slug of the providing department
+    requester: Mapped[str] = mapped_column(String(64))  # slug of the requesting department
+    requested_by: Mapped[str] = mapped_column(String(64))  # username
+    purpose: Mapped[str] = mapped_column(Text)
+    valid_from: Mapped[datetime] = mapped_column(DateTime)
+    valid_until: Mapped[datetime] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(16))  # pending | approved | refused | revoked
+    requested_at: Mapped[datetime] = mapped_column(DateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")

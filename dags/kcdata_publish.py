@@ -5,7 +5,9 @@ Scheduled on the open-view Assets: after every open-view build, each catalog res
 publication gate (open type allows it, latest version passed validation, a department reviewer
 approved it). Passing resources are created or updated in place on CKAN (one organisation per
 department, one dataset per resource, CSV + Parquet + data dictionary + DataStore table);
-resources whose approval was withdrawn are retracted. Re-running changes nothing.
+resources whose approval was withdrawn are retracted. Re-running changes nothing. Then every
+dataset on the portal gets a metadata-quality score (MQA-style, from the portal's own DCAT record
+and links), recorded so the catalog web shows it and its trend.
 
 CKAN's address and API token come from the Airflow connection `kcdata_ckan` (host = portal URL,
 password = API token), never from the repository.
@@ -49,4 +51,17 @@ with DAG(
         target = target_from_airflow_connection(Connection.get("kcdata_ckan"))
         return [asdict(r) for r in publish_all(Portal(target), codes=codes)]
 
-    publish()
+    @task
+    def score_metadata(results: list[dict]) -> list[dict]:
+        """Score what this run left on the portal (a failed score is reported, never fatal)."""
+        from airflow.sdk import Connection
+
+        from kcdata.pipeline import ON_PORTAL, score_metadata
+        from portal.client import target_from_airflow_connection
+
+        codes = [r["code"] for r in results if r["action"] in ON_PORTAL]
+        if not codes:
+            return []
+        return score_metadata(target_from_airflow_connection(Connection.get("kcdata_ckan")).url, codes)
+
+    score_metadata(publish())

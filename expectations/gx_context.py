@@ -10,6 +10,7 @@ while it validates (GX re-reads its suite and validation definition on every run
 """
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -117,9 +118,16 @@ def _shape(suite) -> str:
 
 
 def build_data_docs(paths: Paths) -> Path:
-    """Render the Data Docs under the GX lock (two runs rendering at once would mix their pages)."""
+    """Render the Data Docs under the GX lock (two runs rendering at once would mix their pages),
+    then point their CDN links at local copies (expectations/data_docs_offline.py): no internet here."""
+    from expectations.data_docs_offline import MissingAssets, make_offline
+
     with gx_lock(paths):
         _open(paths).build_data_docs()
+        try:
+            make_offline(paths.data_docs_index.parent)
+        except MissingAssets as exc:  # the docs still exist; they just need the internet to look right
+            logging.getLogger(__name__).warning("Data Docs keep their CDN links: %s", exc)
     return paths.data_docs_index
 
 

@@ -211,41 +211,52 @@ def publish(codes: Annotated[Optional[list[str]], typer.Argument(help="resource 
 
 
 def _decide(code: str, action: str, by: str, note: str) -> None:
+    """One workflow step from the CLI, through the same function the web uses (kcdata/approvals.py)."""
+    from catalog.audit import Actor
     from catalog.entries import get_resource
-    from catalog.store import open_store
+    from kcdata.approvals import DONE, act
 
     try:
         resource = get_resource(code)
-        row = open_store().record_approval(resource, action, by, note)
+        outcome = act(resource, action, by, note, actor=Actor(f"cli:{by.strip()}"))
     except (KcdataError, ValueError) as exc:
         _fail(exc)
-    verb = "approved for publication" if action == "approve" else "approval withdrawn"
-    console.print(f"{resource.code}: {verb} by {row.by} at {row.at:%Y-%m-%d %H:%M} UTC (version {row.version or '—'})")
-    from kcdata.system import request_publish
-
-    run_id = request_publish(f"{action} {resource.code} by {row.by}")
-    if run_id:
-        console.print(f"publish__portal run {run_id} started on the running system")
+    row = outcome.row
+    console.print(f"{resource.code}: {DONE[action]} by {row.by} at {row.at:%Y-%m-%d %H:%M} UTC (version {row.version or '—'})")
+    if action == "submit":
+        return
+    if outcome.run_id:
+        console.print(f"publish__portal run {outcome.run_id} started on the running system")
     else:
         console.print(f"no running system here: `kcdata publish {resource.code}` applies it now")
 
 
+CodeArg = Annotated[str, typer.Argument(help="resource code or table name")]
+ByOption = Annotated[str, typer.Option("--by", help="the name on the record (the department's user or reviewer)")]
+
+
+@catalog_app.command("submit")
+def catalog_submit(code: CodeArg, by: ByOption, note: Annotated[str, typer.Option(help="for the reviewer")] = "") -> None:
+    """Ask the providing department's reviewer to approve the resource for publication (提交发布申请)."""
+    _decide(code, "submit", by, note)
+
+
 @catalog_app.command("approve")
-def catalog_approve(
-    code: Annotated[str, typer.Argument(help="resource code or table name")],
-    by: Annotated[str, typer.Option("--by", help="the department reviewer's name")],
-    note: Annotated[str, typer.Option(help="why, for the record")] = "",
-) -> None:
+def catalog_approve(code: CodeArg, by: ByOption, note: Annotated[str, typer.Option(help="why, for the record")] = "") -> None:
     """Record a department reviewer's approval to publish the resource."""
     _decide(code, "approve", by, note)
 
 
-@catalog_app.command("withdraw")
-def catalog_withdraw(
-    code: Annotated[str, typer.Argument(help="resource code or table name")],
-    by: Annotated[str, typer.Option("--by", help="the department reviewer's name")],
-    note: Annotated[str, typer.Option(help="why, for the record")] = "",
+@catalog_app.command("reject")
+def catalog_reject(
+    code: CodeArg, by: ByOption, reason: Annotated[str, typer.Option("--reason", help="why (required)")],
 ) -> None:
+    """Reject a submission (驳回, with a reason); the resource stays off the portal (retracted if it was there)."""
+    _decide(code, "reject", by, reason)
+
+
+@catalog_app.command("withdraw")
+def catalog_withdraw(code: CodeArg, by: ByOption, note: Annotated[str, typer.Option(help="why, for the record")] = "") -> None:
     """Withdraw approval; the next publish run (or `kcdata publish CODE`) retracts the dataset."""
     _decide(code, "withdraw", by, note)
 
@@ -310,10 +321,15 @@ def _log_traceback(exc: Exception) -> Path:
 
 from kcdata.freshness_cli import freshness as _freshness  # noqa: E402
 from kcdata.system_cli import register as _register_system  # noqa: E402
+from kcdata.export_cli import register as _register_export  # noqa: E402
+from kcdata.users_cli import users_app as _users_app  # noqa: E402
+
+app.add_typer(_users_app, name="users")
 
 _register_system(app)
+_register_export(catalog_app)
 app.command("freshness")(_freshness)
 
-for _typer in (app, catalog_app):
+for _typer in (app, catalog_app, _users_app):
     for _info in _typer.registered_commands:
         _info.callback = _guarded(_info.callback)

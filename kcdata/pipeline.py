@@ -388,3 +388,30 @@ def pull_and_land(resource: Resource, paths: Paths, run: dict | None = None) -> 
         commit(resource, paths, result)
         report.landed.append(landed)
     return report
+
+
+ON_PORTAL = ("published", "updated", "unchanged")
+
+
+def score_metadata(portal_url: str, codes: list[str]) -> list[dict]:
+    """Score each dataset now on the portal from the portal's own DCAT record and links (MQA-style)
+    and record it, so the catalog web shows the score and its trend. A record the portal does not
+    serve is reported, not fatal: scoring never blocks publishing."""
+    from catalog.entries import get_resource
+    from catalog.metadata_scores import record_score
+    from portal.mapping import dataset_name
+    from portal.metadata_quality import RecordUnavailable, score_dataset
+
+    store = open_store()
+    out = []
+    for code in codes:
+        resource = get_resource(code)
+        try:
+            score = score_dataset(portal_url, dataset_name(resource))
+        except RecordUnavailable as exc:
+            out.append({"code": code, "error": str(exc)})
+            continue
+        record_score(store, code, score, score.source_url)
+        out.append({"code": code, "points": score.points, "max": score.max, "rating": score.rating,
+                    "failed": score.failed()})
+    return out

@@ -1,8 +1,9 @@
 """The publication gate: rules from the catalog, not code per dataset.
 
 A resource reaches the public portal only when (1) its open type allows it, (2) its latest
-version passed validation, and (3) a department reviewer's newest decision is an approval
-(a demo approval, sample_only, counts only for the sample-data version it was recorded on).
+version passed validation, and (3) a department reviewer's newest decision is an approval,
+not a rejection or a withdrawal (a demo approval, sample_only, counts only for the sample-data
+version it was recorded on).
 有条件开放 resources are published as metadata and data dictionary only: their data is given
 on application, so no data file or DataStore table is public.
 """
@@ -26,6 +27,15 @@ class Decision:
     reasons: list[str] = field(default_factory=list)  # why not (empty when published)
 
 
+# Why an unapproved resource stays off the portal, by the newest decision (None: nobody decided;
+# a submission alone is not a decision). A rejection keeps it off exactly as a withdrawal does.
+NOT_APPROVED = {
+    None: "not approved by a department reviewer",
+    "withdraw": "approval withdrawn",
+    "reject": "rejected by a department reviewer",
+}
+
+
 def decide(
     resource: Resource, latest_passed: bool | None, approval_action: str | None, approval_covers_latest: bool = True
 ) -> Decision:
@@ -41,7 +51,7 @@ def decide(
     elif not latest_passed:
         reasons.append("latest version failed validation")
     if approval_action != "approve":
-        reasons.append("not approved by a department reviewer" if approval_action is None else "approval withdrawn")
+        reasons.append(NOT_APPROVED.get(approval_action, "not approved by a department reviewer"))
     elif not approval_covers_latest:
         reasons.append("demo approval covers sample data only, not this version")
     if reasons:

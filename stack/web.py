@@ -29,12 +29,13 @@ def ensure_secrets(layout: Layout) -> dict[str, str]:
 def environment(layout: Layout) -> dict[str, str]:
     """What the web process needs, its secret included: hand it to the process, never print it."""
     secrets = sec.load(layout.secrets_file)
+    settings = sec.load(layout.system_env)
     return {
-        **sec.load(layout.system_env),
+        **settings,
         "KCDATA_SYSTEM_HOME": str(layout.home),
         "KCDATA_WEB_SECRET_KEY": secrets.get(sec.WEB_SECRET_KEY, ""),
         "KCDATA_AIRFLOW_URL": airflow_url(),
-        "KCDATA_PORTAL_URL": secrets.get(sec.CKAN_URL) or ckan_url(),
+        "KCDATA_CKAN_URL": settings.get("KCDATA_CKAN_URL") or secrets.get(sec.CKAN_URL) or ckan_url(),
     }
 
 

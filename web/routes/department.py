@@ -1,0 +1,158 @@
+"""A department's problems: deliveries refused as a whole and quarantined rows per version, with
+the reasons, as pages and as CSV files (UTF-8 with BOM, for Excel) to fix and resubmit.
+
+Only the department's own people and bureau admins see them; anybody else gets 404 for every
+URL under /department/<slug>/, so guessing codes or versions reveals nothing.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+
+from catalog.accounts import Account
+from catalog.entries import load_catalog, load_departments
+from catalog.model import Resource
+from catalog.tables import RefusedDelivery, VersionRow
+from common.lake import FEEDBACK_FILE
+from web.auth import can_see_department, get_store, require_account
+from web.templates import templates
+
+router = APIRouter()
+PREVIEW_LINES = 50
+NOT_FOUND = "未找到 Not found."
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: object) -> str:
+    """A cell Excel would read as a formula (= + - @) gets a leading apostrophe."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def csv_response(header: list[str], rows: list[list], filename: str) -> Response:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([neutralise(h) for h in header])
+    writer.writerows([[neutralise(v) for v in row] for row in rows])
+    return Response(
+        ("\ufeff" + buffer.getvalue()).encode("utf-8"), media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@dataclass(frozen=True)
+class VersionProblems:
+    version: VersionRow
+    feedback: list[dict]  # lines of feedback.csv (行号, 信息项, 列代码, 提交的值, 问题代码, 问题说明, description)
+
+
+@dataclass(frozen=True)
+class ResourceProblems:
+    resource: Resource
+    refused: list[RefusedDelivery]
+    versions: list[VersionProblems]
+
+
+def _department_or_404(request: Request, slug: str) -> Account:
+    account = require_account(request)
+    if not can_see_department(account, slug) or slug not in load_departments():
+        raise HTTPException(404, NOT_FOUND)
+    return account
+
+
+def _feedback(version: VersionRow) -> list[dict]:
+    path = Path(version.quarantine_path).parent / FEEDBACK_FILE
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _problems(slug: str) -> list[ResourceProblems]:
+    store = get_store()
+    out = []
+    for resource in load_catalog():
+        if resource.provider.slug != slug:
+            continue
+        _, versions, _ = store.resource(resource.code)
+        with_problems = [
+            VersionProblems(v, _feedback(v)) for v in reversed(versions)
+            if v.rows_quarantined or v.delivery_problems or not v.validation_passed
+        ]
+        out.append(ResourceProblems(resource, store.refused_deliveries(resource.code), with_problems))
+    return out
+
+
+def _resource_of(slug: str, code: str) -> Resource:
+    for resource in load_catalog():
+        if code in (resource.code, resource.table) and resource.provider.slug == slug:
+            return resource
+    raise HTTPException(404, NOT_FOUND)
+
+
+@router.get("/department/{slug}/problems", response_class=HTMLResponse)
+def problems_page(request: Request, slug: str) -> Response:
+    _department_or_404(request, slug)
+    department = load_departments()[slug]
+    return templates.TemplateResponse(
+        request, "department/problems.html",
+        {"department": department, "problems": _problems(slug), "preview": PREVIEW_LINES, "nav": "department"},
+    )
+
+
+@router.get("/department/{slug}/problems/{code}/refused.csv")
+def refused_csv(request: Request, slug: str, code: str) -> Response:
+    _department_or_404(request, slug)
+    resource = _resource_of(slug, code)
+    rows = [
+        [r.source_file, r.resource_code, r.row or "", r.column or "", r.code, r.message_zh, r.message_en,
+         r.refused_at.isoformat(sep=" ", timespec="seconds")]
+        for r in get_store().refused_deliveries(resource.code)
+    ]
+    header = ["文件 File", "资源代码 Code", "行号 Row", "列 Column", "问题代码 Problem", "问题说明", "description", "时间 When (UTC)"]
+    return csv_response(header, rows, f"{resource.code}-refused.csv")
+
+
+@router.get("/department/{slug}/problems/{code}/v{version}.csv")
+def quarantine_csv(request: Request, slug: str, code: str, version: str) -> Response:
+    """The quarantined rows of one version as sent, each with its reasons, to fix and resubmit."""
+    _department_or_404(request, slug)
+    resource = _resource_of(slug, code)
+    _, versions, _ = get_store().resource(resource.code)
+    row = next((v for v in versions if str(v.version) == version), None)
+    if row is None:
+        raise HTTPException(404, NOT_FOUND)
+    header, lines = _quarantine_lines(resource, row)
+    return csv_response(header, lines, f"{resource.code}-v{version}-quarantine.csv")
+
+
+def _quarantine_lines(resource: Resource, version: VersionRow) -> tuple[list[str], list[list]]:
+    """Lines about the whole delivery first (no row number), then each quarantined row's values
+    as sent with its reasons joined (Chinese and English)."""
+    import pyarrow.parquet as pq
+
+    reasons: dict[str, list[dict]] = {}
+    general: list[dict] = []
+    for line in _feedback(version):
+        (reasons.setdefault(line["行号"], []) if line.get("行号") else general).append(line)
+    items = [i for i in resource.items if not i.derived]
+    header = ["行号 Row", "问题说明", "description", "问题代码 Problem"] + [i.name for i in items]
+    lines = [["", g.get("问题说明", ""), g.get("description", ""), g.get("问题代码", "")] + [""] * len(items) for g in general]
+    path = Path(version.quarantine_path)
+    if path.is_file():
+        table = pq.read_table(path)
+        present = set(table.column_names)
+        for record in table.to_pylist():
+            found = reasons.get(str(record.get("_row")), [])
+            lines.append([
+                record.get("_row"),
+                "；".join(f"{r.get('信息项') or ''}：{r.get('问题说明')}".lstrip("：") for r in found),
+                "; ".join(f"{r.get('列代码') or ''}: {r.get('description')}".lstrip(": ") for r in found),
+                ",".join(sorted({r.get("问题代码", "") for r in found})),
+            ] + [record.get(i.code) if i.code in present else "" for i in items])
+    return header, lines
