@@ -130,7 +130,7 @@ def _accounts(data: WebData) -> None:
 
 
 @pytest.fixture(scope="session")
-def web_data(tmp_path_factory) -> WebData:
+def web_data(tmp_path_factory, no_system_home) -> WebData:
     """A lake and catalog store made by the real pipeline from small sample files (about 30 s)."""
     root = tmp_path_factory.mktemp("web")
     env = {
@@ -140,6 +140,7 @@ def web_data(tmp_path_factory) -> WebData:
         "KCDATA_CATALOG_DIR": str(PROJECT_ROOT / "catalog" / "resources"),
         "KCDATA_AIRFLOW_URL": AIRFLOW_URL,
         "KCDATA_CKAN_URL": PORTAL_URL,
+        "KCDATA_SYSTEM_HOME": no_system_home,
     }
     data = WebData(root, env)
     with mock.patch.dict(os.environ, env):
@@ -259,11 +260,12 @@ ACCOUNTS_ROLES = {
 }
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _no_running_system(tmp_path_factory) -> None:
+@pytest.fixture(scope="session")
+def no_system_home(tmp_path_factory) -> str:
     """Approvals ask a running system for a publish run; the web tests' servers must never reach
-    the one on this machine, so they get a state folder of their own (nothing runs there)."""
-    os.environ.setdefault("KCDATA_SYSTEM_HOME", str(tmp_path_factory.mktemp("no-system")))
+    the one on this machine, so they get a state folder of their own (nothing runs there). Set in
+    their environment only: the session's own `system` fixture keeps the real one."""
+    return str(tmp_path_factory.mktemp("no-system"))
 
 
 def _catalog_copy(target: Path) -> Path:
@@ -300,7 +302,7 @@ def _accounts_data(root: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def accounts_site(tmp_path_factory) -> Iterator[WebServer]:
+def accounts_site(tmp_path_factory, no_system_home) -> Iterator[WebServer]:
     """`python -m web` over the accounts tests' own lake, store and catalog copy."""
     import httpx
 
@@ -312,7 +314,7 @@ def accounts_site(tmp_path_factory) -> Iterator[WebServer]:
         "KCDATA_CATALOG_DIR": str(_catalog_copy(root / "catalog")),
         "KCDATA_AIRFLOW_URL": AIRFLOW_URL,
         "KCDATA_CKAN_URL": PORTAL_URL,
-        "KCDATA_SYSTEM_HOME": os.environ["KCDATA_SYSTEM_HOME"],
+        "KCDATA_SYSTEM_HOME": no_system_home,
     }
     data = WebData(root, env, {u: d or "" for u, (_, d) in ACCOUNTS_ROLES.items()})
     with mock.patch.dict(os.environ, env):
