@@ -38,9 +38,7 @@ def write_files(resource: Resource, view: OpenView, folder: Path, with_data: boo
     src = str(view.path).replace("'", "''")
     if with_data:
         csv_path = folder / f"{resource.table}.csv"
-        select = ", ".join(
-            (neutralise_sql(f'"{i.code}"') if i.type is ItemType.C else f'"{i.code}"') + f' AS "{i.name}"' for i in items
-        )
+        select = ", ".join(f'{_csv_cell(i.type, i.code)} AS "{i.name}"' for i in items)
         body = folder / ".body.csv"
         con.execute(
             f"COPY (SELECT {select} FROM read_parquet('{src}', hive_partitioning = false)) TO '{body}' "
@@ -53,8 +51,9 @@ def write_files(resource: Resource, view: OpenView, folder: Path, with_data: boo
         body.unlink()
         files.append(PublishedFile("data.csv", csv_path, "CSV", f"{resource.name}（CSV，UTF-8，含BOM）", sha256_file(csv_path)))
         parquet_path = folder / f"{resource.table}.parquet"
+        typed = ", ".join(f'{_typed(i.type, i.code)} AS "{i.code}"' for i in items)
         con.execute(
-            f"COPY (SELECT * FROM read_parquet('{src}', hive_partitioning = false)) "
+            f"COPY (SELECT {typed} FROM read_parquet('{src}', hive_partitioning = false)) "
             f"TO '{parquet_path}' (FORMAT parquet, COMPRESSION zstd)"
         )
         files.append(PublishedFile("data.parquet", parquet_path, "Parquet", f"{resource.name}（Parquet）", sha256_file(parquet_path)))
@@ -63,6 +62,37 @@ def write_files(resource: Resource, view: OpenView, folder: Path, with_data: boo
     files.append(PublishedFile("data-dictionary.csv", dictionary, "CSV", "数据字典 Data dictionary", sha256_file(dictionary)))
     con.close()
     return files
+
+
+def _typed(item_type: ItemType, column: str) -> str:
+    """Integer items as integers whatever the view stored them as (never 3.0)."""
+    return f'CAST("{column}" AS BIGINT)' if item_type is ItemType.I else f'"{column}"'
+
+
+def _csv_cell(item_type: ItemType, column: str) -> str:
+    """One CSV cell: text made Excel-safe, integers as integers, whole decimals without `.0`."""
+    quoted = f'"{column}"'
+    if item_type is ItemType.C:
+        return neutralise_sql(quoted)
+    if item_type is ItemType.N:
+        return (f"CASE WHEN {quoted} = trunc({quoted}) AND abs({quoted}) < 1e15 "
+                f"THEN CAST(CAST({quoted} AS BIGINT) AS VARCHAR) ELSE CAST({quoted} AS VARCHAR) END")
+    return _typed(item_type, column)
+
+
+def number_text(value: float) -> str:
+    """2013.0 -> "2013", 0.5 -> "0.5": bounds read as people write them."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def range_text(bounds: tuple[float | None, float | None]) -> str:
+    """An item's allowed range for the data dictionary: "2013–2017", "≥ 0", "≤ 100"."""
+    low, high = bounds
+    if low is not None and high is not None:
+        return f"{number_text(low)}–{number_text(high)}"
+    if low is not None:
+        return f"≥ {number_text(low)}"
+    return f"≤ {number_text(high)}" if high is not None else ""
 
 
 def write_dictionary(resource: Resource, view: OpenView, path: Path) -> None:
@@ -74,7 +104,7 @@ def write_dictionary(resource: Resource, view: OpenView, path: Path) -> None:
         w.writerow(["信息项名称 item", "字段 column", "类型 type", "单位 unit", "必填 required", "规则 rule", "说明 description"])
         for code in view.columns:
             i = resource.item(code)
-            rule = i.pattern or (f"[{i.range[0]}, {i.range[1]}]" if i.range else "") or ("、".join(i.allowed) if i.allowed else "")
+            rule = i.pattern or (range_text(i.range) if i.range else "") or ("、".join(i.allowed) if i.allowed else "")
             if i.derived:
                 rule = f"派生 derived: {i.derived}"
             w.writerow([i.name, i.code, i.type.value, i.unit or "", "是" if i.required else "否", rule, i.description])

@@ -5,10 +5,17 @@ top level, never as `extras` (scheming would collide with them).
 """
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
+from catalog.dcat_terms import EU_VOCABULARIES, MEDIA_TYPES, dcat_terms
+from catalog.licences import licence
 from catalog.model import OpenType, Resource
+
+SHA256_ALGORITHM = "http://spdx.org/rdf/terms#checksumAlgorithm_sha256"  # our file hashes (spdx:algorithm)
 
 
 @dataclass(frozen=True)
@@ -23,6 +30,8 @@ class VersionFacts:
     rows_quarantined: int
     validated_at: datetime
     withheld_items: list[str]
+    # The data's own time span (ISO dates, first and last), when it has a date or time item.
+    time_range: tuple[str, str] | None = None
 
 
 def dataset_name(resource: Resource) -> str:
@@ -52,22 +61,30 @@ def quality_summary(facts: VersionFacts) -> str:
     )
 
 
-def dataset_dict(resource: Resource, facts: VersionFacts, org_id: str) -> dict:
-    """The dataset's metadata; `fingerprint` doubles as the "publish finished" marker."""
+def dataset_dict(resource: Resource, facts: VersionFacts, org_id: str, base_uri: str) -> dict:
+    """The dataset's metadata; `fingerprint` doubles as the "publish finished" marker.
+
+    `base_uri` is the portal's address: dataset and publisher IRIs are its pages. The DCAT-AP 3
+    terms come from catalog.dcat_terms (as the catalog's own DCAT export does), sent as scheming
+    fields that the portal's kcdata DCAT profile only emits."""
     r = resource
+    terms = dcat_terms(r, base_uri)
+    lic = licence(r.licence)
     notes = r.summary
     if r.open.type is OpenType.conditional:
         notes += f"\n\n**有条件开放 Conditional open**：{r.open.condition}。数据需申请后获取；本页提供元数据与数据字典。"
     if facts.withheld_items:
         notes += "\n\n不予公开的信息项（已从发布数据中移除）：" + "、".join(r.item(c).name for c in facts.withheld_items)
+    notes += f"\n\n**许可协议 Licence**：[{lic.title_zh} {lic.title_en}]({lic.url})。**署名 Attribution**：{terms.attribution}"
+    start, end = facts.time_range or (terms.issued, "")
     return {
         "name": dataset_name(r),
         "title": r.name,
         "notes": notes,
         "owner_org": org_id,
         "private": False,
-        "license_id": "cc-by",
-        "tags": [{"name": "kcdata"}, {"name": r.provider.slug}],
+        "license_id": terms.licence_ckan_id,
+        "tags": [{"name": t} for t in dict.fromkeys(["kcdata", r.provider.slug, *terms.keywords]) if _TAG.fullmatch(t)],
         "resource_code": r.code,
         "title_en": r.name_en,
         "provider": r.provider.name,
@@ -85,8 +102,67 @@ def dataset_dict(resource: Resource, facts: VersionFacts, org_id: str) -> dict:
         "catalog_version": str(facts.version),
         "quality_summary": quality_summary(facts),
         "related_resources": ", ".join(r.related),
+        "share_condition": r.share.condition or "",
+        "share_method": r.share.method,
+        "attribution": terms.attribution,
+        "origin": terms.origin,
+        "licence_url": terms.licence_url,
+        "contact_name": terms.contact_name,
+        "contact_email": terms.contact_email or "",
+        "temporal_start": start,
+        "temporal_end": end,
+        "uri": terms.dataset_uri,
+        "theme_uris": " ".join(terms.themes),
+        "frequency_uri": terms.frequency,
+        "access_rights_uri": terms.access_rights,
+        "licence_uri": terms.licence,
+        "language_uris": " ".join(terms.languages),
+        "spatial_uri": terms.spatial,
+        "related_uris": " ".join(terms.related),
+        "publisher_uri": terms.publisher_uri,
+        "publisher_name": terms.publisher_name["zh"],
+        "publisher_name_en": terms.publisher_name.get("en", ""),
+        "kc_profile": json.dumps(terms.kc, ensure_ascii=False, sort_keys=True),
+        "concepts": json.dumps(concept_triples([
+            *terms.themes, terms.frequency, terms.access_rights, terms.licence, *terms.languages, terms.spatial,
+            *(iri for pair in MEDIA_TYPES.values() for iri in pair),
+        ]), ensure_ascii=False),
         "fingerprint": facts.fingerprint,
     }
+
+
+@lru_cache(maxsize=1)
+def _vocabularies():
+    from rdflib import Graph
+
+    return Graph().parse(EU_VOCABULARIES)
+
+
+def concept_triples(iris: list[str]) -> list[list[str]]:
+    """What catalog/eu-vocabularies.ttl says about each vocabulary IRI and its scheme (class,
+    scheme, labels), as [subject, predicate, object, lang, "iri"|"literal"] rows: the portal's
+    DCAT then describes every term it uses, as the catalog's own DCAT-AP export does."""
+    from rdflib import Literal, URIRef
+    from rdflib.namespace import SKOS
+
+    vocab = _vocabularies()
+    subjects = list(dict.fromkeys(URIRef(i) for i in iris))
+    subjects += [s for node in subjects for s in vocab.objects(node, SKOS.inScheme) if s not in subjects]
+    rows = []
+    for node in dict.fromkeys(subjects):
+        for _, predicate, obj in sorted(vocab.triples((node, None, None))):
+            literal = isinstance(obj, Literal)
+            rows.append([str(node), str(predicate), str(obj), (obj.language or "") if literal else "", "literal" if literal else "iri"])
+    return rows
+
+
+def resource_terms(file_format: str) -> dict:
+    """DCAT-AP 3 terms of one published file: EU file type, IANA media type, checksum algorithm."""
+    format_uri, media_type_uri = MEDIA_TYPES[file_format]
+    return {"format_uri": format_uri, "media_type_uri": media_type_uri, "hash_algorithm": SHA256_ALGORITHM}
+
+
+_TAG = re.compile(r"[\w .-]{2,100}")  # what CKAN accepts as a tag name
 
 
 DATASTORE_TYPES = {"C": "text", "N": "numeric", "I": "int", "D": "date", "T": "timestamp", "L": "bool"}

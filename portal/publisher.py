@@ -21,9 +21,18 @@ from common.settings import Paths, get_paths
 from portal.client import Portal
 from portal.files import PublishedFile, write_files
 from portal.gate import Decision, Mode, decide
-from portal.mapping import VersionFacts, dataset_dict, dataset_name, datastore_fields, organization_dict
+from portal.mapping import (
+    VersionFacts,
+    dataset_dict,
+    dataset_name,
+    datastore_fields,
+    organization_dict,
+    resource_terms,
+)
 
 RECORDS_PER_CALL = 5_000
+PREVIEW_VIEW = {"view_type": "datatables_view", "title": "数据预览 Data preview",
+                "description": "表格预览，可搜索、排序 Table preview: search and sort"}
 
 
 @dataclass
@@ -64,15 +73,16 @@ def publish_resource(resource: Resource, portal: Portal, paths: Paths | None = N
         version=latest.version, fingerprint=latest.fingerprint, rows_published=view.rows, rows_in=latest.rows_in,
         rows_accepted=latest.rows_accepted, rows_quarantined=latest.rows_quarantined,
         validated_at=latest.validated_at, withheld_items=view.dropped,
+        time_range=data_time_range(resource, view, latest.validated_at),
     )
     org = portal.show("organization_show", id=organization_dict(resource)["name"]) or portal.call(
         "organization_create", **organization_dict(resource)
     )
-    wanted = dataset_dict(resource, facts, org["id"])
+    wanted = dataset_dict(resource, facts, org["id"], portal.target.url)
     current = portal.show("package_show", id=name)
     with tempfile.TemporaryDirectory(prefix="kcdata-publish-") as tmp:
         files = write_files(resource, view, Path(tmp), with_data=decision.mode is Mode.data)
-        if current is not None and _unchanged(current, wanted, files):
+        if current is not None and _unchanged(current, wanted, files) and _has_preview(portal, current, decision.mode):
             result = PublishResult(resource.code, "unchanged", _url(portal, name))
         else:
             marker = wanted.pop("fingerprint")
@@ -86,6 +96,7 @@ def publish_resource(resource: Resource, portal: Portal, paths: Paths | None = N
             csv_resource = _sync_resources(portal, current, files)
             if decision.mode is Mode.data and csv_resource is not None:
                 _load_datastore(portal, resource, csv_resource, view)
+                _ensure_preview(portal, csv_resource)
             portal.call("package_patch", id=current["id"], fingerprint=marker)
             result = PublishResult(resource.code, action, _url(portal, name))
     store.record_publication(
@@ -108,8 +119,48 @@ def _unchanged(current: dict, wanted: dict, files: list[PublishedFile]) -> bool:
             continue
         if str(current.get(key) or "") != str(value or ""):
             return False
-    have = {r["name"]: r.get("hash") for r in current.get("resources", [])}
-    return have == {f.name: f.sha256 for f in files}
+    have = {r["name"]: (r.get("hash"), *(r.get(k) for k in resource_terms(r.get("format") or "CSV"))) for r in current.get("resources", [])}
+    return have == {f.name: (f.sha256, *resource_terms(f.format).values()) for f in files}
+
+
+def _has_preview(portal: Portal, dataset: dict, mode: Mode) -> bool:
+    """A data dataset's CSV has its table preview (metadata-only datasets need none)."""
+    if mode is not Mode.data:
+        return True
+    csv = next((r for r in dataset.get("resources", []) if r["name"] == "data.csv"), None)
+    return csv is not None and _preview_of(portal, csv) is not None
+
+
+def _preview_of(portal: Portal, resource: dict) -> dict | None:
+    views = portal.call("resource_view_list", id=resource["id"])
+    return next((v for v in views if v.get("view_type") == PREVIEW_VIEW["view_type"]), None)
+
+
+def _ensure_preview(portal: Portal, resource: dict) -> None:
+    """CKAN's data-table view on the DataStore-backed CSV, once (never a second one)."""
+    if _preview_of(portal, resource) is None:
+        portal.call("resource_view_create", resource_id=resource["id"], **PREVIEW_VIEW)
+
+
+def data_time_range(resource: Resource, view: OpenView, validated_at) -> tuple[str, str] | None:
+    """The data's own time span: of its first date-time item, else of its first date item whose
+    dates all lie in the past (a licence's expiry date is not what the data covers)."""
+    import duckdb
+
+    src = str(view.path).replace("'", "''")
+    candidates = [c for t in ("T", "D") for c in view.columns if resource.item(c).type.value == t]
+    con = duckdb.connect()
+    try:
+        for code in candidates:
+            low, high = con.execute(
+                f'SELECT CAST(min("{code}") AS DATE), CAST(max("{code}") AS DATE) '
+                f"FROM read_parquet('{src}', hive_partitioning = false)"
+            ).fetchone()
+            if low is not None and high <= validated_at.date():
+                return low.isoformat(), high.isoformat()
+    finally:
+        con.close()
+    return None
 
 
 def _sync_resources(portal: Portal, dataset: dict, files: list[PublishedFile]) -> dict | None:
@@ -118,11 +169,14 @@ def _sync_resources(portal: Portal, dataset: dict, files: list[PublishedFile]) -
     csv_resource = None
     for f in files:
         existing = by_name.pop(f.name, None)
+        terms = resource_terms(f.format)
         if existing is not None and existing.get("hash") == f.sha256:
             res = existing
+            if any(existing.get(k) != v for k, v in terms.items()):  # published before these terms existed
+                res = portal.call("resource_patch", id=existing["id"], **terms)
         else:
             with f.path.open("rb") as fh:
-                fields = dict(name=f.name, format=f.format, description=f.description, hash=f.sha256, upload=fh)
+                fields = dict(name=f.name, format=f.format, description=f.description, hash=f.sha256, upload=fh, **terms)
                 if existing is None:
                     res = portal.call("resource_create", package_id=dataset["id"], **fields)
                 else:
@@ -145,9 +199,7 @@ def _load_datastore(portal: Portal, resource: Resource, csv_resource: dict, view
     portal.call("datastore_create", resource_id=csv_resource["id"], force=True, fields=fields, records=[], **keyed)
     con = duckdb.connect()
     src = str(view.path).replace("'", "''")
-    cols = ", ".join(
-        f'strftime("{c}", \'%Y-%m-%dT%H:%M:%S\') AS "{c}"' if resource.item(c).type.value == "T" else f'"{c}"' for c in view.columns
-    )
+    cols = ", ".join(_datastore_column(resource.item(c).type.value, c) for c in view.columns)
     reader = con.sql(f"SELECT {cols} FROM read_parquet('{src}', hive_partitioning = false)").to_arrow_reader(RECORDS_PER_CALL)
     for batch in reader:
         records = batch.to_pylist()
@@ -155,8 +207,19 @@ def _load_datastore(portal: Portal, resource: Resource, csv_resource: dict, view
             for k, v in record.items():
                 if hasattr(v, "isoformat"):
                     record[k] = v.isoformat()
+                elif isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+                    record[k] = int(v)  # a whole number is sent as 3, so the DataStore shows 3, not 3.0
         portal.call("datastore_upsert", resource_id=csv_resource["id"], force=True, method="insert", records=records)
     con.close()
+
+
+def _datastore_column(item_type: str, code: str) -> str:
+    """The SELECT expression loading one item: timestamps as ISO text, integer items as integers."""
+    if item_type == "T":
+        return f'strftime("{code}", \'%Y-%m-%dT%H:%M:%S\') AS "{code}"'
+    if item_type == "I":
+        return f'CAST("{code}" AS BIGINT) AS "{code}"'
+    return f'"{code}"'
 
 
 def _retract(resource: Resource, portal: Portal, store: CatalogStore, reasons: list[str]) -> PublishResult:

@@ -19,6 +19,7 @@ from stack import postgres
 from stack import secrets as sec
 from stack.layout import (
     CKAN_BOOTSTRAP,
+    CKAN_EXTENSION,
     CKAN_PORT,
     CKAN_REQUIREMENTS,
     CKAN_VERSION,
@@ -35,9 +36,10 @@ from stack.proc import PortalError, http_json, run, wait_until
 from stack.supervisor import Program
 
 PLUGINS = (
-    "activity datastore datatables_view image_view text_view "
+    "kcdata activity datastore datatables_view image_view text_view "
     "scheming_datasets dcat dcat_json_interface structured_data"
 )
+RDF_PROFILES = "euro_dcat_ap_3 kcdata"  # ckanext-dcat's DCAT-AP 3, then ours (portal/ckan/ckanext-kcdata)
 TOKEN_NAME = "kcdata"
 _REDIS_DB = 1  # keep CKAN's keys apart from anything else on the same Redis
 
@@ -61,23 +63,56 @@ def _base_python() -> str:
     return found
 
 
+def extension_digest() -> str:
+    """SHA-256 over our extension's files (names and bytes): a change means a re-install."""
+    h = hashlib.sha256()
+    for path in sorted(CKAN_EXTENSION.rglob("*")):
+        rel = path.relative_to(CKAN_EXTENSION)
+        if not path.is_file() or any(part in ("__pycache__", "build") or part.endswith(".egg-info") for part in rel.parts):
+            continue
+        h.update(str(rel).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _stamp_lines() -> list[str]:
+    return [*CKAN_REQUIREMENTS, f"ckanext-kcdata {extension_digest()}"]
+
+
 def venv_ready(layout: Layout) -> bool:
     stamp = _stamp(layout)
     return (_bin(layout, "ckan").exists() and stamp.exists()
-            and stamp.read_text().splitlines() == list(CKAN_REQUIREMENTS))
+            and stamp.read_text().splitlines() == _stamp_lines())
 
 
 def ensure_venv(layout: Layout) -> bool:
-    """Create the venv and pip-install CKAN + extensions unless already done. True when installed now."""
+    """Create the venv and pip-install CKAN, its extensions and ours unless already done (our
+    extension again whenever its files changed). True when something was installed now."""
     if venv_ready(layout):
         return False
     log = layout.log("pip-ckan")
     if not _bin(layout, "python").exists():
         run([_base_python(), "-m", "venv", layout.ckan_venv], what="python -m venv (CKAN)", log=log)
-    run([_bin(layout, "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-         *CKAN_REQUIREMENTS], what="pip install CKAN", log=log, timeout=1800)
-    _stamp(layout).write_text("\n".join(CKAN_REQUIREMENTS) + "\n")
+    stamp = _stamp(layout)
+    installed = stamp.read_text().splitlines() if stamp.exists() else []
+    if installed[:len(CKAN_REQUIREMENTS)] != list(CKAN_REQUIREMENTS):
+        run([_bin(layout, "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+             *CKAN_REQUIREMENTS], what="pip install CKAN", log=log, timeout=1800)
+    _install_extension(layout, log)
+    stamp.write_text("\n".join(_stamp_lines()) + "\n")
     return True
+
+
+def _install_extension(layout: Layout, log: Path) -> None:
+    """pip-install a copy of portal/ckan/ckanext-kcdata (not editable: the CKAN venv never
+    imports from the checkout, and building from a copy leaves no build/ or egg-info there)."""
+    copy = layout.run / "ckanext-kcdata"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(CKAN_EXTENSION, copy, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    try:
+        run([_bin(layout, "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+             "--no-deps", "--force-reinstall", copy], what="pip install ckanext-kcdata", log=log, timeout=600)
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
 
 
 def solr_schema(layout: Layout) -> Path:
@@ -104,6 +139,7 @@ def desired_options(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
     pg = f"{HOST}:{PG_PORT}"
     return {
         "ckan.site_url": ckan_url(),
+        **_catalog_options(),
         "ckan.site_title": "知识城开放数据 Knowledge City Open Data",
         "ckan.site_description": "中新广州知识城公共数据开放平台 Sino-Singapore Guangzhou Knowledge City open data",
         "sqlalchemy.url": f"postgresql://{postgres.CKAN_ROLE}:{ckan_pw}@{pg}/{postgres.CKAN_DB}",
@@ -119,12 +155,31 @@ def desired_options(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
         "ckan.views.default_views": "image_view datatables_view",
         "ckan.max_resource_size": "500",
         "ckan.auth.create_unowned_dataset": "false",
-        "ckan.locale_default": "en",
-        "ckan.locales_offered": "en zh_Hans_CN",
+        "ckan.locale_default": "zh_Hans_CN",
+        "ckan.locales_offered": "zh_Hans_CN en",
         "ckan.devserver.host": HOST,
         "ckan.devserver.port": str(CKAN_PORT),
         "ckan.devserver.threaded": "true",
         "debug": "false",
+    }
+
+
+def _catalog_options() -> dict[str, str]:
+    """ckanext-dcat and our profile's catalog-level settings: the catalog's publisher is the data
+    bureau (catalog/resources/bureau.yaml), its languages and place those of catalog.dcat_terms."""
+    from catalog import dcat_terms
+    from catalog.entries import load_bureau
+
+    bureau = load_bureau()
+    return {
+        "ckanext.dcat.rdf.profiles": RDF_PROFILES,
+        "ckanext.dcat.base_uri": ckan_url(),
+        "ckanext.kcdata.publisher_uri": f"{ckan_url()}/about#publisher",
+        "ckanext.kcdata.publisher_name_zh": bureau.name,
+        "ckanext.kcdata.publisher_name_en": bureau.name_en,
+        "ckanext.kcdata.publisher_email": bureau.email,
+        "ckanext.kcdata.languages": " ".join(dcat_terms.languages()),
+        "ckanext.kcdata.spatial_uri": dcat_terms.spatial(),
     }
 
 
@@ -256,10 +311,11 @@ def status_show() -> dict | None:
 
 
 def _inputs_digest(layout: Layout) -> str:
-    """What the running server has loaded: its ini and our scheming schema."""
+    """What the running server has loaded: its ini, our scheming schema and our extension."""
     h = hashlib.sha256()
     for path in (layout.ckan_ini, DATASET_SCHEMA):
         h.update(path.read_bytes() if path.exists() else b"")
+    h.update(extension_digest().encode())
     return h.hexdigest()
 
 
@@ -268,7 +324,7 @@ def _inputs_stamp(layout: Layout) -> Path:
 
 
 def stale(layout: Layout) -> bool:
-    """The running server was started with another ini or schema than the current ones."""
+    """The running server was started with another ini, schema or extension than the current ones."""
     stamp = _inputs_stamp(layout)
     return not stamp.exists() or stamp.read_text().strip() != _inputs_digest(layout)
 

@@ -125,6 +125,7 @@ class Layout:
 SOLR_PROJECT = PROJECT_ROOT / "stack" / "solr"
 SOLR_CONF = SOLR_PROJECT / "conf"
 DATASET_SCHEMA = PROJECT_ROOT / "portal" / "ckan" / "kcdata_dataset.yaml"
+CKAN_EXTENSION = PROJECT_ROOT / "portal" / "ckan" / "ckanext-kcdata"  # our CKAN plugin + DCAT profile
 CKAN_BOOTSTRAP = Path(__file__).resolve().parent / "_ckan_bootstrap.py"
 
 

@@ -35,39 +35,6 @@ ALL = [OPEN, PERSONAL, CONDITIONAL, NOT_OPEN, UNAPPROVED, FAILED]
 ARTIFACTS = Path(__file__).parents[2] / ".artifacts"
 
 
-@pytest.fixture(scope="module")
-def published(portal, tmp_path_factory, airflow_db):
-    """Ingest, approve and publish through Airflow; yields (target, lake paths)."""
-    url, token = portal
-    target = CkanTarget(url, token)
-    root = tmp_path_factory.mktemp("publish")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("KCDATA_LAKE", str(root / "lake"))
-        mp.setenv("KCDATA_INBOX", str(root / "inbox"))
-        admin = Portal(target)
-        for code in ALL:  # the local portal may hold these from an earlier run
-            try:
-                admin.call("dataset_purge", id=dataset_name(get_resource(code)))
-            except NotFound:
-                pass
-        for code in ALL:
-            resource = get_resource(code)
-            bad = 0.30 if code == FAILED else 0.02
-            sample = generate_resource(resource, root / "inbox", rows=1200, bad_share=bad, seed=5)
-            land_and_validate(resource, sample.path)
-        transform()  # dbt, then the open views the publisher uploads
-        open_views()
-        store = open_store()
-        for code in (OPEN, PERSONAL, CONDITIONAL, NOT_OPEN, FAILED):
-            store.record_approval(get_resource(code), "approve", "测试审核员")
-        from kcdata.airflow_run import run_publish
-
-        assert run_publish(target).state == "success"
-        from common.settings import get_paths
-
-        yield target, get_paths()
-
-
 def _anon(target: CkanTarget) -> RemoteCKAN:
     return RemoteCKAN(target.url)
 

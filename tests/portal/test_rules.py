@@ -47,7 +47,7 @@ def test_personal_items_are_never_in_the_open_view():
 def test_dataset_metadata_matches_golden():
     resource = get_resource("KC-YJGL-001")
     facts = VersionFacts(3, "f" * 64, 7500, 8000, 7600, 400, datetime(2026, 11, 1, 8, 30), ["inspector"])
-    got = dataset_dict(resource, facts, "org-id")
+    got = dataset_dict(resource, facts, "org-id", "http://127.0.0.1:5000")
     path = GOLDEN / "kc-yjgl-001.dataset.json"
     if os.environ.get("KCDATA_UPDATE_GOLDEN"):
         path.write_text(json.dumps(got, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -75,3 +75,25 @@ def test_csv_cells_that_excel_would_run_are_neutralised(tmp_path):
     assert rows[2][4] == "0"  # numbers are never touched
     assert set(files) == {"data.csv", "data.parquet", "data-dictionary.csv"}
     assert {f.name for f in write_files(clinics, view, tmp_path / "meta", with_data=False)} == {"data-dictionary.csv"}
+
+
+def test_whole_numbers_are_written_without_a_decimal_point(tmp_path):
+    """An integer item stored as a double (3.0) and a whole decimal (113.0) read 3 and 113 in the
+    CSV; the Parquet keeps integer items as integers; the dictionary's ranges read 0–5000."""
+    clinics = get_resource("KC-WSJK-001")
+    view_path = tmp_path / "open.parquet"
+    duckdb.sql(
+        """COPY (SELECT * FROM (VALUES
+             ('PDY00000001', '甲诊所', '诊所', '一号', 3.0::DOUBLE, '020-31234567', 113.0::DOUBLE, 23.25::DOUBLE, DATE '2028-01-01')
+           ) t(institution_code, institution_name, institution_type, address, beds, phone, longitude, latitude, license_valid_until))
+           TO '""" + str(view_path) + "' (FORMAT parquet)"
+    )
+    view = OpenView(view_path, 1, [i.code for i in clinics.items], [])
+    files = {f.name: f for f in write_files(clinics, view, tmp_path / "out", with_data=True)}
+    row = list(csv.DictReader(files["data.csv"].path.read_text(encoding="utf-8-sig").splitlines()))[0]
+    assert (row["核定床位数"], row["经度"], row["纬度"]) == ("3", "113", "23.25")
+    beds_type = duckdb.sql(f"DESCRIBE SELECT beds FROM read_parquet('{files['data.parquet'].path}')").fetchall()[0][1]
+    assert beds_type == "BIGINT"
+    rules = {r["字段 column"]: r["规则 rule"] for r in csv.DictReader(
+        files["data-dictionary.csv"].path.read_text(encoding="utf-8-sig").splitlines())}
+    assert rules["beds"] == "0–5000" and rules["longitude"] == "113.3–113.7"
