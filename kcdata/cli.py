@@ -319,9 +319,9 @@ def _log_traceback(exc: Exception) -> Path:
     return log
 
 
+from kcdata.export_cli import register as _register_export  # noqa: E402
 from kcdata.freshness_cli import freshness as _freshness  # noqa: E402
 from kcdata.system_cli import register as _register_system  # noqa: E402
-from kcdata.export_cli import register as _register_export  # noqa: E402
 from kcdata.users_cli import users_app as _users_app  # noqa: E402
 
 app.add_typer(_users_app, name="users")

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -164,17 +165,16 @@ class WebServer:
     log: Path
 
 
-@pytest.fixture(scope="session")
-def web_server(web_data: WebData, tmp_path_factory) -> Iterator[WebServer]:
-    """`python -m web` (uvicorn) on a free 127.0.0.1 port over the session's data; stopped at the end."""
+@contextmanager
+def serve(data: WebData, log: Path) -> Iterator[WebServer]:
+    """`python -m web` (uvicorn) on a free 127.0.0.1 port over `data`, until the block ends."""
     import httpx
 
     port = _free_port()
-    log = tmp_path_factory.mktemp("web-server") / "web.log"
-    env = {**os.environ, **web_data.env, "PYTHONUNBUFFERED": "1"}
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "web", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                                cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+                                cwd=PROJECT_ROOT, env={**os.environ, **data.env, "PYTHONUNBUFFERED": "1"}, stdout=out,
+                                stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     try:
@@ -182,14 +182,14 @@ def web_server(web_data: WebData, tmp_path_factory) -> Iterator[WebServer]:
             if proc.poll() is not None:
                 raise RuntimeError(f"the web server exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
             try:
-                if httpx.get(url + "/exports", timeout=2).status_code == 200:
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the web server did not answer within 60 s:\n{log.read_text(errors='replace')}")
             time.sleep(0.2)
-        yield WebServer(url, web_data, log)
+        yield WebServer(url, data, log)
     finally:
         proc.terminate()
         try:
@@ -197,6 +197,13 @@ def web_server(web_data: WebData, tmp_path_factory) -> Iterator[WebServer]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def web_server(web_data: WebData, tmp_path_factory) -> Iterator[WebServer]:
+    """The catalog web over the session's data; stopped at the end."""
+    with serve(web_data, tmp_path_factory.mktemp("web-server") / "web.log") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -304,7 +311,6 @@ def _accounts_data(root: Path) -> None:
 @pytest.fixture(scope="session")
 def accounts_site(tmp_path_factory, no_system_home) -> Iterator[WebServer]:
     """`python -m web` over the accounts tests' own lake, store and catalog copy."""
-    import httpx
 
     root = tmp_path_factory.mktemp("accounts-site")
     env = {
@@ -319,34 +325,8 @@ def accounts_site(tmp_path_factory, no_system_home) -> Iterator[WebServer]:
     data = WebData(root, env, {u: d or "" for u, (_, d) in ACCOUNTS_ROLES.items()})
     with mock.patch.dict(os.environ, env):
         _accounts_data(root)
-    port = _free_port()
-    log = root / "web.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "web", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                                cwd=PROJECT_ROOT, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, stdout=out,
-                                stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the web server exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
-            try:
-                if httpx.get(url + "/login", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the web server did not answer within 60 s:\n{log.read_text(errors='replace')}")
-            time.sleep(0.2)
-        yield WebServer(url, data, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with serve(data, root / "web.log") as server:
+        yield server
 
 
 @pytest.fixture

@@ -21,14 +21,10 @@ CLINICS = "KC-WSJK-001"  # health: 无条件开放; no other test of the running
 REVIEWER, PASSWORD = "health_reviewer_sys", "reviewer password for tests"
 
 
-def _wait(what: str, check, timeout: float = 300.0, every: float = 2.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"{what}: not after {timeout:.0f} s")
+def _wait(what: str, check, timeout: float = 300.0):
+    from test_running_system import _wait as wait
+
+    return wait(what, check, timeout=timeout, every=2.0)
 
 
 def _kcdata(system, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
