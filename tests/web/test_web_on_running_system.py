@@ -119,13 +119,23 @@ def test_rejecting_in_the_browser_keeps_it_off_ckan_and_approving_publishes_it(s
         page.wait_for_load_state()
         assert "批准" in page.inner_text("[data-testid=workflow-state]")
         _wait("the dataset on CKAN after the approval in the browser", on_ckan)
+
+        # the publish run then scores the dataset from the portal's own DCAT record and links
+        from catalog.metadata_scores import score_history
+        from catalog.store import open_store
+
+        scores = _wait("a metadata-quality score of the published dataset",
+                       lambda: score_history(open_store(system.paths().catalog_url), CLINICS))
+        assert scores[-1].source_url.endswith(f"/dataset/{dataset_name(resource)}.ttl")
+        assert scores[-1].rating in ("excellent", "good"), (scores[-1].points, scores[-1].indicators)
+        page.goto(f"{WEB}/resource/{CLINICS}")
+        assert f"{scores[-1].points}" in page.inner_text("[data-testid=mqa]")
     finally:
         context.close()
 
     from catalog.audit import events
-    from catalog.store import open_store
 
     store = open_store(system.paths().catalog_url)
     assert [a.action for a in store.approvals(CLINICS)][-2:] == ["reject", "approve"]
     logged = [(e.action, e.actor) for e in events(store, resource_code=CLINICS)]
-    assert ("reject", REVIEWER) in logged and ("approve", REVIEWER) in logged, logged
+    assert ("approval.reject", REVIEWER) in logged and ("approval.approve", REVIEWER) in logged, logged
