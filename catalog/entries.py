@@ -162,6 +162,12 @@ def _load_dir(directory: str) -> tuple[Resource, ...]:
     return tuple(r for _, r in entries)
 
 
+def forget_loaded_catalog() -> None:
+    """Entries were edited on disk: the next `load_catalog` reads them again (loading is cached
+    per folder, and a long-lived process such as the catalog web must see edits)."""
+    _load_dir.cache_clear()
+
+
 def load_catalog(directory: Path | None = None) -> list[Resource]:
     """Every entry under catalog/resources/<department>/*.yaml, sorted by path."""
     return list(_load_dir(str(directory or get_paths().catalog_dir)))

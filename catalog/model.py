@@ -136,6 +136,22 @@ class Item(BaseModel):
     def personal(self) -> bool:
         return self.sensitivity in (Sensitivity.personal, Sensitivity.sensitive_personal)
 
+    @property
+    def range_text(self) -> str:
+        """The allowed range as people write it, for data dictionaries: "2013–2017", "≥ 0",
+        "≤ 100" (never "[2013.0, 2017.0]"); "" without a range."""
+        low, high = self.range or (None, None)
+        if low is not None and high is not None:
+            return f"{_number_text(low)}–{_number_text(high)}"
+        if low is not None:
+            return f"≥ {_number_text(low)}"
+        return f"≤ {_number_text(high)}" if high is not None else ""
+
+
+def _number_text(value: float) -> str:
+    """2013.0 -> "2013", 0.5 -> "0.5": a bound read as people write it."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
 
 NAMED_PATTERNS = {"uscc", "id_card"}
 

@@ -20,8 +20,8 @@ from catalog.licences import licence
 from catalog.model import ItemType, Resource, Sensitivity
 from catalog.store import CatalogStore
 from catalog.tables import PublicationRow
+from common.formulas import neutralise
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # (group header or None, column header): a group spans its consecutive columns.
 RESOURCE_COLUMNS: list[tuple[str | None, str]] = [
     (None, "信息资源分类"), (None, "信息资源名称"), (None, "信息资源代码"), (None, "信息资源提供方"), (None, "提供方代码"),
@@ -41,12 +41,6 @@ SENSITIVITY_LABELS = {
     Sensitivity.sensitive_personal: "敏感个人信息",
 }
 MAX_WIDTH = 60
-
-
-def safe(value: object) -> str:
-    """The cell text, with an apostrophe before anything a spreadsheet would run as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
 def _published_urls(store: CatalogStore | None) -> dict[str, str]:
@@ -113,7 +107,7 @@ def _resource_sheet(ws: Worksheet, resources: list[Resource], urls: dict[str, st
         for cell in row:
             cell.font, cell.alignment = bold, centre
     for r in resources:
-        ws.append([safe(v) for v in resource_row(r, urls.get(r.code, ""))])
+        ws.append([neutralise(v) for v in resource_row(r, urls.get(r.code, ""))])
     ws.freeze_panes = "D3"
     _fit_columns(ws)
     wrap = Alignment(wrap_text=True, vertical="top")
@@ -128,7 +122,7 @@ def _item_sheet(ws: Worksheet, resources: list[Resource]) -> None:
         cell.font = Font(bold=True)
     for r in resources:
         for row in item_rows(r):
-            ws.append([safe(v) for v in row])
+            ws.append([neutralise(v) for v in row])
     ws.freeze_panes = "A2"
     _fit_columns(ws)
 

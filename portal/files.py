@@ -6,10 +6,8 @@ from pathlib import Path
 
 from catalog.model import ItemType, Resource
 from common.checksums import sha256_file
+from common.formulas import neutralise_sql
 from common.lake import OpenView
-
-# A cell starting with one of these is a formula to Excel/LibreOffice (CSV injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -19,12 +17,6 @@ class PublishedFile:
     format: str
     description: str
     sha256: str
-
-
-def neutralise_sql(column: str) -> str:
-    """DuckDB expression that prefixes a formula-looking text cell with an apostrophe."""
-    starts = " OR ".join(f"starts_with({column}, chr({ord(p)}))" for p in FORMULA_PREFIXES)
-    return f"CASE WHEN {starts} THEN '''' || {column} ELSE {column} END"
 
 
 def write_files(resource: Resource, view: OpenView, folder: Path, with_data: bool) -> list[PublishedFile]:
@@ -80,21 +72,6 @@ def _csv_cell(item_type: ItemType, column: str) -> str:
     return _typed(item_type, column)
 
 
-def number_text(value: float) -> str:
-    """2013.0 -> "2013", 0.5 -> "0.5": bounds read as people write them."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def range_text(bounds: tuple[float | None, float | None]) -> str:
-    """An item's allowed range for the data dictionary: "2013–2017", "≥ 0", "≤ 100"."""
-    low, high = bounds
-    if low is not None and high is not None:
-        return f"{number_text(low)}–{number_text(high)}"
-    if low is not None:
-        return f"≥ {number_text(low)}"
-    return f"≤ {number_text(high)}" if high is not None else ""
-
-
 def write_dictionary(resource: Resource, view: OpenView, path: Path) -> None:
     """One row per published item: 中文名, column, type, unit, required, rule, description."""
     import csv
@@ -104,7 +81,7 @@ def write_dictionary(resource: Resource, view: OpenView, path: Path) -> None:
         w.writerow(["信息项名称 item", "字段 column", "类型 type", "单位 unit", "必填 required", "规则 rule", "说明 description"])
         for code in view.columns:
             i = resource.item(code)
-            rule = i.pattern or (range_text(i.range) if i.range else "") or ("、".join(i.allowed) if i.allowed else "")
+            rule = i.pattern or i.range_text or ("、".join(i.allowed) if i.allowed else "")
             if i.derived:
                 rule = f"派生 derived: {i.derived}"
             w.writerow([i.name, i.code, i.type.value, i.unit or "", "是" if i.required else "否", rule, i.description])

@@ -25,24 +25,14 @@ from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 
 from catalog.accounts import Account, Role, session_account
-from catalog.store import CatalogStore, open_store
-from common.settings import get_paths
+from catalog.model import Resource
+from web.catalog_state import get_store
 
 SESSION_COOKIE = "kcdata_session"
 CSRF_COOKIE = "kcdata_csrf"
 FLASH_COOKIE = "kcdata_flash"
 CSRF_FIELD = "csrf_token"
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
-
-
-@lru_cache(maxsize=4)
-def _store(url: str) -> CatalogStore:
-    return open_store(url)
-
-
-def get_store() -> CatalogStore:
-    """The catalog store of this installation (opened once per process and URL)."""
-    return _store(get_paths().catalog_url)
 
 
 @lru_cache(maxsize=1)
@@ -220,28 +210,40 @@ def can_see_department(account: Account | None, slug: str) -> bool:
     return account is not None and (account.is_admin or account.department == slug)
 
 
-def can_read_data(account: Account | None, code: str, now: datetime | None = None) -> bool:
-    """May this account read the resource's data? The provider's people and bureau admins always;
-    others when it is 无条件共享, or with an approved, unexpired sharing grant (有条件共享);
-    不予共享 never for anybody else."""
-    from catalog.entries import get_resource
+READABLE = ("admin", "provider", "unconditional", "grant")  # the reasons of `data_access` that allow reading
+
+
+def data_access(account: Account | None, resource: Resource, now: datetime | None = None) -> str:
+    """Why this account may or may not read the resource's data — the one sharing rule, whose
+    answer is in READABLE when it may: the provider's people and bureau admins always; others when
+    it is 无条件共享, or with an approved, unexpired sharing grant (有条件共享); 不予共享 never for
+    anybody else. Reasons: anonymous, admin, provider, not_shared, unconditional, grant, needs_request."""
     from catalog.model import ShareType
     from catalog.sharing import has_grant
-    from common.errors import KcdataError
 
     if account is None or account.disabled:
-        return False
+        return "anonymous"
+    if account.is_admin:
+        return "admin"
+    if account.department == resource.provider.slug:
+        return "provider"
+    if resource.share.type is ShareType.none:
+        return "not_shared"
+    if resource.share.type is ShareType.unconditional:
+        return "unconditional"
+    return "grant" if has_grant(get_store(), account.department, resource.code, now) else "needs_request"
+
+
+def can_read_data(account: Account | None, code: str, now: datetime | None = None) -> bool:
+    """May this account read the data of resource `code`? (`data_access` says why.)"""
+    from catalog.entries import get_resource
+    from common.errors import KcdataError
+
     try:
         resource = get_resource(code)
     except KcdataError:
         return False
-    if account.is_admin or account.department == resource.provider.slug:
-        return True
-    if resource.share.type is ShareType.unconditional:
-        return True
-    if resource.share.type is ShareType.none:
-        return False
-    return has_grant(get_store(), account.department, resource.code, now)
+    return data_access(account, resource, now) in READABLE
 
 
 def account_links(request: Request) -> list[tuple[str, str, str]]:

@@ -13,13 +13,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
-from catalog import entries
-from catalog.entries import load_catalog, load_departments
+from catalog.entries import forget_loaded_catalog, load_catalog, load_departments
 from catalog.freshness import DEADLINES, Status, freshness, utc
 from catalog.model import Grade, OpenType, Provider, Resource, ShareType, UpdateCycle
 from catalog.store import CatalogStore
@@ -263,21 +263,27 @@ def badges(resource: Resource, state: ResourceState) -> tuple[tuple[str, str], .
     return tuple(out)
 
 
+@lru_cache(maxsize=4)
+def _open(url: str) -> CatalogStore:
+    return CatalogStore(url)
+
+
+def get_store(url: str | None = None) -> CatalogStore:
+    """The catalog store of this process, one per URL: opening one makes an engine and checks
+    the schema, which no request should pay for again."""
+    return _open(url or get_paths().catalog_url)
+
+
 class SnapshotCache:
     """One snapshot per (catalog folder, store URL), rebuilt only when a signature changed."""
 
     def __init__(self, check_seconds: float = CHECK_SECONDS) -> None:
         self.check_seconds = check_seconds
-        self._stores: dict[str, CatalogStore] = {}
         self._snapshots: dict[tuple[str, str], Snapshot] = {}
         self._lock = threading.Lock()
 
     def store(self, url: str | None = None) -> CatalogStore:
-        url = url or get_paths().catalog_url
-        with self._lock:
-            if url not in self._stores:
-                self._stores[url] = CatalogStore(url)
-            return self._stores[url]
+        return get_store(url)
 
     def get(self) -> Snapshot:
         paths = get_paths()
@@ -295,7 +301,7 @@ class SnapshotCache:
             snapshot.checked = time.monotonic()
             return snapshot
         if snapshot is not None and snapshot.signature[0] != signature[0]:
-            entries._load_dir.cache_clear()  # the YAML changed: load_catalog must read it again
+            forget_loaded_catalog()  # the YAML changed: load_catalog must read it again
         snapshot = build_snapshot(store, paths.catalog_dir, signature=signature)
         with self._lock:
             self._snapshots[key] = snapshot

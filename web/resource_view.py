@@ -6,7 +6,6 @@ Plain values for the template; the charts get their data as JSON (rendered with 
 `<script type="application/json">`), never as inline script."""
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -14,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from catalog.freshness import DEADLINES, beijing_text, duration_text
+from catalog.metadata_scores import score_history
 from catalog.model import Item, Resource
 from catalog.store import CatalogStore
 from catalog.tables import VersionRow
@@ -99,13 +99,11 @@ def _source_text(resource: Resource) -> str:
 
 def item_rules(item: Item) -> list[str]:
     """An item's rules as people read them: range 2013–2017, not [2013.0, 2017.0]."""
-    from web.templates import format_range
-
     rules = []
     if item.pattern:
         rules.append(NAMED_PATTERN_LABELS.get(item.pattern, f"格式 pattern: {item.pattern}"))
     if item.range is not None:
-        rules.append(f"取值范围 range: {format_range(item.range)}")
+        rules.append(f"取值范围 range: {item.range_text}")
     if item.allowed:
         rules.append("允许值 allowed: " + "、".join(item.allowed))
     if item.references:
@@ -173,14 +171,9 @@ class Score:
 
 
 def metadata_scores(store: CatalogStore, code: str) -> list[Score]:
-    """The MQA score history (oldest first), or [] when none exists or the scoring module is not there."""
-    try:
-        module = importlib.import_module("catalog.metadata_scores")
-    except ModuleNotFoundError:  # not installed: the page says "not yet scored"
-        return []
-    history = module.score_history(store, code)
-    scores = [Score(r.measured_at, r.points, r.max_points, r.rating, r.dimensions or {}, r.indicators or []) for r in history]
-    return sorted(scores, key=lambda s: s.measured_at)
+    """The MQA score history, oldest first ([] before the first publish run scored it)."""
+    return [Score(r.measured_at, r.points, r.max_points, r.rating, r.dimensions or {}, r.indicators or [])
+            for r in score_history(store, code)]
 
 
 def freshness_view(snapshot: Snapshot, resource: Resource) -> dict:

@@ -5,7 +5,7 @@ Who sees rows:
 - bureau admins and the providing department: always;
 - 不予共享 (not shared): nobody else;
 - 无条件共享 (shared unconditionally): every signed-in user;
-- otherwise whoever `web.auth.can_read_data(account, code)` allows (approved, unexpired grants).
+- otherwise an approved, unexpired sharing grant (the rule is `web.auth.data_access`).
 
 What they see: up to 20 rows of the open view (lake/open, personal items already removed), or,
 for a resource without one (不予开放), of the curated current rows; items whose sensitivity is
@@ -13,16 +13,16 @@ personal or sensitive-personal are dropped in both cases, and so are the lake's 
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from catalog.model import Resource, ShareType
+from catalog.model import Resource
 from catalog.store import CatalogStore
 from common.lake import Zone
 from common.settings import get_paths
 from common.sqltext import ident, literal
+from web.auth import READABLE, data_access
 
 SAMPLE_LIMIT = 20
 
@@ -38,37 +38,22 @@ class SampleRows:
     withheld: list[str] = field(default_factory=list)  # names of personal items not shown
 
 
-def _role(account: Any) -> str | None:
-    role = getattr(account, "role", None)
-    return getattr(role, "value", role)
-
-
-def _can_read_data(account: Any, code: str) -> bool:
-    """The accounts engineer's rule (sharing grants); False while web.auth does not exist."""
-    try:
-        auth = importlib.import_module("web.auth")
-    except ModuleNotFoundError:
-        return False
-    check = getattr(auth, "can_read_data", None)
-    return bool(check(account, code)) if check else False
+REASONS = {  # web.auth.data_access's reason -> (中文, English) shown beside the rows
+    "anonymous": ("匿名访客仅能查看目录元数据，请登录后查看样例数据。",
+                  "Anonymous visitors see catalog metadata only; sign in to see sample rows."),
+    "admin": ("数据局管理员可查看。", "Bureau admins may see the rows."),
+    "provider": ("本部门提供的资源。", "Your department provides this resource."),
+    "not_shared": ("不予共享：仅提供方和数据局管理员可查看数据。", "Not shared: only the provider and bureau admins see its rows."),
+    "unconditional": ("无条件共享。", "Shared unconditionally."),
+    "grant": ("已获批准的共享申请。", "An approved sharing request covers your department."),
+    "needs_request": ("有条件共享：需提交共享申请并获批准。", "Shared on conditions: request access and wait for approval."),
+}
 
 
 def access(resource: Resource, account: Any) -> tuple[bool, str, str]:
-    """(allowed, why in Chinese, why in English)."""
-    if account is None:
-        return (False, "匿名访客仅能查看目录元数据，请登录后查看样例数据。",
-                "Anonymous visitors see catalog metadata only; sign in to see sample rows.")
-    if _role(account) == "bureau_admin":
-        return True, "数据局管理员可查看。", "Bureau admins may see the rows."
-    if getattr(account, "department", None) == resource.provider.slug:
-        return True, "本部门提供的资源。", "Your department provides this resource."
-    if resource.share.type is ShareType.none:
-        return False, "不予共享：仅提供方和数据局管理员可查看数据。", "Not shared: only the provider and bureau admins see its rows."
-    if resource.share.type is ShareType.unconditional:
-        return True, "无条件共享。", "Shared unconditionally."
-    if _can_read_data(account, resource.code):
-        return True, "已获批准的共享申请。", "An approved sharing request covers your department."
-    return False, "有条件共享：需提交共享申请并获批准。", "Shared on conditions: request access and wait for approval."
+    """(allowed, why in Chinese, why in English), by the sharing rule of web.auth."""
+    reason = data_access(account, resource)
+    return (reason in READABLE, *REASONS[reason])
 
 
 def sample_rows(resource: Resource, account: Any, store: CatalogStore, limit: int = SAMPLE_LIMIT) -> SampleRows:

@@ -2,7 +2,6 @@
 the globals every page's layout needs (so templates never reach into settings themselves)."""
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -60,28 +59,6 @@ def format_duration(value: Any) -> str:
     return f"{duration_text(value, 'zh')} ({duration_text(value, 'en')})"
 
 
-def format_range(value: Any) -> str:
-    """A rule's range [2013.0, 2017.0] as '2013–2017'; open ends as '≥ 0' / '≤ 100'."""
-    if not value:
-        return ""
-    low, high = (list(value) + [None, None])[:2]
-
-    def plain(number: Any) -> str:
-        if number is None:
-            return ""
-        if isinstance(number, float) and math.isfinite(number) and number.is_integer():
-            return str(int(number))
-        return str(number)
-
-    if low is not None and high is not None:
-        return f"{plain(low)}–{plain(high)}"
-    if low is not None:
-        return f"≥ {plain(low)}"
-    if high is not None:
-        return f"≤ {plain(high)}"
-    return ""
-
-
 def flash_messages(request: Any) -> list[tuple[str, str]]:
     """request.state.flash as (level, text) pairs; accepts a string, a list of strings, of
     (level, text) pairs or of {level, message} dicts, so the sign-in code chooses freely."""
@@ -131,7 +108,6 @@ def build_environment() -> Environment:
         percent=format_percent,
         dt=format_datetime,
         duration=format_duration,
-        value_range=format_range,
     )
     env.globals.update(
         site_name_zh=SITE_NAME_ZH,

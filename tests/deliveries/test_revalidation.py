@@ -33,13 +33,13 @@ def catalog(tmp_path, monkeypatch):
 
 def _edit(folder, **changes) -> None:
     """Change the entry (load_catalog caches by folder: each edit gets a fresh cache)."""
-    from catalog.entries import _load_dir
+    from catalog.entries import forget_loaded_catalog
 
     path = folder / ENTRY
     entry = yaml.safe_load(path.read_text(encoding="utf-8"))
     entry.update(changes)
     path.write_text(yaml.safe_dump(entry, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    _load_dir.cache_clear()
+    forget_loaded_catalog()
 
 
 def _delivery(folder, rows: int = 20, bad: int = 2, capital: str = "100.5") -> None:

@@ -7,14 +7,7 @@ says: languages, licences, DCAT-AP 3, previews) look at the same portal without 
 from __future__ import annotations
 
 import pytest
-
-OPEN = "KC-WSJK-001"  # clinics, 无条件开放, approved
-PERSONAL = "KC-SCJG-001"  # enterprises, 无条件开放 with personal items, approved
-CONDITIONAL = "KC-YJGL-001"  # inspections, 有条件开放, approved
-NOT_OPEN = "KC-RLZY-001"  # talent registry, 不予开放, approved anyway
-UNAPPROVED = "KC-JTYS-001"  # traffic flow, open but nobody approved
-FAILED = "KC-CSGL-002"  # street lights, approved but its version failed validation
-ALL = [OPEN, PERSONAL, CONDITIONAL, NOT_OPEN, UNAPPROVED, FAILED]
+from published_set import ALL, CONDITIONAL, FAILED, NOT_OPEN, OPEN, PERSONAL  # tests/portal/published_set.py
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ import pytest
 import requests
 from ckanapi import RemoteCKAN
 from ckanapi.errors import NotAuthorized, NotFound
+from published_set import ALL, CONDITIONAL, FAILED, NOT_OPEN, OPEN, PERSONAL, UNAPPROVED  # tests/portal/published_set.py
 
 from catalog.entries import get_resource
 from catalog.store import open_store
@@ -25,13 +26,6 @@ from portal.mapping import dataset_name
 from portal.publisher import publish_all, publish_resource
 from samples.generate import generate_resource
 
-OPEN = "KC-WSJK-001"  # clinics, 无条件开放, approved
-PERSONAL = "KC-SCJG-001"  # enterprises, 无条件开放 with personal items, approved
-CONDITIONAL = "KC-YJGL-001"  # inspections, 有条件开放, approved
-NOT_OPEN = "KC-RLZY-001"  # talent registry, 不予开放, approved anyway
-UNAPPROVED = "KC-JTYS-001"  # traffic flow, open but nobody approved
-FAILED = "KC-CSGL-002"  # street lights, approved but its version failed validation
-ALL = [OPEN, PERSONAL, CONDITIONAL, NOT_OPEN, UNAPPROVED, FAILED]
 ARTIFACTS = Path(__file__).parents[2] / ".artifacts"
 
 

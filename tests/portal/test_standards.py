@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 from ckanapi import RemoteCKAN
+from published_set import CONDITIONAL  # metadata only
+from published_set import OPEN as DATA  # data, tests/portal/published_set.py
 from rdflib import Graph, Literal, URIRef
 from shapes import conforms, conforms_to_kcdata
 
@@ -23,7 +25,6 @@ from portal.client import Portal
 from portal.mapping import dataset_name
 from portal.publisher import publish_resource
 
-CONDITIONAL, DATA = "KC-YJGL-001", "KC-WSJK-001"  # as in conftest: metadata only / data
 PUBLISHED = ["KC-WSJK-001", "KC-SCJG-001", "KC-YJGL-001"]
 ARTIFACTS = Path(__file__).parents[2] / ".artifacts"
 EXTENSION = Path(__file__).parents[2] / "portal" / "ckan" / "ckanext-kcdata"

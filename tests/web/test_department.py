@@ -63,7 +63,7 @@ def test_a_bureau_admin_sees_every_department(sign_in_as, accounts_site):
 
 
 def test_formula_cells_are_neutralised():
-    from web.routes.department import neutralise
+    from common.formulas import neutralise
 
     assert [neutralise(v) for v in ("=1+1", "+86", "-3", "@SUM(A1)", "正常", None, 12)] == [
         "'=1+1", "'+86", "'-3", "'@SUM(A1)", "正常", "", "12"]

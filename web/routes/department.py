@@ -18,6 +18,7 @@ from catalog.accounts import Account
 from catalog.entries import load_catalog, load_departments
 from catalog.model import Resource
 from catalog.tables import RefusedDelivery, VersionRow
+from common.formulas import neutralise
 from common.lake import FEEDBACK_FILE
 from web.auth import can_see_department, get_store, require_account
 from web.templates import templates
@@ -25,13 +26,6 @@ from web.templates import templates
 router = APIRouter()
 PREVIEW_LINES = 50
 NOT_FOUND = "未找到 Not found."
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value: object) -> str:
-    """A cell Excel would read as a formula (= + - @) gets a leading apostrophe."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def csv_response(header: list[str], rows: list[list], filename: str) -> Response:

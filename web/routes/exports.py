@@ -5,7 +5,6 @@ Each export is made once per state of the catalog (the snapshot's signature) and
 from memory, so a harvester polling every minute costs nothing."""
 from __future__ import annotations
 
-import importlib
 import io
 import logging
 import os
@@ -15,6 +14,8 @@ from collections.abc import Callable
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
+from catalog import dcat_export as dcat
+from catalog import spreadsheet_export as sheet
 from web.catalog_state import Snapshot, snapshots
 from web.templates import templates
 
@@ -43,17 +44,8 @@ def portal_url() -> str:
     return (os.environ.get("KCDATA_CKAN_URL") or DEFAULT_PORTAL_URL).rstrip("/")
 
 
-def _module(name: str):
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        log.error("export module %s is missing: %s", name, exc)
-        raise HTTPException(503, "导出功能尚未安装 This export is not installed yet.") from exc
-
-
 def _dcat(fmt: str) -> Callable[[Snapshot], bytes]:
     def make(snapshot: Snapshot) -> bytes:
-        dcat = _module("catalog.dcat_export")
         graph = dcat.catalog_graph(list(snapshot.resources.values()), snapshots.store(), portal_url())
         return dcat.serialize(graph, fmt)
 
@@ -61,7 +53,6 @@ def _dcat(fmt: str) -> Callable[[Snapshot], bytes]:
 
 
 def _xlsx(snapshot: Snapshot) -> bytes:
-    sheet = _module("catalog.spreadsheet_export")
     out = io.BytesIO()
     sheet.write_workbook(list(snapshot.resources.values()), snapshots.store(), out)
     return out.getvalue()
