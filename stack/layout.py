@@ -89,6 +89,11 @@ class Layout:
         return self.home / "secrets.env"
 
     @property
+    def keys_file(self) -> Path:
+        """The lake's master key, the pseudonym key and the signing key (common/keys.py), mode 0600."""
+        return self.home / "keys.env"
+
+    @property
     def airflow_home(self) -> Path:
         return self.home / "airflow"
 

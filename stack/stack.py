@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
+from common.keys import ensure_keys_file
 from stack import airflow, ckan, packages, postgres, redis, solr, supervisor, web
 from stack import secrets as sec
 from stack.layout import HOST, PG_PORT, REDIS_PORT, SOLR_CORE, Layout, airflow_url, ckan_url, get_layout, solr_url
@@ -95,6 +96,7 @@ def _up(layout: Layout, report: Report, settings: dict[str, str] | None) -> Stac
                          sec.CKAN_PUBLISHER_PASSWORD)
     secrets = airflow.ensure_secrets(layout)
     web.ensure_secrets(layout)
+    ensure_keys_file(layout.keys_file)
     _save_settings(layout, settings)
 
     # the two long downloads in parallel with the databases

@@ -18,6 +18,20 @@ from kcdata.airflow_env import configure  # noqa: E402
 configure(_AIRFLOW_HOME)
 
 
+def _share_the_system_keys() -> None:
+    """In-process stages and the running system's services use one set of keys (common/keys.py):
+    the system's keys file, made now if this is a fresh machine. Tests of rotation use their own."""
+    from common.keys import KEYS_FILE_VARIABLE, ensure_keys_file
+    from stack.layout import get_layout
+
+    keys = get_layout().keys_file
+    ensure_keys_file(keys)
+    os.environ[KEYS_FILE_VARIABLE] = str(keys)
+
+
+_share_the_system_keys()
+
+
 @pytest.fixture
 def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A fresh lake, inbox and catalog store under tmp_path; returns the Paths."""

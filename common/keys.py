@@ -1,0 +1,156 @@
+"""The bureau's keys: where each comes from, and nothing that could print one.
+
+Three keys, each from its environment variable or else from the keys file:
+
+- master key, `KCDATA_MASTER_KEY` (base64 of 32 bytes): AES-256, wraps the data keys of the
+  lake's encrypted Parquet (envelope encryption);
+- pseudonym key, `KCDATA_PSEUDONYM_KEY` (base64 of 32 bytes): HMAC-SHA256 of pseudonymised items
+  in the open view; one key keeps pseudonyms stable across versions and resources;
+- signing key, `KCDATA_SIGNING_KEY` (base64 of the 32-byte Ed25519 private key): signs the
+  manifest of every published version.
+
+The keys file (`KCDATA_KEYS_FILE`, else `$KCDATA_SYSTEM_HOME/keys.env`) holds `NAME=value` lines
+with mode 0600, outside the repository; `kcdata up` makes it for the local system and
+`kcdata keys rotate` rewrites it. Because tasks read the file when they need a key, a rotation
+takes effect without restarting anything. Errors name the variable and the file, never a value;
+an identifier (a SHA-256 prefix of a key) is safe to show and is what files and manifests record.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from common.errors import KcdataError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+MASTER_KEY = "KCDATA_MASTER_KEY"
+PSEUDONYM_KEY = "KCDATA_PSEUDONYM_KEY"
+SIGNING_KEY = "KCDATA_SIGNING_KEY"
+ALL_KEYS = (MASTER_KEY, PSEUDONYM_KEY, SIGNING_KEY)
+KEYS_FILE_VARIABLE = "KCDATA_KEYS_FILE"
+
+
+class MissingKey(KcdataError):
+    """A key is not configured, or is not a key of the right kind."""
+
+
+def keys_file() -> Path | None:
+    """`KCDATA_KEYS_FILE`, else the running system's `keys.env`; None when neither is set."""
+    if os.environ.get(KEYS_FILE_VARIABLE):
+        return Path(os.environ[KEYS_FILE_VARIABLE])
+    if os.environ.get("KCDATA_SYSTEM_HOME"):
+        return Path(os.environ["KCDATA_SYSTEM_HOME"]) / "keys.env"
+    return None
+
+
+def read_keys_file(path: Path) -> dict[str, str]:
+    """`NAME=value` lines; a missing file is empty."""
+    values: dict[str, str] = {}
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return values
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            name, value = line.split("=", 1)
+            values[name.strip()] = value.strip()
+    return values
+
+
+def write_keys_file(path: Path, values: Mapping[str, str]) -> None:
+    """Write atomically, mode 0600 from the first byte."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("# kcdata keys. Never commit, never print; `kcdata keys rotate` rewrites this file.\n")
+        for name in sorted(values):
+            fh.write(f"{name}={values[name]}\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def new_key_values() -> dict[str, str]:
+    """A fresh value for every key, encoded as the variables expect."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    signing = Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    return {
+        MASTER_KEY: _b64(AESGCM.generate_key(bit_length=256)),
+        PSEUDONYM_KEY: _b64(AESGCM.generate_key(bit_length=256)),
+        SIGNING_KEY: _b64(signing),
+    }
+
+
+def ensure_keys_file(path: Path) -> None:
+    """Make every missing key in `path` (existing keys are kept: data depends on them)."""
+    values = read_keys_file(path)
+    missing = {k: v for k, v in new_key_values().items() if not values.get(k)}
+    if missing or not path.exists():
+        write_keys_file(path, {**values, **missing})
+    elif path.stat().st_mode & 0o077:
+        os.chmod(path, 0o600)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _raw_key(name: str, length: int = 32) -> bytes:
+    """The bytes of key `name` from the environment or the keys file; MissingKey says where to set it."""
+    value = os.environ.get(name)
+    where = f"the environment variable {name}"
+    if not value:
+        path = keys_file()
+        value = read_keys_file(path).get(name) if path else None
+        where = f"{name} in the keys file {path}" if path else where
+    if not value:
+        hint = f" or in the keys file {keys_file()}" if keys_file() else f" (or a keys file named by {KEYS_FILE_VARIABLE})"
+        raise MissingKey(f"no key: set {name}{hint}; `kcdata up` makes the local system's keys")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise MissingKey(f"{where} is not base64") from None
+    if len(raw) != length:
+        raise MissingKey(f"{where} must be {length} bytes (base64), not {len(raw)}")
+    return raw
+
+
+def master_key() -> bytes:
+    """The current master key (32 bytes), which wraps the lake's data keys."""
+    return _raw_key(MASTER_KEY)
+
+
+def pseudonym_key() -> bytes:
+    """The HMAC key of pseudonymised items (32 bytes)."""
+    return _raw_key(PSEUDONYM_KEY)
+
+
+def signing_key() -> Ed25519PrivateKey:
+    """The Ed25519 key that signs published manifests."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.from_private_bytes(_raw_key(SIGNING_KEY))
+
+
+def key_id(key: bytes) -> str:
+    """A name for a secret key that reveals nothing about it: the first 16 hex of its SHA-256."""
+    return hashlib.sha256(b"kcdata key id\x00" + key).hexdigest()[:16]
+
+
+def public_key_fingerprint(public: Ed25519PublicKey) -> str:
+    """SHA-256 (hex) of the raw 32-byte public key: what manifests and the portal name."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    return hashlib.sha256(public.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()
