@@ -34,6 +34,9 @@ MEDIA_TYPES: dict[str, tuple[str, str]] = {
         EU + "file-type/XLSX",
         "https://www.iana.org/assignments/media-types/application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     ),
+    # a manifest's raw Ed25519 signature and the PEM public key that verifies it
+    "BIN": (EU + "file-type/BIN", "https://www.iana.org/assignments/media-types/application/octet-stream"),
+    "TXT": (EU + "file-type/TXT", "https://www.iana.org/assignments/media-types/text/plain"),
 }
 
 

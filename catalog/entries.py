@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from catalog.model import Bureau, Provider, Resource
 from common.errors import KcdataError
-from common.settings import get_paths
+from common.settings import PROJECT_ROOT, get_paths
 
 DEPARTMENTS_FILE = "departments.yaml"
 BUREAU_FILE = "bureau.yaml"
@@ -112,9 +112,19 @@ def _resolve_provider(path: Path, data: Any, departments: Mapping[str, Provider]
 def _parse(path: Path, departments: Mapping[str, Provider], folder: str | None) -> Resource:
     data = _resolve_provider(path, _read_yaml(path), departments, folder)
     try:
-        return Resource.model_validate(data)
+        resource = Resource.model_validate(data)
     except ValidationError as exc:
         raise KcdataError(f"{path}: invalid catalog entry: {_problems(exc)}") from exc
+    resource._entry_file = _shown_path(path)
+    return resource
+
+
+def _shown_path(path: Path) -> str:
+    """`catalog/resources/x/y.yaml` for the repository's entries, the full path for others."""
+    try:
+        return str(path.resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
 
 
 def load_resource(path: Path, directory: Path | None = None) -> Resource:

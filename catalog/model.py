@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from catalog.licences import DEFAULT_LICENCE
 from catalog.licences import licence as _open_licence
@@ -48,6 +48,162 @@ class Sensitivity(str, Enum):
     internal = "internal"  # 内部
     personal = "personal"  # 个人信息 (PIPL)
     sensitive_personal = "sensitive_personal"  # 敏感个人信息 (PIPL art. 28)
+
+
+SENSITIVITY_LABELS = {Sensitivity.public: "公开 public", Sensitivity.internal: "内部 internal",
+                      Sensitivity.personal: "个人信息 personal", Sensitivity.sensitive_personal: "敏感个人信息 sensitive personal"}
+
+
+class MaskKind(str, Enum):
+    """What a masked value is, which decides what of it stays readable."""
+
+    phone = "phone"  # 13812341234 -> 138****1234
+    name = "name"  # 张三丰 -> 张* (the surname)
+    id_card = "id_card"  # 440112199003071234 -> 4401121990******** (region and birth year)
+    email = "email"  # li.ming@example.cn -> l***@example.cn
+
+
+class Period(str, Enum):
+    """How coarse a generalised date or timestamp becomes."""
+
+    day = "day"
+    month = "month"
+    year = "year"
+
+
+class TreatmentKind(str, Enum):
+    keep = "keep"
+    drop = "drop"
+    mask = "mask"
+    generalise = "generalise"
+    pseudonymise = "pseudonymise"
+
+
+# One example per treatment, for labels in the data dictionaries (portal, catalog web, report).
+MASK_EXAMPLES = {MaskKind.phone: "138****1234", MaskKind.name: "张*", MaskKind.id_card: "4401121990********",
+                 MaskKind.email: "l***@example.cn"}
+PERIOD_LABELS = {Period.day: ("日", "2026-03-07"), Period.month: ("月", "2026-03"), Period.year: ("年", "1990")}
+_GENERALISE_HOW = "generalise: day, month or year, or {grid: 0.01}, {band: 10} or {suppress_below: 5}"
+_TREATMENT_FORMS = f"keep, drop, mask, {{mask: phone|name|id_card|email}}, pseudonymise or {{{_GENERALISE_HOW}}}"
+
+
+class Treatment(BaseModel):
+    """What the open view does with one item, written in the entry as `treatment: mask`,
+    `{mask: phone}`, `pseudonymise`, `drop`, `keep`, `{generalise: month}`, `{generalise: {grid: 0.01}}`,
+    `{generalise: {band: 10}}` or `{generalise: {suppress_below: 5}}`.
+
+    Declarative only: the SQL lives in governance/treatments.py; the portal and the catalog web
+    read labels and output types from here without importing the governance stage."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: TreatmentKind
+    mask: MaskKind | None = None  # None only before the item infers it
+    period: Period | None = None
+    grid: float | None = Field(None, gt=0)  # coordinates floored to cells of this size
+    band: int | None = Field(None, ge=2)  # numbers as text bands of this width (30–39)
+    suppress_below: int | None = Field(None, ge=1)  # counts below this become NULL
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_entry(cls, data: Any) -> Any:
+        """The short forms people write in YAML -> fields."""
+        if isinstance(data, str):
+            if data not in ("keep", "drop", "mask", "pseudonymise"):
+                raise ValueError(f"unknown treatment {data!r}; use {_TREATMENT_FORMS}")
+            return {"kind": data}
+        if not isinstance(data, dict) or "kind" in data:
+            return data
+        if len(data) != 1:
+            raise ValueError(f"a treatment is one of {_TREATMENT_FORMS}, not {sorted(data)}")
+        kind, how = next(iter(data.items()))
+        if kind == "mask":
+            return {"kind": "mask", "mask": how or None}
+        if kind != "generalise":
+            raise ValueError(f"unknown treatment {kind!r}; use {_TREATMENT_FORMS}")
+        if isinstance(how, str):
+            return {"kind": "generalise", "period": how}
+        if isinstance(how, dict) and len(how) == 1 and next(iter(how)) in ("grid", "band", "suppress_below"):
+            return {"kind": "generalise", **how}
+        raise ValueError(f"say how to generalise: {_GENERALISE_HOW}")
+
+    @model_validator(mode="after")
+    def _fields_fit_kind(self) -> Treatment:
+        given = [f for f in ("mask", "period", "grid", "band", "suppress_below") if getattr(self, f) is not None]
+        if self.kind is TreatmentKind.generalise and len(given) != 1:
+            raise ValueError(f"say how to generalise: {_GENERALISE_HOW}")
+        if self.kind is not TreatmentKind.generalise and set(given) - {"mask"}:
+            raise ValueError(f"{', '.join(given)} only apply to generalise")
+        if self.kind is not TreatmentKind.mask and self.mask is not None:
+            raise ValueError("a mask kind only applies to mask")
+        return self
+
+    @property
+    def spec(self) -> str:
+        """A short stable text: `mask:phone`, `generalise:grid=0.01` (for signatures and reports)."""
+        if self.kind is TreatmentKind.mask:
+            return f"mask:{self.mask.value if self.mask else '?'}"
+        if self.kind is TreatmentKind.generalise:
+            if self.period is not None:
+                return f"generalise:{self.period.value}"
+            field, value = next((f, getattr(self, f)) for f in ("grid", "band", "suppress_below") if getattr(self, f) is not None)
+            return f"generalise:{field}={_number_text(value)}"
+        return self.kind.value
+
+    @property
+    def label(self) -> str:
+        """How the treatment reads in a data dictionary: `掩码 mask (138****1234)`."""
+        if self.kind is TreatmentKind.keep:
+            return "原样公开 keep"
+        if self.kind is TreatmentKind.drop:
+            return "不公开 drop (withheld)"
+        if self.kind is TreatmentKind.pseudonymise:
+            return "假名化 pseudonymise (HMAC-SHA256, 同值同码 same value, same code)"
+        if self.kind is TreatmentKind.mask:
+            return f"掩码 mask ({MASK_EXAMPLES[self.mask]})" if self.mask else "掩码 mask"
+        if self.period is not None:
+            zh, example = PERIOD_LABELS[self.period]
+            return f"泛化到{zh} generalise to {self.period.value} ({example})"
+        if self.grid is not None:
+            return f"泛化到 {_number_text(self.grid)} 网格 generalise to a {_number_text(self.grid)} grid"
+        if self.band is not None:
+            return f"分段 generalise to bands of {self.band} (30–{30 + self.band - 1})"
+        return f"小于 {self.suppress_below} 不公开 suppressed below {self.suppress_below} (留空 blank)"
+
+    def fits(self, item_type: ItemType) -> bool:
+        """Whether this treatment can apply to an item of `item_type`."""
+        if self.kind is TreatmentKind.mask:
+            return item_type is ItemType.C
+        if self.kind is TreatmentKind.pseudonymise:
+            return item_type in (ItemType.C, ItemType.I)
+        if self.kind is not TreatmentKind.generalise:
+            return True
+        if self.period is not None:
+            return item_type is ItemType.T if self.period is Period.day else item_type in (ItemType.D, ItemType.T)
+        if self.grid is not None:
+            return item_type is ItemType.N
+        if self.band is not None:
+            return item_type in (ItemType.I, ItemType.N)
+        return item_type is ItemType.I
+
+    def output_type(self, item_type: ItemType) -> ItemType | None:
+        """The type of the published column (None: not published): a band is text, a month is
+        text (2026-03), a year an integer, a day a date, a mask or a pseudonym text."""
+        if self.kind is TreatmentKind.drop:
+            return None
+        if self.kind in (TreatmentKind.mask, TreatmentKind.pseudonymise):
+            return ItemType.C
+        if self.kind is TreatmentKind.generalise:
+            if self.period is not None:
+                return {Period.day: ItemType.D, Period.month: ItemType.C, Period.year: ItemType.I}[self.period]
+            if self.band is not None:
+                return ItemType.C
+        return item_type
+
+
+KEEP = Treatment(kind=TreatmentKind.keep)
+DROP = Treatment(kind=TreatmentKind.drop)
+UNDECLARED_LABEL = "未声明敏感性，不可发布 no sensitivity declared: cannot be published"
 
 
 class ShareType(str, Enum):
@@ -96,7 +252,10 @@ class Item(BaseModel):
     allowed: list[str] | None = None
     unit: str | None = None
     description: str = ""
-    sensitivity: Sensitivity = Sensitivity.public
+    # Declared or unknown: an item without one loads (drafts work) but its resource cannot be published.
+    sensitivity: Sensitivity | None = None
+    # What the open view does with it; default by sensitivity: public -> keep, anything else -> drop.
+    treatment: Treatment | None = None
     aliases: list[str] = Field(default_factory=list)  # other headers departments use
     sample: dict[str, Any] = Field(default_factory=dict)  # how `kcdata sample` generates it
     # A DuckDB SQL expression over other items' codes: the item is computed in staging, not sent
@@ -130,11 +289,65 @@ class Item(BaseModel):
                 )
             if not self.derived.strip() or ";" in self.derived:
                 raise ValueError(f"item {self.code}: derived must be one SQL expression over other items' codes")
+        self._check_treatment()
         return self
+
+    def _check_treatment(self) -> None:
+        """A declared treatment must fit the item's type, know what it masks, and never keep a
+        personal value as it is."""
+        t = self.treatment
+        if t is None:
+            return
+        if t.kind is TreatmentKind.mask and t.mask is None:
+            kind = _inferred_mask(self)
+            if kind is None:
+                raise ValueError(
+                    f"item {self.code}: treatment mask: cannot tell what to mask; say {{mask: phone|name|id_card|email}}"
+                )
+            self.treatment = t = Treatment(kind=TreatmentKind.mask, mask=kind)
+        if not t.fits(self.type):
+            raise ValueError(f"item {self.code}: treatment {t.spec} does not apply to a {self.type.value} item")
+        if t.kind is TreatmentKind.keep and self.personal:
+            raise ValueError(
+                f"item {self.code}: a {self.sensitivity.value} item cannot be kept as it is; "
+                "mask, generalise, pseudonymise or drop it"
+            )
 
     @property
     def personal(self) -> bool:
         return self.sensitivity in (Sensitivity.personal, Sensitivity.sensitive_personal)
+
+    @property
+    def maybe_personal(self) -> bool:
+        """Personal, or nobody said: both are withheld wherever rows are shown."""
+        return self.sensitivity is None or self.personal
+
+    @property
+    def effective_treatment(self) -> Treatment | None:
+        """The declared treatment, else the default of the sensitivity (public: keep, any other:
+        drop); None when neither is declared (the resource cannot be published)."""
+        if self.treatment is not None:
+            return self.treatment
+        if self.sensitivity is None:
+            return None
+        return KEEP if self.sensitivity is Sensitivity.public else DROP
+
+    @property
+    def sensitivity_label(self) -> str:
+        """`个人信息 personal`, or `未声明 undeclared`."""
+        return SENSITIVITY_LABELS[self.sensitivity] if self.sensitivity is not None else "未声明 undeclared"
+
+    @property
+    def treatment_label(self) -> str:
+        t = self.effective_treatment
+        return t.label if t is not None and self.sensitivity is not None else UNDECLARED_LABEL
+
+    @property
+    def output_type(self) -> ItemType | None:
+        """The type of the item's column in the open view and everything published from it
+        (None: not published)."""
+        t = self.effective_treatment
+        return None if t is None or self.sensitivity is None else t.output_type(self.type)
 
     @property
     def range_text(self) -> str:
@@ -151,6 +364,25 @@ class Item(BaseModel):
 def _number_text(value: float) -> str:
     """2013.0 -> "2013", 0.5 -> "0.5": a bound read as people write it."""
     return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _inferred_mask(item: Item) -> MaskKind | None:
+    """What `treatment: mask` masks when the entry does not say: from the named check, the
+    sample generator, or a pattern that accepts a mobile number."""
+    gen = item.sample.get("gen")
+    if item.pattern == "id_card" or gen == "id_card":
+        return MaskKind.id_card
+    if gen == "person_name":
+        return MaskKind.name
+    if gen == "email":
+        return MaskKind.email
+    if gen == "phone":
+        return MaskKind.phone
+    if item.pattern and item.pattern not in NAMED_PATTERNS:
+        accepts = re.compile(item.pattern).fullmatch
+        if accepts("13812341234") and not accepts("x"):
+            return MaskKind.phone
+    return None
 
 
 NAMED_PATTERNS = {"uscc", "id_card"}
@@ -479,6 +711,8 @@ class Resource(BaseModel):
     attribution: str | None = None
     origin: str = ""  # 数据来源: how and where the department collects the data
     keywords: list[str] = Field(default_factory=list)  # 关键词 beyond the defaults (see all_keywords)
+    # The entry's file as people name it (set by catalog.entries), for messages that say what to edit.
+    _entry_file: str | None = PrivateAttr(default=None)
 
     @field_validator("licence")
     @classmethod
@@ -517,7 +751,20 @@ class Resource(BaseModel):
             if i.references and i.references not in self.related:
                 raise ValueError(f"item {i.code} references {i.references}, which is not in `related`")
         if self.open.type is not OpenType.none and self.grade is Grade.core:
-            raise ValueError("core (核心) data cannot be open; set open.type to 不予开放")
+            raise ValueError(
+                f"core data (核心数据) never leaves the lake, so it cannot be {self.open.type.value}; set open.type to 不予开放"
+            )
+        for i in self.items:
+            if self.grade is Grade.important and i.sensitivity is Sensitivity.internal and i.treatment == KEEP:
+                raise ValueError(
+                    f"item {i.code}: an internal item of an important (重要) resource cannot be kept as it is; "
+                    "drop, mask, generalise or pseudonymise it"
+                )
+            if i.code in self.key and i.treatment is not None and i.treatment.kind in (TreatmentKind.mask, TreatmentKind.generalise):
+                raise ValueError(
+                    f"item {i.code}: a key item cannot be masked or generalised (rows would no longer be told apart); "
+                    "keep, pseudonymise or drop it"
+                )
         return self
 
     def _check_derived(self, codes: list[str]) -> None:
@@ -551,6 +798,36 @@ class Resource(BaseModel):
     @property
     def has_personal_items(self) -> bool:
         return any(i.personal for i in self.items)
+
+    @property
+    def entry_file(self) -> str:
+        """The entry's YAML file (as the loader found it; else where it would live)."""
+        return self._entry_file or f"catalog/resources/{self.provider.slug}/{self.table}.yaml"
+
+    def publication_problems(self) -> list[str]:
+        """Why nothing of this resource may leave the lake, whatever a reviewer says ([] if
+        none): core data, or items whose sensitivity nobody declared."""
+        problems = []
+        if self.grade is Grade.core:
+            problems.append(f"{self.code}: core data (核心数据) never leaves the lake")
+        problems += [
+            f"{self.entry_file}: item {i.code} has no sensitivity; declare public, internal, personal or sensitive_personal"
+            for i in self.items
+            if i.sensitivity is None
+        ]
+        return problems
+
+    @property
+    def treatments(self) -> list[tuple[str, str]]:
+        """(item code, effective treatment spec or `undeclared`) for every item: part of the
+        rules signature, so a changed treatment makes a new open view instead of reusing one."""
+        return [(i.code, i.effective_treatment.spec if i.effective_treatment and i.sensitivity else "undeclared")
+                for i in self.items]
+
+    @property
+    def published_items(self) -> list[Item]:
+        """The items whose (treated) column is in the open view, in catalog order."""
+        return [i for i in self.items if i.output_type is not None]
 
     @property
     def attribution_text(self) -> str:

@@ -31,7 +31,7 @@ RESOURCE_COLUMNS: list[tuple[str | None, str]] = [
     (None, "更新周期"), (None, "发布日期"), (None, "关联资源代码"),
     (None, "数据分级"), (None, "开放许可"), (None, "署名"), (None, "数据来源"), (None, "关键词"), (None, "门户地址"),
 ]
-ITEM_COLUMNS = ["信息资源代码", "信息项名称", "信息项代码", "数据类型", "数据长度/单位", "敏感级别", "是否必填", "说明"]
+ITEM_COLUMNS = ["信息资源代码", "信息项名称", "信息项代码", "数据类型", "数据长度/单位", "敏感级别", "开放处理方式", "是否必填", "说明"]
 TYPE_LABELS = {
     ItemType.C: "字符型 C", ItemType.N: "数值型 N", ItemType.I: "整数型 I", ItemType.D: "日期型 D",
     ItemType.T: "日期时间型 T", ItemType.L: "布尔型 L",
@@ -65,7 +65,7 @@ def resource_row(r: Resource, portal_url: str = "") -> list[str]:
 
 def item_rows(r: Resource) -> list[list[str]]:
     return [
-        [r.code, i.name, i.code, TYPE_LABELS[i.type], i.unit or "", SENSITIVITY_LABELS[i.sensitivity],
+        [r.code, i.name, i.code, TYPE_LABELS[i.type], i.unit or "", SENSITIVITY_LABELS.get(i.sensitivity, "未声明"), i.treatment_label,
          "是" if i.required else "否", i.description]
         for i in r.items
     ]

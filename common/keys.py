@@ -65,13 +65,14 @@ def read_keys_file(path: Path) -> dict[str, str]:
     return values
 
 
-def write_keys_file(path: Path, values: Mapping[str, str]) -> None:
-    """Write atomically, mode 0600 from the first byte."""
+def write_keys_file(path: Path, values: Mapping[str, str],
+                    header: str = "kcdata keys. Never commit, never print; `kcdata keys rotate` rewrites this file.") -> None:
+    """Write `NAME=value` lines atomically, mode 0600 from the first byte."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        fh.write("# kcdata keys. Never commit, never print; `kcdata keys rotate` rewrites this file.\n")
+        fh.write(f"# {header}\n")
         for name in sorted(values):
             fh.write(f"{name}={values[name]}\n")
         fh.flush()

@@ -5,7 +5,9 @@ wrote, `_row` (data-row number) and `_line` (where the row starts in the file, w
 the columns no catalog item claims kept aside as `_unmapped_<n>` (n = column number), and one
 row per row that could not be parsed, with `_problem` (its code), `_problem_text` (the raw text,
 truncated) and `_problem_params`. Typing happens in the validate stage, so a change of rules
-can validate the same raw batch again.
+can validate the same raw batch again. A resource's personal items (and the columns that can
+carry their values) are encrypted in the raw batch (common/lake_crypto.py); without the master
+key such a file is not landed at all and stays in the inbox.
 
 The batch is named by the SHA-256 of the file's bytes, so feeding the same file twice finds
 the batch already there and does nothing. A file refused as a whole raises
@@ -109,8 +111,7 @@ def _open(resource: Resource, source: Path, fmt: SourceFormat, careful: bool):
 
 
 def _write_raw(resource: Resource, source: Path, fmt: SourceFormat, fingerprint: str, target: Path, careful: bool) -> LandedBatch:
-    import pyarrow.parquet as pq
-
+    from common.lake_crypto import parquet_writer, personal_codes, protected_columns, require_master_key
     from connectors.headers import map_headers
     from connectors.readers.csv import CarefulReadNeeded
 
@@ -124,8 +125,11 @@ def _write_raw(resource: Resource, source: Path, fmt: SourceFormat, fingerprint:
         unknown_columns=[{"position": i + 1, "header": h, "column": f"_unmapped_{i + 1}"} for i, h in mapping.unknown.items()],
     )
     schema = raw_schema(resource, mapping)
+    protect = protected_columns(personal_codes(resource), schema.names)
+    if protect:  # before anything is staged: without the key, nothing lands and the file stays
+        require_master_key(f"cannot land {source}")
     with staged_dir(target) as tmp:
-        with pq.ParquetWriter(tmp / DATA_FILE, schema, compression="zstd") as writer:
+        with parquet_writer(tmp / DATA_FILE, schema, protect) as writer:
             try:
                 for batch in stream.batches:
                     writer.write_table(_raw_rows(batch, mapping, schema))

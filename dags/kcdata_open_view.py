@@ -4,8 +4,9 @@
 Scheduled on the current rows dbt writes for every resource (`lake/curated/resources/<table>`):
 for each resource whose open type allows it and that has a version that passed validation, the
 governance stage writes `lake/open/<table>/batch=<fp16>/data.parquet` from dbt's output (the one
-dedupe rule, the latest passing batch winning), keeping only the items that may be public, and
-records curated → open lineage. Each open Asset's event carries the rows and the version; the
+dedupe rule, the latest passing batch winning), giving each item the treatment its catalog entry
+declares (keep, drop, mask, generalise or pseudonymise; core data and undeclared sensitivities get
+no view), and records curated → open lineage. Each open Asset's event carries the rows and the version; the
 publish DAG is scheduled on them.
 """
 from __future__ import annotations

@@ -4,10 +4,13 @@
 Scheduled on the open-view Assets: after every open-view build, each catalog resource goes through the
 publication gate (open type allows it, latest version passed validation, a department reviewer
 approved it). Passing resources are created or updated in place on CKAN (one organisation per
-department, one dataset per resource, CSV + Parquet + data dictionary + DataStore table);
-resources whose approval was withdrawn are retracted. Re-running changes nothing. Then every
-dataset on the portal gets a metadata-quality score (MQA-style, from the portal's own DCAT record
-and links), recorded so the catalog web shows it and its trend.
+department, one dataset per resource, CSV + Parquet + data dictionary + DataStore table, and the
+signed manifest: manifest.json, manifest.json.sig, signing-key.pem); resources whose approval was
+withdrawn are retracted. Re-running changes nothing. Then every dataset on the portal gets a
+metadata-quality score (MQA-style, from the portal's own DCAT record and links), recorded so the
+catalog web shows it and its trend. A resource in which the leak gate finds personal data is not
+uploaded at all; the `leak_gate` task then fails the run with the report (resource, file, column,
+rule, count; never a value), while every other resource is published and scored as usual.
 
 CKAN's address and API token come from the Airflow connection `kcdata_ckan` (host = portal URL,
 password = API token), never from the repository.
@@ -64,4 +67,18 @@ with DAG(
             return []
         return score_metadata(target_from_airflow_connection(Connection.get("kcdata_ckan")).url, codes)
 
-    score_metadata(publish())
+    @task
+    def leak_gate(results: list[dict]) -> None:
+        """Fail the run, visibly, when the leak gate blocked a resource: its report names
+        resource, file, column, rule and count (never a value). The others were published."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from kcdata.pipeline import leak_report
+
+        report = leak_report(results)
+        if report:
+            raise AirflowFailException("personal data found, not published:\n" + "\n".join(report))
+
+    published = publish()
+    score_metadata(published)
+    leak_gate(published)

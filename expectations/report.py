@@ -54,11 +54,43 @@ def delivery_lines(resource: Resource, outcome) -> list[list]:
     return lines
 
 
+MASKED_NOTE = "（已脱敏 masked）"
+
+
+def masked_columns(resource: Resource) -> list[str]:
+    """Columns whose submitted values feedback.csv masks: the personal items, the raw text of an
+    unreadable row (column ''), and a compound key's duplicates when the key holds a personal item."""
+    personal = [i.code for i in resource.source_items if i.personal]
+    if not personal:
+        return []
+    keyed = [resource.key[0]] if any(k in personal for k in resource.key) else []
+    return [*personal, "", *keyed]
+
+
+def submitted_value_sql(resource: Resource, value: str = "x.value", column: str = 'x."column"') -> str:
+    """SQL of the 提交的值 cell: the value as sent, or for a personal item its first and last
+    character with `*` between (only the first when it has three or fewer, none of one) and a note
+    saying it is masked, so feedback.csv (plain text, outside the encrypted lake) holds none."""
+    from common.sqltext import literal
+
+    masked = masked_columns(resource)
+    if not masked:
+        return value
+    n = f"length({value})"
+    stars = (
+        f"CASE WHEN {n} = 1 THEN '*' WHEN {n} <= 3 THEN left({value}, 1) || repeat('*', {n} - 1) "
+        f"ELSE left({value}, 1) || repeat('*', {n} - 2) || right({value}, 1) END || {literal(MASKED_NOTE)}"
+    )
+    columns = ", ".join(literal(c) for c in masked)
+    return f"CASE WHEN coalesce({value}, '') <> '' AND {column} IN ({columns}) THEN {stars} ELSE {value} END"
+
+
 def write_feedback(con, resource: Resource, path: Path, outcome) -> None:
     """Write feedback.csv (UTF-8 with BOM) from the `reasons` table and the `raw` view on `con`.
 
-    Columns: 行号 (data row, header excluded), 信息项, 列代码, 提交的值 (as sent), 问题代码,
-    问题说明, description. Lines about the whole delivery come first, without a row number."""
+    Columns: 行号 (data row, header excluded), 信息项, 列代码, 提交的值 (as sent; masked for
+    personal items, see `submitted_value_sql`), 问题代码, 问题说明, description. Lines about the
+    whole delivery come first, without a row number."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -82,9 +114,10 @@ def write_feedback(con, resource: Resource, path: Path, outcome) -> None:
                                           schema=pa.schema([("_row", pa.int64()), ("zh", pa.string()), ("en", pa.string())])))
     con.register("item_names", pa.table({"column": list(items), "item_name": [i.name for i in items.values()]}))
     rows = con.sql(
-        """
+        f"""
         SELECT r._row AS "行号", coalesce(n.item_name, nullif(x."column", '')) AS "信息项", nullif(x."column", '') AS "列代码",
-               x.value AS "提交的值", x.rule AS "问题代码", coalesce(m.zh, p.zh) AS "问题说明", coalesce(m.en, p.en) AS "description"
+               {submitted_value_sql(resource)} AS "提交的值", x.rule AS "问题代码",
+               coalesce(m.zh, p.zh) AS "问题说明", coalesce(m.en, p.en) AS "description"
         FROM (SELECT _row, unnest(_reasons) AS x FROM reasons) r
         LEFT JOIN item_names n ON n."column" = x."column"
         LEFT JOIN messages m ON m.rule = x.rule AND m."column" = x."column"

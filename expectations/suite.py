@@ -105,8 +105,9 @@ VALIDATION_LOGIC = "2"
 
 def rules_signature(resource: Resource, folder: Path | None = None) -> str:
     """8 hex digits naming the rules a batch is validated under: the sent items' types and
-    checks, the key, the missing-value tokens, the held-back limit and the hand-written extras.
-    A batch validated under other rules is validated again, as a new version."""
+    checks, the key, the missing-value tokens, the held-back limit, the hand-written extras and
+    each item's open-view treatment. A batch validated under other rules is validated again, as
+    a new version (so its open view, named by the same signature, is built anew)."""
     import hashlib
     import json
 
@@ -122,5 +123,7 @@ def rules_signature(resource: Resource, folder: Path | None = None) -> str:
         "key": list(resource.key),
         "max_bad_share": resource.max_bad_share,
         "extra": path.read_text(encoding="utf-8") if path.exists() else "",
+        # what the open view does with each item: a changed treatment is a new version, never a stale view
+        "treatments": resource.treatments,
     }
     return hashlib.sha256(json.dumps(document, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()[:8]

@@ -96,6 +96,9 @@ def _failures_from_result(result) -> list[tuple]:
             )
         column = meta.get("column", "")
         for entry in index:
+            if isinstance(entry[ROW_ID], list):  # values left out (personal data): row ids only
+                out += [(int(row), rule, column, "") for row in entry[ROW_ID]]
+                continue
             values = [_text(v) for k, v in entry.items() if k != ROW_ID]
             out.append((int(entry[ROW_ID]), rule, column, " | ".join(values)))
     return out
@@ -157,8 +160,11 @@ def landing_record(raw_file: Path) -> dict:
 
 def _load(con, resource: Resource, raw_file: Path) -> int:
     """Views `raw` (the delivery as sent) and table `typed` (parsed rows coerced, with per-cell
-    problems); returns the rows sent. Batches landed before row problems were kept read as clean."""
-    source = f"read_parquet({literal(str(raw_file))}, hive_partitioning = false)"
+    problems); returns the rows sent. Batches landed before row problems were kept read as clean.
+    An encrypted raw batch is read through pyarrow with the master key (DuckDB gets Arrow)."""
+    from common.lake_crypto import duckdb_source
+
+    source = duckdb_source(con, raw_file, "raw_batch")
     present = {name for (name, *_) in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
     missing = {"_line": "BIGINT", "_problem": "VARCHAR", "_problem_text": "VARCHAR", "_problem_params": "VARCHAR"}
     extra = "".join(f", NULL::{t} AS {n}" for n, t in missing.items() if n not in present)
@@ -177,6 +183,10 @@ def _run_suite(con, resource: Resource, paths: Paths, rows: int, rules: str) -> 
 
     definition = validation_definition(paths, resource, build_suite(resource, rules))
     result_format = {"result_format": "COMPLETE", "unexpected_index_column_names": [ROW_ID]}
+    if resource.has_personal_items:
+        # GX stores its results (and Data Docs show them): keep the failing values out, row ids
+        # only; the reasons take the values as sent from the raw batch instead
+        result_format["exclude_unexpected_values"] = True
     items = [ident(i.code) for i in resource.source_items]
     summary = "array_to_string(list_transform(_errors, lambda e: e.rule || ':' || e.column), ';')"
     coercion = f"CASE WHEN len(_errors) > 0 THEN {summary} END AS {COERCION}"
@@ -215,7 +225,10 @@ def _collect_reasons(con, resource: Resource, failures: list[tuple]) -> None:
     as_sent = " ".join(
         f"WHEN {literal(i.code)} THEN r.{ident(i.code)}" for i in resource.source_items if i.code in present
     )
-    sent_value = f"CASE WHEN f.rule = 'duplicate-key' AND {str(compound).upper()} THEN f.value ELSE " + (
+    key_as_sent = ", ".join(f"r.{ident(k)}" for k in resource.key if k in present) or "''"
+    sent_value = f"CASE WHEN f.rule = 'duplicate-key' AND {str(compound).upper()} " + (
+        f"THEN coalesce(nullif(f.value, ''), concat_ws(' | ', {key_as_sent})) ELSE "
+    ) + (
         f"coalesce(CASE f.\"column\" {as_sent} END, f.value) END" if as_sent else "f.value END"
     )
     con.execute(
@@ -274,9 +287,15 @@ def _outcome(con, resource: Resource, landing: dict, rows: int, rules: str, gx_s
 
 
 def _write(con, resource: Resource, landing: dict, outcome: ValidationOutcome, vdir: Path, qdir: Path) -> None:
-    """Quarantine (values as sent, reasons, feedback) and validated (typed) batches, atomically."""
+    """Quarantine (values as sent, reasons, feedback) and validated (typed) batches, atomically;
+    personal items and the reasons (which quote values) encrypted (common/lake_crypto.py)."""
+    from common.lake_crypto import copy_query, personal_codes, protected_columns, require_master_key
     from expectations.report import write_feedback
 
+    personal = personal_codes(resource)
+    columns = [i.code for i in resource.source_items] + ["_reasons"]
+    if personal:  # before anything is staged
+        require_master_key(f"cannot validate {resource.code} batch {outcome.fingerprint[:16]}")
     present = {name for (name, *_) in con.execute("DESCRIBE raw").fetchall()}
     sent = ", ".join(f"r.{ident(i.code)}" if i.code in present else f"NULL::VARCHAR AS {ident(i.code)}" for i in resource.source_items)
     typed = ", ".join(f"t.{ident(i.code)}" for i in resource.source_items)
@@ -286,18 +305,22 @@ def _write(con, resource: Resource, landing: dict, outcome: ValidationOutcome, v
     sweep_stale_temps(vdir.parent)
     sweep_stale_temps(qdir.parent)
     with staged_dir(qdir) as tmp:
-        con.execute(
-            f"""COPY (SELECT r.{ROW_ID}, r._line, {sent}, {stamp}, q._reasons,
+        copy_query(
+            con,
+            f"""SELECT r.{ROW_ID}, r._line, {sent}, {stamp}, q._reasons,
                       array_to_string(list_transform(q._reasons, lambda x: x.rule || '@' || x."column"), '; ') AS _reason
-                      FROM raw r JOIN reasons q USING ({ROW_ID}) ORDER BY r.{ROW_ID})
-                TO {literal(str(tmp / DATA_FILE))} (FORMAT parquet, COMPRESSION zstd)"""
+                      FROM raw r JOIN reasons q USING ({ROW_ID}) ORDER BY r.{ROW_ID}""",
+            tmp / DATA_FILE,
+            protected_columns(personal, columns),
         )
         write_feedback(con, resource, tmp / FEEDBACK_FILE, outcome)
     with staged_dir(vdir) as tmp:
-        con.execute(
-            f"""COPY (SELECT t.{ROW_ID}, {typed}, {stamp}
-                      FROM typed t ANTI JOIN reasons q USING ({ROW_ID}) ORDER BY t.{ROW_ID})
-                TO {literal(str(tmp / DATA_FILE))} (FORMAT parquet, COMPRESSION zstd)"""
+        copy_query(
+            con,
+            f"""SELECT t.{ROW_ID}, {typed}, {stamp}
+                      FROM typed t ANTI JOIN reasons q USING ({ROW_ID}) ORDER BY t.{ROW_ID}""",
+            tmp / DATA_FILE,
+            protected_columns(personal, columns),
         )
         # outcome.json is what dbt's validated source reads to leave held-back versions out.
         (tmp / OUTCOME_FILE).write_text(json.dumps(outcome.to_dict(), ensure_ascii=False, indent=2))

@@ -21,6 +21,21 @@ app.add_typer(catalog_app, name="catalog")
 console = Console(width=None if Console().is_terminal else 160)
 
 
+def _default_keys_file() -> None:
+    """From a terminal, the lake's keys are the local system's (`kcdata up` made them); the
+    environment (KCDATA_KEYS_FILE, KCDATA_MASTER_KEY, ...) wins when set."""
+    import os
+
+    from common.keys import KEYS_FILE_VARIABLE
+    from stack.layout import get_layout
+
+    if not os.environ.get(KEYS_FILE_VARIABLE) and not os.environ.get("KCDATA_SYSTEM_HOME"):
+        os.environ[KEYS_FILE_VARIABLE] = str(get_layout().keys_file)
+
+
+_default_keys_file()
+
+
 def _fail(exc: Exception) -> None:
     console.print(f"[red]error:[/red] {escape(str(exc))}")
     raise typer.Exit(1)
@@ -203,11 +218,22 @@ def publish(codes: Annotated[Optional[list[str]], typer.Argument(help="resource 
     from portal.publisher import publish_all
 
     try:
-        for r in publish_all(Portal(ckan_target()), codes=codes or None):
-            why = f" ({'; '.join(r.reasons)})" if r.reasons else ""
-            console.print(f"{r.code}: {r.action}{why} {r.url or ''}")
+        results = publish_all(Portal(ckan_target()), codes=codes or None)
     except KcdataError as exc:
         _fail(exc)
+    for r in results:
+        if r.action == "blocked":  # the leak gate: one line per file, column and rule, never a value
+            console.print(f"[red]{r.code}: blocked[/red] {r.url or ''}")
+            for reason in r.reasons:
+                console.print(f"  {escape(reason)}")
+            continue
+        why = f" ({'; '.join(r.reasons)})" if r.reasons else ""
+        console.print(f"{r.code}: {r.action}{why} {r.url or ''}")
+    blocked = [r.code for r in results if r.action == "blocked"]
+    if blocked:
+        console.print(f"[red]error:[/red] the leak gate blocked {', '.join(blocked)}: nothing of {'it' if len(blocked) == 1 else 'them'} "
+                      "was uploaded; correct the entries' sensitivity or treatments, then publish again")
+        raise typer.Exit(1)
 
 
 def _decide(code: str, action: str, by: str, note: str) -> None:
@@ -325,10 +351,16 @@ from kcdata.system_cli import register as _register_system  # noqa: E402
 from kcdata.users_cli import users_app as _users_app  # noqa: E402
 
 app.add_typer(_users_app, name="users")
+from kcdata.keys_cli import keys_app as _keys_app  # noqa: E402
+
+app.add_typer(_keys_app, name="keys")
 
 _register_system(app)
 _register_export(catalog_app)
 app.command("freshness")(_freshness)
+from kcdata.verify_cli import verify as _verify  # noqa: E402
+
+app.command("verify")(_verify)
 
 for _typer in (app, catalog_app, _users_app):
     for _info in _typer.registered_commands:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from catalog.model import DUCKDB_TYPES, Resource
 from catalog.store import CatalogStore, Edge, open_store
+from common.errors import KcdataError
 from common.lake import Zone, lake_uri
 from common.problems import Refusal
 from common.settings import Paths, get_paths
@@ -278,18 +279,25 @@ def open_views(paths: Paths | None = None, tables: list[str] | None = None) -> d
 
     paths = paths or get_paths()
     store = open_store(paths.catalog_url)
-    built = {}
+    built, refused = {}, []
     for resource in load_catalog():
         if tables is not None and resource.table not in tables:
             continue
         version = store.latest_passing_version(resource.code) if may_open(resource) else None
         if version is None:
             continue
-        view = build_open_view(resource, version.fingerprint, version.rules, paths)
+        try:
+            view = build_open_view(resource, version.fingerprint, version.rules, paths)
+        except KcdataError as exc:  # one entry's mistake (e.g. an undeclared sensitivity) must not stop the others
+            log.error("no open view of %s: %s", resource.code, exc)
+            refused.append(str(exc))
+            continue
         source = paths.uri_of(paths.current_file(resource.table))
         edge = Edge("open", source, lake_uri(Zone.open, resource.table, version.fingerprint, version.rules))
         store.record_lineage(resource.code, [edge], version.id)
         built[resource.table] = view
+    if refused:
+        raise KcdataError(f"{len(refused)} open view(s) not built, the others were: " + " | ".join(refused))
     return built
 
 
@@ -391,6 +399,13 @@ def pull_and_land(resource: Resource, paths: Paths, run: dict | None = None) -> 
 
 
 ON_PORTAL = ("published", "updated", "unchanged")
+BLOCKED = "blocked"  # the leak gate found personal data: nothing of that resource was uploaded
+
+
+def leak_report(results: list[dict]) -> list[str]:
+    """Why the leak gate blocked resources in one publish run: file, column, rule and count per
+    line (never a value); empty when nothing was blocked."""
+    return [reason for r in results if r["action"] == BLOCKED for reason in r["reasons"]]
 
 
 def score_metadata(portal_url: str, codes: list[str]) -> list[dict]:

@@ -58,14 +58,15 @@ def print_resource(console: Console, code: str) -> None:
     ]:
         console.print(f"  {label}: {value}")
     items = Table(title="信息项 items")
-    for col in ("name", "code", "type", "required", "unique", "rule", "unit", "sensitivity"):
+    for col in ("name", "code", "type", "required", "unique", "rule", "unit", "sensitivity", "open view"):
         items.add_column(col)
     for i in r.items:
         rule = i.pattern or (f"{i.range[0]}..{i.range[1]}" if i.range else "") or ("/".join(i.allowed) if i.allowed else "")
         if i.derived:
             rule = f"derived: {i.derived}"
         flags = ("✓" if i.required else "", "✓" if i.unique else "")
-        items.add_row(i.name, i.code, i.type.value, *flags, rule, i.unit or "", i.sensitivity.value)
+        treatment = i.effective_treatment.spec if i.effective_treatment and i.sensitivity else "undeclared: not publishable"
+        items.add_row(i.name, i.code, i.type.value, *flags, rule, i.unit or "", i.sensitivity.value if i.sensitivity else "—", treatment)
     console.print(items)
     vt = Table(title="versions")
     for col in ("version", "source file", "fingerprint", "rows", "accepted", "quarantined", "validation", "problems", "validated at"):

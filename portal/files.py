@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from catalog.model import ItemType, Resource
+from catalog.model import Item, ItemType, Resource, TreatmentKind
 from common.checksums import sha256_file
 from common.formulas import neutralise_sql
 from common.lake import OpenView
@@ -30,7 +30,7 @@ def write_files(resource: Resource, view: OpenView, folder: Path, with_data: boo
     src = str(view.path).replace("'", "''")
     if with_data:
         csv_path = folder / f"{resource.table}.csv"
-        select = ", ".join(f'{_csv_cell(i.type, i.code)} AS "{i.name}"' for i in items)
+        select = ", ".join(f'{_csv_cell(published_type(i), i.code)} AS "{i.name}"' for i in items)
         body = folder / ".body.csv"
         con.execute(
             f"COPY (SELECT {select} FROM read_parquet('{src}', hive_partitioning = false)) TO '{body}' "
@@ -43,7 +43,7 @@ def write_files(resource: Resource, view: OpenView, folder: Path, with_data: boo
         body.unlink()
         files.append(PublishedFile("data.csv", csv_path, "CSV", f"{resource.name}（CSV，UTF-8，含BOM）", sha256_file(csv_path)))
         parquet_path = folder / f"{resource.table}.parquet"
-        typed = ", ".join(f'{_typed(i.type, i.code)} AS "{i.code}"' for i in items)
+        typed = ", ".join(f'{_typed(published_type(i), i.code)} AS "{i.code}"' for i in items)
         con.execute(
             f"COPY (SELECT {typed} FROM read_parquet('{src}', hive_partitioning = false)) "
             f"TO '{parquet_path}' (FORMAT parquet, COMPRESSION zstd)"
@@ -54,6 +54,11 @@ def write_files(resource: Resource, view: OpenView, folder: Path, with_data: boo
     files.append(PublishedFile("data-dictionary.csv", dictionary, "CSV", "数据字典 Data dictionary", sha256_file(dictionary)))
     con.close()
     return files
+
+
+def published_type(item: Item) -> ItemType:
+    """The type of the item's published column: its treatment's output (a band is text)."""
+    return item.output_type or item.type
 
 
 def _typed(item_type: ItemType, column: str) -> str:
@@ -73,15 +78,26 @@ def _csv_cell(item_type: ItemType, column: str) -> str:
 
 
 def write_dictionary(resource: Resource, view: OpenView, path: Path) -> None:
-    """One row per published item: 中文名, column, type, unit, required, rule, description."""
+    """One row per published item: 中文名, column, type (as published), unit, required, rule,
+    description, sensitivity, and how the open view treated it (`掩码 mask (138****1234)`)."""
     import csv
 
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["信息项名称 item", "字段 column", "类型 type", "单位 unit", "必填 required", "规则 rule", "说明 description"])
+        w.writerow(["信息项名称 item", "字段 column", "类型 type", "单位 unit", "必填 required", "规则 rule", "说明 description",
+                    "敏感性 sensitivity", "处理方式 treatment"])
         for code in view.columns:
             i = resource.item(code)
-            rule = i.pattern or i.range_text or ("、".join(i.allowed) if i.allowed else "")
-            if i.derived:
-                rule = f"派生 derived: {i.derived}"
-            w.writerow([i.name, i.code, i.type.value, i.unit or "", "是" if i.required else "否", rule, i.description])
+            w.writerow([i.name, i.code, published_type(i).value, i.unit or "", "是" if i.required else "否", _rule(i),
+                        i.description, i.sensitivity_label, i.treatment_label])
+
+
+def _rule(item: Item) -> str:
+    """The item's check, where it still describes the published values (a masked phone number
+    no longer matches the pattern it was validated with)."""
+    if item.derived:
+        return f"派生 derived: {item.derived}"
+    t = item.effective_treatment
+    if (t is not None and t.kind in (TreatmentKind.mask, TreatmentKind.pseudonymise)) or published_type(item) is not item.type:
+        return ""
+    return item.pattern or item.range_text or ("、".join(item.allowed) if item.allowed else "")

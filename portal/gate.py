@@ -3,7 +3,8 @@
 A resource reaches the public portal only when (1) its open type allows it, (2) its latest
 version passed validation, and (3) a department reviewer's newest decision is an approval,
 not a rejection or a withdrawal (a demo approval, sample_only, counts only for the sample-data
-version it was recorded on).
+version it was recorded on). Whatever the reviewer says, core data (核心数据) and a resource with
+an item whose sensitivity nobody declared never pass.
 有条件开放 resources are published as metadata and data dictionary only: their data is given
 on application, so no data file or DataStore table is public.
 """
@@ -43,7 +44,7 @@ def decide(
 
     `approval_covers_latest` is False when the newest approval is a demo approval of sample data
     (sample_only) recorded on an earlier version: it does not approve the latest one."""
-    reasons = []
+    reasons = list(resource.publication_problems())  # core data; items without a declared sensitivity
     if resource.open.type is OpenType.none:
         reasons.append(f"open type is {resource.open.type.value}")
     if latest_passed is None:

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from catalog.dcat_terms import EU_VOCABULARIES, MEDIA_TYPES, dcat_terms
 from catalog.licences import licence
-from catalog.model import OpenType, Resource
+from catalog.model import OpenType, Resource, TreatmentKind
 
 SHA256_ALGORITHM = "http://spdx.org/rdf/terms#checksumAlgorithm_sha256"  # our file hashes (spdx:algorithm)
 
@@ -61,6 +61,15 @@ def quality_summary(facts: VersionFacts) -> str:
     )
 
 
+def treatment_notes(resource: Resource) -> list[str]:
+    """One short line per item not published as it is: `联系电话 contact_phone：掩码 mask (138****1234)`."""
+    return [
+        f"{i.name} {i.code}：{i.treatment_label}"
+        for i in resource.items
+        if i.effective_treatment is None or i.effective_treatment.kind is not TreatmentKind.keep
+    ]
+
+
 def dataset_dict(resource: Resource, facts: VersionFacts, org_id: str, base_uri: str) -> dict:
     """The dataset's metadata; `fingerprint` doubles as the "publish finished" marker.
 
@@ -73,8 +82,9 @@ def dataset_dict(resource: Resource, facts: VersionFacts, org_id: str, base_uri:
     notes = r.summary
     if r.open.type is OpenType.conditional:
         notes += f"\n\n**有条件开放 Conditional open**：{r.open.condition}。数据需申请后获取；本页提供元数据与数据字典。"
-    if facts.withheld_items:
-        notes += "\n\n不予公开的信息项（已从发布数据中移除）：" + "、".join(r.item(c).name for c in facts.withheld_items)
+    treated = treatment_notes(r)
+    if treated:
+        notes += "\n\n**信息项的保护处理 How items are protected**：" + "；".join(treated) + "。"
     notes += f"\n\n**许可协议 Licence**：[{lic.title_zh} {lic.title_en}]({lic.url})。**署名 Attribution**：{terms.attribution}"
     start, end = facts.time_range or (terms.issued, "")
     return {
@@ -131,6 +141,19 @@ def dataset_dict(resource: Resource, facts: VersionFacts, org_id: str, base_uri:
     }
 
 
+def verification_notes(key_fingerprint: str, dataset_url: str) -> str:
+    """How anyone checks a download against the signed manifest (appended to the dataset notes)."""
+    return (
+        "\n\n**校验下载 Verify a download**：`manifest.json` 列出本版本每个文件的大小、SHA-256 和行数，"
+        "由本局以 Ed25519 签名（`manifest.json.sig`，公钥 `signing-key.pem`）。"
+        f"签名公钥指纹 Signing key fingerprint (SHA-256)：`{key_fingerprint}`。"
+        f"\n\n- `kcdata verify {dataset_url} --key-fingerprint {key_fingerprint}`"
+        "\n- OpenSSL 3：`openssl pkeyutl -verify -pubin -inkey signing-key.pem -rawin -in manifest.json "
+        "-sigfile manifest.json.sig`，再以 `sha256sum` 对照清单中的 SHA-256 "
+        "(then compare `sha256sum` of each file with the manifest)。"
+    )
+
+
 @lru_cache(maxsize=1)
 def _vocabularies():
     from rdflib import Graph
@@ -169,11 +192,12 @@ DATASTORE_TYPES = {"C": "text", "N": "numeric", "I": "int", "D": "date", "T": "t
 
 
 def datastore_fields(resource: Resource, columns: list[str]) -> list[dict]:
-    """Explicit DataStore fields (ids are ASCII item codes, labels the Chinese names)."""
+    """Explicit DataStore fields (ids are ASCII item codes, labels the Chinese names), typed as
+    published: a treatment may change the type (an age band is text, a month `2026-03`)."""
     return [
         {
             "id": code,
-            "type": DATASTORE_TYPES[resource.item(code).type.value],
+            "type": DATASTORE_TYPES[(resource.item(code).output_type or resource.item(code).type).value],
             "info": {"label": resource.item(code).name, "notes": _notes(resource.item(code)), "unit": resource.item(code).unit or ""},
         }
         for code in columns
@@ -181,6 +205,9 @@ def datastore_fields(resource: Resource, columns: list[str]) -> list[dict]:
 
 
 def _notes(item) -> str:
-    """The item's description, and how it is computed when it is derived."""
+    """The item's description, how it is computed when it is derived, and how it was treated
+    when it is not published as it is."""
     derived = f"派生 derived: {item.derived}" if item.derived else ""
-    return "；".join(t for t in (item.description, derived) if t)
+    how = item.effective_treatment
+    treated = f"处理方式 treatment: {item.treatment_label}" if how is not None and how.kind is not TreatmentKind.keep else ""
+    return "；".join(t for t in (item.description, derived, treated) if t)

@@ -7,27 +7,50 @@ Order matters for recovery: organisation, dataset (without its fingerprint), fil
 and only then the dataset's `fingerprint` — the marker that the publish finished. A run killed
 anywhere before that leaves a stale marker, so the next run redoes what is missing, reusing
 resources by their stable names (no duplicates). The same version again makes no write call.
+
+Every version is published with a signed manifest (portal/manifest.py: manifest.json,
+manifest.json.sig, signing-key.pem; a copy stays in `<lake>/manifests/`), and before any write
+for a resource its open view and every file are put through the leak gate (portal/leak_gate.py):
+a hit blocks that resource (action `blocked`, reasons naming file, column, rule and count) and
+nothing of it is uploaded; a version already on the portal stays as it is. Other resources go on.
 """
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from catalog.dcat_terms import MEDIA_TYPES
 from catalog.model import Resource
 from catalog.store import CatalogStore, open_store
+from common.atomic import write_bytes_atomic
+from common.checksums import sha256_file
 from common.lake import OpenView, Zone
 from common.settings import Paths, get_paths
 from portal.client import Portal
 from portal.files import PublishedFile, write_files
 from portal.gate import Decision, Mode, decide
+from portal.leak_gate import Hit, scan_files
+from portal.manifest import (
+    MANIFEST,
+    PUBLIC_KEY,
+    SIGNATURE,
+    Manifest,
+    ManifestError,
+    Signed,
+    file_entry,
+    sign,
+    utc_now,
+)
 from portal.mapping import (
+    SHA256_ALGORITHM,
     VersionFacts,
     dataset_dict,
     dataset_name,
     datastore_fields,
     organization_dict,
     resource_terms,
+    verification_notes,
 )
 
 RECORDS_PER_CALL = 5_000
@@ -38,7 +61,7 @@ PREVIEW_VIEW = {"view_type": "datatables_view", "title": "数据预览 Data prev
 @dataclass
 class PublishResult:
     code: str
-    action: str  # published | updated | unchanged | retracted | not-published | waiting
+    action: str  # published | updated | unchanged | retracted | not-published | waiting | blocked (leak gate)
     url: str | None = None
     reasons: list[str] = field(default_factory=list)
 
@@ -75,13 +98,22 @@ def publish_resource(resource: Resource, portal: Portal, paths: Paths | None = N
         validated_at=latest.validated_at, withheld_items=view.dropped,
         time_range=data_time_range(resource, view, latest.validated_at),
     )
-    org = portal.show("organization_show", id=organization_dict(resource)["name"]) or portal.call(
-        "organization_create", **organization_dict(resource)
-    )
-    wanted = dataset_dict(resource, facts, org["id"], portal.target.url)
     current = portal.show("package_show", id=name)
     with tempfile.TemporaryDirectory(prefix="kcdata-publish-") as tmp:
         files = write_files(resource, view, Path(tmp), with_data=decision.mode is Mode.data)
+        signed, signed_files = sign_version(resource, latest, files, Path(tmp) / "signed", paths)
+        files += signed_files
+        hits = find_leaks(resource, view, files, paths)
+        if hits:  # nothing of this version is uploaded; what the portal already shows stays as it is
+            shown = current is not None and current.get("state") == "active"
+            return PublishResult(resource.code, "blocked", _url(portal, name) if shown else None,
+                                 [h.text(resource.code) for h in hits])
+        record_manifest(signed, resource, latest, paths)
+        org = portal.show("organization_show", id=organization_dict(resource)["name"]) or portal.call(
+            "organization_create", **organization_dict(resource)
+        )
+        wanted = dataset_dict(resource, facts, org["id"], portal.target.url)
+        wanted["notes"] += verification_notes(signed.manifest.signing_key, _url(portal, name))
         if current is not None and _unchanged(current, wanted, files) and _has_preview(portal, current, decision.mode):
             result = PublishResult(resource.code, "unchanged", _url(portal, name))
         else:
@@ -119,8 +151,75 @@ def _unchanged(current: dict, wanted: dict, files: list[PublishedFile]) -> bool:
             continue
         if str(current.get(key) or "") != str(value or ""):
             return False
-    have = {r["name"]: (r.get("hash"), *(r.get(k) for k in resource_terms(r.get("format") or "CSV"))) for r in current.get("resources", [])}
-    return have == {f.name: (f.sha256, *resource_terms(f.format).values()) for f in files}
+    have = {r["name"]: (r.get("hash"), *(r.get(k) for k in _terms(r.get("format") or "CSV"))) for r in current.get("resources", [])}
+    return have == {f.name: (f.sha256, *_terms(f.format).values()) for f in files}
+
+
+def _terms(file_format: str) -> dict:
+    """A file's DCAT terms (format, media type, checksum algorithm)."""
+    return resource_terms(file_format) if file_format in MEDIA_TYPES else {"hash_algorithm": SHA256_ALGORITHM}
+
+
+# The manifest and what verifies it, as the portal lists them.
+SIGNED_FILES = {
+    MANIFEST: ("JSON", "清单：本版本各文件的大小、SHA-256 与行数 Manifest: size, SHA-256 and rows of every file of this version"),
+    SIGNATURE: ("BIN", "清单的 Ed25519 签名（64 字节原始签名）Raw 64-byte Ed25519 signature of manifest.json"),
+    PUBLIC_KEY: ("TXT", "验证签名的 Ed25519 公钥 Ed25519 public key that verifies manifest.json.sig"),
+}
+DICTIONARY = "data-dictionary.csv"
+
+
+def sign_version(resource: Resource, latest, files: list[PublishedFile], folder: Path, paths: Paths) -> tuple[Signed, list[PublishedFile]]:
+    """The signed manifest of these files, as three more files to publish.
+
+    The same version with the same files keeps the time of its first manifest (recorded in the
+    lake), so signing again gives the same bytes and re-publishing writes nothing."""
+    from common.keys import public_key_fingerprint, signing_key
+
+    key = signing_key()
+    manifest = Manifest(
+        resource_code=resource.code, dataset=dataset_name(resource), catalog_version=latest.version,
+        fingerprint=latest.fingerprint, rules=latest.rules, created_at=utc_now(),
+        signing_key=public_key_fingerprint(key.public_key()),
+        files=[file_entry(f.name, f.path, f.format, f.sha256, counted=f.name != DICTIONARY) for f in files],
+    )
+    previous = _recorded_manifest(resource, latest, paths)
+    if previous is not None and previous.same_content(manifest):
+        manifest = replace(manifest, created_at=previous.created_at)
+    signed = sign(manifest, key)
+    written = signed.write(folder)
+    return signed, [
+        PublishedFile(name, written[name], fmt, description, sha256_file(written[name]))
+        for name, (fmt, description) in SIGNED_FILES.items()
+    ]
+
+
+def _manifest_dir(resource: Resource, latest, paths: Paths) -> Path:
+    return paths.batch_dir(Zone.manifests, resource.table, latest.fingerprint)
+
+
+def _recorded_manifest(resource: Resource, latest, paths: Paths) -> Manifest | None:
+    try:
+        return Manifest.from_bytes((_manifest_dir(resource, latest, paths) / MANIFEST).read_bytes())
+    except (FileNotFoundError, ManifestError):
+        return None
+
+
+def record_manifest(signed: Signed, resource: Resource, latest, paths: Paths) -> None:
+    """Keep what is about to be published in the lake (`<lake>/manifests/<table>/batch=<fp16>/`)."""
+    folder = _manifest_dir(resource, latest, paths)
+    for name, data in ((MANIFEST, signed.manifest_bytes), (SIGNATURE, signed.signature), (PUBLIC_KEY, signed.public_key_pem)):
+        target = folder / name
+        if not target.exists() or target.read_bytes() != data:
+            write_bytes_atomic(target, data)
+
+
+def find_leaks(resource: Resource, view: OpenView, files: list[PublishedFile], paths: Paths) -> list[Hit]:
+    """The leak gate over the open view and every file about to be uploaded (the signature and
+    the public key are key material, not data)."""
+    scanned = [("open view", view.path, "Parquet")]
+    scanned += [(f.name, f.path, f.format) for f in files if f.name not in (SIGNATURE, PUBLIC_KEY)]
+    return scan_files(resource, paths.current_file(resource.table), scanned)
 
 
 def _has_preview(portal: Portal, dataset: dict, mode: Mode) -> bool:
@@ -148,7 +247,7 @@ def data_time_range(resource: Resource, view: OpenView, validated_at) -> tuple[s
     import duckdb
 
     src = str(view.path).replace("'", "''")
-    candidates = [c for t in ("T", "D") for c in view.columns if resource.item(c).type.value == t]
+    candidates = [c for t in ("T", "D") for c in view.columns if (resource.item(c).output_type or resource.item(c).type).value == t]
     con = duckdb.connect()
     try:
         for code in candidates:
@@ -169,7 +268,7 @@ def _sync_resources(portal: Portal, dataset: dict, files: list[PublishedFile]) -
     csv_resource = None
     for f in files:
         existing = by_name.pop(f.name, None)
-        terms = resource_terms(f.format)
+        terms = _terms(f.format)
         if existing is not None and existing.get("hash") == f.sha256:
             res = existing
             if any(existing.get(k) != v for k, v in terms.items()):  # published before these terms existed
@@ -199,7 +298,7 @@ def _load_datastore(portal: Portal, resource: Resource, csv_resource: dict, view
     portal.call("datastore_create", resource_id=csv_resource["id"], force=True, fields=fields, records=[], **keyed)
     con = duckdb.connect()
     src = str(view.path).replace("'", "''")
-    cols = ", ".join(_datastore_column(resource.item(c).type.value, c) for c in view.columns)
+    cols = ", ".join(_datastore_column((resource.item(c).output_type or resource.item(c).type).value, c) for c in view.columns)
     reader = con.sql(f"SELECT {cols} FROM read_parquet('{src}', hive_partitioning = false)").to_arrow_reader(RECORDS_PER_CALL)
     for batch in reader:
         records = batch.to_pylist()

@@ -157,9 +157,9 @@ key: [station_code]
 source: {{kind: http_api, url: "http://127.0.0.1:{port}/v1/stations", records_path: data, connection: kcdata_stations_api,
          auth: {{style: bearer}}, pagination: {{style: page, size: 50}}}}
 items:
-  - {{name: 监测站编码, code: station_code, type: C, required: true, pattern: '^ZSC\\d{{3}}$'}}
-  - {{name: 监测站名称, code: station_name, type: C, required: true}}
-  - {{name: 所在区, code: district, type: C}}
+  - {{name: 监测站编码, code: station_code, type: C, sensitivity: public, required: true, pattern: '^ZSC\\d{{3}}$'}}
+  - {{name: 监测站名称, code: station_name, type: C, sensitivity: public, required: true}}
+  - {{name: 所在区, code: district, type: C, sensitivity: public}}
 """
 
 

@@ -43,16 +43,16 @@ open: {{type: 无条件开放}}
 key: [station, year, month, day, hour]
 source: {{kind: file_drop, format: csv}}
 items:
-  - {{name: 年, code: year, type: I, required: true, range: [2000, 2100], aliases: [year]}}
-  - {{name: 月, code: month, type: I, required: true, range: [1, 12], aliases: [month]}}
-  - {{name: 日, code: day, type: I, required: true, range: [1, 31], aliases: [day]}}
-  - {{name: 时, code: hour, type: I, required: true, range: [0, 23], aliases: [hour]}}
-  - {{name: 观测时间, code: measured_at, type: T, derived: "make_timestamp(year, month, day, hour, 0, 0)",
+  - {{name: 年, code: year, type: I, sensitivity: public, required: true, range: [2000, 2100], aliases: [year]}}
+  - {{name: 月, code: month, type: I, sensitivity: public, required: true, range: [1, 12], aliases: [month]}}
+  - {{name: 日, code: day, type: I, sensitivity: public, required: true, range: [1, 31], aliases: [day]}}
+  - {{name: 时, code: hour, type: I, sensitivity: public, required: true, range: [0, 23], aliases: [hour]}}
+  - {{name: 观测时间, code: measured_at, type: T, sensitivity: public, derived: "make_timestamp(year, month, day, hour, 0, 0)",
      description: 由年、月、日、时合成}}
-  - {{name: PM2.5浓度, code: pm25, type: N, unit: μg/m³, range: [0, 1000], aliases: [PM2.5]}}
-  - {{name: PM10浓度, code: pm10, type: N, unit: μg/m³, range: [0, 2000], aliases: [PM10]}}
-  - {{name: 气温, code: temp, type: N, unit: ℃, aliases: [TEMP]}}
-  - {{name: 监测站, code: station, type: C, required: true, aliases: [station]}}
+  - {{name: PM2.5浓度, code: pm25, type: N, sensitivity: public, unit: μg/m³, range: [0, 1000], aliases: [PM2.5]}}
+  - {{name: PM10浓度, code: pm10, type: N, sensitivity: public, unit: μg/m³, range: [0, 2000], aliases: [PM10]}}
+  - {{name: 气温, code: temp, type: N, sensitivity: public, unit: ℃, aliases: [TEMP]}}
+  - {{name: 监测站, code: station, type: C, sensitivity: public, required: true, aliases: [station]}}
 """
 
 

@@ -4,7 +4,8 @@
 overrides). Everything that follows from a catalog entry is generated here, into the lake's
 scratch folder (`<lake>/.dbt/project/`), never into tracked files:
 
-- `profiles.yml`: the DuckDB scratch file and where marts are written (from the lake layout);
+- `profiles.yml`: the DuckDB scratch file, where marts are written (from the lake layout) and
+  the plugin that decrypts encrypted validated batches in memory (transform/lake_plugin.py);
 - `models/staging/_generated/_sources.yml`: one `validated` source table per resource;
 - `models/staging/_generated/stg_<table>.sql` and `.yml`: the staging model (typed, derived
   items computed, deduplicated on the key by `latest_per_key`, written to
@@ -70,8 +71,8 @@ def sources_document(resources: list[Resource], paths: Paths) -> dict:
         columns = []
         for item in r.source_items:
             column: dict = {"name": item.code, "data_type": DUCKDB_TYPES[item.type], "description": column_description(item)}
-            if item.sensitivity.value != "public":
-                column["config"] = {"meta": {"sensitivity": item.sensitivity.value}}
+            if item.sensitivity is None or item.sensitivity.value != "public":
+                column["config"] = {"meta": {"sensitivity": item.sensitivity.value if item.sensitivity else "undeclared"}}
             columns.append(column)
         columns += [{"name": n, "data_type": t, "description": d} for n, t, d in LINEAGE_COLUMNS]
         tables.append(
@@ -231,6 +232,8 @@ def profiles_document(paths: Paths) -> dict:
                     "config_options": {"autoinstall_known_extensions": False},
                     # _loaded_at is UTC; keep timestamp-with-time-zone casts host-independent
                     "settings": {"TimeZone": "UTC"},
+                    # encrypted validated batches (personal items), decrypted in memory for dbt
+                    "plugins": [{"module": "transform.lake_plugin", "config": {"validated": str(paths.validated)}}],
                 }
             },
         }

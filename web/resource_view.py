@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from catalog.freshness import DEADLINES, beijing_text, duration_text
 from catalog.metadata_scores import score_history
-from catalog.model import Item, Resource
+from catalog.model import KEEP, Item, Resource
 from catalog.store import CatalogStore
 from catalog.tables import VersionRow
 from web.catalog_state import (
@@ -33,8 +33,6 @@ DEFAULT_AIRFLOW_URL = "http://127.0.0.1:8080"
 
 TYPE_LABELS = {"C": "字符型 text", "N": "数值型 number", "I": "整数型 integer", "D": "日期型 date", "T": "日期时间型 datetime",
                "L": "布尔型 boolean"}
-SENSITIVITY_LABELS = {"public": "公开 public", "internal": "内部 internal", "personal": "个人信息 personal",
-                      "sensitive_personal": "敏感个人信息 sensitive personal"}
 NAMED_PATTERN_LABELS = {"uscc": "统一社会信用代码校验 unified social credit code check",
                         "id_card": "居民身份证号码校验 resident ID number check"}
 APPROVAL_LABELS = {"approve": "批准发布 approved", "withdraw": "撤回 withdrawn"}
@@ -118,7 +116,9 @@ def dictionary(resource: Resource) -> list[dict]:
         {
             "name": i.name, "code": i.code, "type": TYPE_LABELS.get(i.type.value, i.type.value), "unit": i.unit or "",
             "required": i.required, "unique": i.unique, "key": i.code in resource.key,
-            "sensitivity": SENSITIVITY_LABELS.get(i.sensitivity.value, i.sensitivity.value), "personal": i.personal,
+            "sensitivity": i.sensitivity_label, "personal": i.maybe_personal,
+            "treatment": i.treatment_label, "treated": i.effective_treatment is None or i.effective_treatment != KEEP,
+            "published_type": TYPE_LABELS[i.output_type.value] if i.output_type not in (None, i.type) else "",
             "rules": item_rules(i), "derived": i.derived, "description": i.description, "aliases": i.aliases,
         }
         for i in resource.items

@@ -9,7 +9,8 @@ Who sees rows:
 
 What they see: up to 20 rows of the open view (lake/open, personal items already removed), or,
 for a resource without one (不予开放), of the curated current rows; items whose sensitivity is
-personal or sensitive-personal are dropped in both cases, and so are the lake's own columns.
+personal, sensitive-personal or undeclared are dropped in both cases (even masked), and so are
+the lake's own columns.
 """
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def access(resource: Resource, account: Any) -> tuple[bool, str, str]:
 
 def sample_rows(resource: Resource, account: Any, store: CatalogStore, limit: int = SAMPLE_LIMIT) -> SampleRows:
     allowed, why_zh, why_en = access(resource, account)
-    withheld = [i.name for i in resource.items if i.personal]
+    withheld = [i.name for i in resource.items if i.maybe_personal]  # personal, or nobody said
     if not allowed:
         return SampleRows(False, why_zh, why_en, withheld=withheld)
     source, path = _source_file(resource, store)
@@ -88,7 +89,7 @@ def _read(path: Path, resource: Resource, limit: int) -> tuple[list[tuple[str, s
     try:
         source = f"read_parquet({literal(str(path))}, hive_partitioning = false)"
         present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
-        shown = [i for i in resource.items if not i.personal and i.code in present]
+        shown = [i for i in resource.items if not i.maybe_personal and i.code in present]
         if not shown:
             return [], []
         select = ", ".join(ident(i.code) for i in shown)

@@ -14,15 +14,13 @@
   - Batches written before an item was added to the catalog: the missing column reads as
     NULL (files are combined by column name, not position).
   - Directory names such as batch=<fingerprint> are not read as hive partitions.
+  - Batches with encrypted personal items (which DuckDB cannot decrypt) are read from the
+    decrypting relations transform/lake_plugin.py registers, in memory only.
 -#}
 {% macro validated_source(relation) -%}
   {%- set node = _validated_source_node(relation) -%}
   {%- set files = _passing_batch_files(node) -%}
-  {%- set quoted = [] -%}
-  {%- for f in files -%}
-    {%- do quoted.append("'" ~ (f | replace("'", "''")) ~ "'") -%}
-  {%- endfor -%}
-  {%- set reader = "read_parquet([" ~ quoted | join(', ') ~ "], union_by_name = true, hive_partitioning = false)" -%}
+  {%- set reader = _batch_reader(files) -%}
 
   {%- set present = none -%}
   {%- if execute and files | length == 0 -%}
@@ -47,6 +45,36 @@
     from {{ reader }}
     {%- endif %}
   ) as {{ relation.identifier }}_batches
+{%- endmacro %}
+
+
+{% macro _batch_reader(files) -%}
+  {#- plain batches through read_parquet; encrypted ones (personal items) from the decrypting
+      relation the kcdata dbt plugin (transform/lake_plugin.py) registered for each; combined
+      by column name -#}
+  {%- set relations = {} -%}
+  {%- if execute and files | length > 0 -%}
+    {%- set index = run_query("select file, relation from kcdata_encrypted_batches") -%}
+    {%- for row in index.rows -%}
+      {%- do relations.update({row[0]: row[1]}) -%}
+    {%- endfor -%}
+  {%- endif -%}
+  {%- set quoted = [] -%}
+  {%- set parts = [] -%}
+  {%- for f in files -%}
+    {%- if f in relations -%}
+      {%- do parts.append("select * from " ~ relations[f]) -%}
+    {%- else -%}
+      {%- do quoted.append("'" ~ (f | replace("'", "''")) ~ "'") -%}
+    {%- endif -%}
+  {%- endfor -%}
+  {%- if quoted | length > 0 or parts | length == 0 -%}
+    {%- do parts.insert(0, "select * from read_parquet([" ~ quoted | join(', ') ~ "], union_by_name = true, hive_partitioning = false)") -%}
+  {%- endif -%}
+  {%- if parts | length == 1 and quoted | length > 0 -%}
+    {%- do return("read_parquet([" ~ quoted | join(', ') ~ "], union_by_name = true, hive_partitioning = false)") -%}
+  {%- endif -%}
+  {%- do return("(" ~ parts | join(" union all by name ") ~ ")") -%}
 {%- endmacro %}
 
 

@@ -15,6 +15,7 @@ from openpyxl import Workbook
 from catalog.entries import get_resource
 from common.codes import uscc_check_char
 from common.errors import KcdataError
+from common.lake_crypto import duckdb_source
 from connectors.file_drop import land_file
 from kcdata.pipeline import land_and_validate
 
@@ -41,7 +42,10 @@ def _write_csv(path: Path, rows: list[list[str]], encoding: str, headers: list[s
 
 
 def _read(path: str, columns: str = "*") -> list[tuple]:
-    return duckdb.sql(f"SELECT {columns} FROM read_parquet('{path}', hive_partitioning=false) ORDER BY _row").fetchall()
+    """Rows of a lake file, decrypted with the lake's key where personal items are encrypted."""
+    con = duckdb.connect()
+    source = duckdb_source(con, Path(path), "batch")
+    return con.sql(f"SELECT {columns} FROM {source} ORDER BY _row").fetchall()
 
 
 def _reasons(outcome) -> list:

@@ -54,7 +54,7 @@ def test_every_catalog_resource_gets_an_ingest_dag_and_parsing_stays_light(tmp_p
         assert resource.provider.slug in dags[f"ingest__{resource.table}"]["tags"]
     assert dags["transform__curated"]["tasks"] == ["dbt_build"]
     assert dags["govern__open_view"]["tasks"] == ["open_views"]
-    assert dags["publish__portal"]["tasks"] == ["publish", "score_metadata"]
+    assert dags["publish__portal"]["tasks"] == ["leak_gate", "publish", "score_metadata"]
     # the topology module names every DAG the files define, and nothing else
     assert set(dags) == set(system_dag_ids([r.table for r in load_catalog()]))
     assert parsed["heavy"] == [], f"heavy modules imported at parse time: {parsed['heavy']}"

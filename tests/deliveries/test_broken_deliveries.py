@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from catalog.entries import get_resource
 from catalog.store import open_store
+from common.lake_crypto import duckdb_source
 from kcdata.cli import app
 
 pytestmark = pytest.mark.integration
@@ -70,11 +71,10 @@ def test_a_landed_delivery_loses_no_row(env, case):
     assert Path(version.source_file).name == path.name
     assert version.rows_in == case.rows_sent
     assert version.rows_accepted + version.rows_quarantined == case.rows_sent
+    con = duckdb.connect()
+    quarantine = duckdb_source(con, Path(version.quarantine_path), "quarantine")  # decrypts personal items
     found = dict(
-        duckdb.sql(
-            f"SELECT _row, list(x.rule) FROM (SELECT _row, unnest(_reasons) AS x FROM read_parquet('{version.quarantine_path}',"
-            " hive_partitioning = false)) GROUP BY _row"
-        ).fetchall()
+        con.sql(f"SELECT _row, list(x.rule) FROM (SELECT _row, unnest(_reasons) AS x FROM {quarantine}) GROUP BY _row").fetchall()
     )
     for row, code in case.bad_rows.items():
         assert code in found.get(row, []), (row, code, found)

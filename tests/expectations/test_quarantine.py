@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from catalog.entries import get_resource
+from common.lake_crypto import duckdb_source
 from kcdata.pipeline import land_and_validate
 from samples.generate import generate_resource
 
@@ -49,17 +50,18 @@ def _sql(query: str) -> list[tuple]:
 def _reasons_of_spoiled_rows(entry: dict) -> list[tuple]:
     """(row, kind, column, rules found for that column in quarantine) for every manifest row."""
     manifest = entry["sample"].manifest
-    quarantine = entry["result"].outcome.quarantine_path
-    return _sql(
+    con = duckdb.connect()
+    quarantine = duckdb_source(con, Path(entry["result"].outcome.quarantine_path), "quarantine")  # decrypts _reasons
+    return con.sql(
         f"""
         SELECT m.row, m.kind, m."column",
                coalesce(list_sort(list_distinct(
                    [x.rule FOR x IN q._reasons IF x."column" = m."column" OR m.kind = 'duplicate_key'])), [])
         FROM read_parquet('{manifest}') m
-        LEFT JOIN read_parquet('{quarantine}', hive_partitioning=false) q ON q._row = m.row
+        LEFT JOIN {quarantine} q ON q._row = m.row
         ORDER BY m.row
         """
-    )
+    ).fetchall()
 
 
 @pytest.mark.parametrize("kind", sorted(KIND_RULE))

@@ -6,3 +6,4 @@ NOT_OPEN = "KC-RLZY-001"  # talent registry, 不予开放, approved anyway
 UNAPPROVED = "KC-JTYS-001"  # traffic flow, open but nobody approved
 FAILED = "KC-CSGL-002"  # street lights, approved but its version failed validation
 ALL = [OPEN, PERSONAL, CONDITIONAL, NOT_OPEN, UNAPPROVED, FAILED]
+SIGNED = ["manifest.json", "manifest.json.sig", "signing-key.pem"]  # beside every published version

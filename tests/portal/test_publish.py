@@ -6,6 +6,7 @@ anonymous search (Solr), downloads, DataStore, and the dataset page in headless 
 """
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 import requests
 from ckanapi import RemoteCKAN
 from ckanapi.errors import NotAuthorized, NotFound
-from published_set import ALL, CONDITIONAL, FAILED, NOT_OPEN, OPEN, PERSONAL, UNAPPROVED  # tests/portal/published_set.py
+from published_set import ALL, CONDITIONAL, FAILED, NOT_OPEN, OPEN, PERSONAL, SIGNED, UNAPPROVED  # tests/portal/published_set.py
 
 from catalog.entries import get_resource
 from catalog.store import open_store
@@ -77,7 +78,7 @@ def test_downloads_equal_the_open_view_row_for_row(published, code):
     target, paths = published
     dataset = _anon(target).action.package_show(id=dataset_name(get_resource(code)))
     urls = {r["name"]: r["url"] for r in dataset["resources"]}
-    assert set(urls) == {"data.csv", "data.parquet", "data-dictionary.csv"}
+    assert set(urls) == {"data.csv", "data.parquet", "data-dictionary.csv", *SIGNED}
     view = _open_view(paths, code)
     con = duckdb.connect()
     expected = con.sql(f"SELECT * FROM read_parquet('{view}', hive_partitioning=false)")
@@ -109,13 +110,22 @@ def _num(value):
         return value
 
 
-def test_personal_items_are_not_published(published):
-    target, _ = published
+def test_personal_items_are_published_only_as_their_entry_treats_them(published):
+    """法定代表人 and 联系电话 are personal: the public sees `张*` and `138****1234`, never the value."""
+    import csv
+    import io
+
+    target, paths = published
     dataset = _anon(target).action.package_show(id=dataset_name(get_resource(PERSONAL)))
     csv_url = next(r["url"] for r in dataset["resources"] if r["name"] == "data.csv")
-    header = requests.get(csv_url, timeout=60).content.decode("utf-8-sig").splitlines()[0]
-    assert "统一社会信用代码" in header
-    assert "法定代表人" not in header and "联系电话" not in header
+    rows = list(csv.DictReader(io.StringIO(requests.get(csv_url, timeout=60).content.decode("utf-8-sig"))))
+    assert rows and "统一社会信用代码" in rows[0]
+    assert all(re.fullmatch(r"\w{1,2}\*", r["法定代表人"]) for r in rows)
+    assert all(re.fullmatch(r"1[3-9]\d\*{4}\d{4}", r["联系电话"]) for r in rows if r["联系电话"])
+    current = paths.current_file("enterprise_registrations")
+    sent = duckdb.sql(f"SELECT list(legal_representative), list(contact_phone) FROM read_parquet('{current}')").fetchone()
+    published_cells = {c for r in rows for c in (r["法定代表人"], r["联系电话"])}
+    assert not published_cells & {v for column in sent for v in column if v}
 
 
 def test_datastore_serves_rows_with_declared_types(published):
@@ -135,7 +145,7 @@ def test_datastore_serves_rows_with_declared_types(published):
 def test_conditional_resource_is_metadata_and_dictionary_only(published):
     target, _ = published
     dataset = _anon(target).action.package_show(id=dataset_name(get_resource(CONDITIONAL)))
-    assert [r["name"] for r in dataset["resources"]] == ["data-dictionary.csv"]
+    assert [r["name"] for r in dataset["resources"]] == ["data-dictionary.csv", *SIGNED]
     assert dataset["open_condition"] and "有条件开放" in dataset["notes"]
 
 
@@ -169,7 +179,7 @@ def test_withdrawing_approval_retracts_and_reapproval_restores_in_place(publishe
     store.record_approval(resource, "approve", "测试审核员")
     assert publish_resource(resource, Portal(target)).action == "published"
     restored = anon.action.package_show(id=dataset_name(resource))
-    assert restored["id"] == dataset_id and len(restored["resources"]) == 3
+    assert restored["id"] == dataset_id and len(restored["resources"]) == 3 + len(SIGNED)
 
 
 class _KilledMidway(Portal):
@@ -198,7 +208,7 @@ def test_a_publish_killed_half_way_is_completed_without_duplicates(published, ca
     found = _anon(target).action.package_search(q=f'resource_code:"{PERSONAL}"')
     assert found["count"] == 1
     names = sorted(r["name"] for r in found["results"][0]["resources"])
-    assert names == ["data-dictionary.csv", "data.csv", "data.parquet"]
+    assert names == sorted(["data-dictionary.csv", "data.csv", "data.parquet", *SIGNED])
     csv_id = next(r["id"] for r in found["results"][0]["resources"] if r["name"] == "data.csv")
     rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{_open_view(paths, PERSONAL)}')").fetchall()[0][0]
     assert _anon(target).action.datastore_search(resource_id=csv_id, limit=0)["total"] == rows
