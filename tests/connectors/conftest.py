@@ -28,12 +28,12 @@ from connectors.pull import Credentials
 PROVIDER = Provider(name="测试局", name_en="Test bureau", code="11440100TEST00001X", slug="test_bureau")
 
 ITEMS = [
-    {"name": "读数编号", "code": "reading_id", "type": "I", "required": True, "unique": True},
-    {"name": "监测点", "code": "station", "type": "C", "required": True},
-    {"name": "读数", "code": "reading", "type": "N"},
-    {"name": "测量时间", "code": "measured_at", "type": "T", "required": True},
-    {"name": "是否正常", "code": "ok", "type": "L"},
-    {"name": "日期", "code": "day", "type": "D"},
+    {"name": "读数编号", "code": "reading_id", "type": "I", "sensitivity": "public", "required": True, "unique": True},
+    {"name": "监测点", "code": "station", "type": "C", "sensitivity": "public", "required": True},
+    {"name": "读数", "code": "reading", "type": "N", "sensitivity": "public"},
+    {"name": "测量时间", "code": "measured_at", "type": "T", "sensitivity": "public", "required": True},
+    {"name": "是否正常", "code": "ok", "type": "L", "sensitivity": "public"},
+    {"name": "日期", "code": "day", "type": "D", "sensitivity": "public"},
 ]
 
 
