@@ -2,7 +2,8 @@
 
 Every raw row ends up in exactly one of the two, so accepted + quarantined = input rows.
 GX runs on pandas chunks of at most CHUNK_ROWS rows; a resource with a key is chunked by a
-hash of the key so that duplicates always meet in the same chunk.
+hash of the key so that duplicates always meet in the same chunk, and the other unique items are
+checked over the whole delivery in DuckDB afterwards (their duplicates may fall in two chunks).
 """
 from __future__ import annotations
 
@@ -204,7 +205,28 @@ def _run_suite(con, resource: Resource, paths: Paths, rows: int, rules: str) -> 
         success = success and bool(result.success)
         failures += _failures_from_result(result)
         del frame
-    return success, failures
+    across = _duplicates_across_chunks(con, resource, rows, failures)
+    return success and not across, failures + across
+
+
+def _duplicates_across_chunks(con, resource: Resource, rows: int, found: list[tuple]) -> list[tuple]:
+    """Rows of a unique item whose duplicates fell into other chunks: GX sees one chunk at a time,
+    and chunks are cut by the key, so only the key's duplicates are sure to meet. Every row whose
+    value occurs more than once in the whole delivery fails, as GX would flag it in one frame."""
+    if len(_chunk_filters(resource, rows)) == 1:
+        return []
+    flagged = {(row, column) for row, rule, column, _ in found if rule == "duplicate-key"}
+    out: list[tuple] = []
+    for item in resource.source_items:
+        if not item.unique or resource.key == [item.code]:
+            continue
+        c = ident(item.code)
+        duplicated = con.sql(
+            f"SELECT {ROW_ID} FROM typed WHERE {c} IN "
+            f"(SELECT {c} FROM typed WHERE {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1)"
+        ).fetchall()
+        out += [(int(row), "duplicate-key", item.code, "") for (row,) in duplicated if (int(row), item.code) not in flagged]
+    return out
 
 
 def _collect_reasons(con, resource: Resource, failures: list[tuple]) -> None:
