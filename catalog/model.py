@@ -325,11 +325,12 @@ class Item(BaseModel):
     @property
     def effective_treatment(self) -> Treatment | None:
         """The declared treatment, else the default of the sensitivity (public: keep, any other:
-        drop); None when neither is declared (the resource cannot be published)."""
-        if self.treatment is not None:
-            return self.treatment
+        drop); None while the sensitivity is undeclared, whatever the treatment says (the
+        resource cannot be published)."""
         if self.sensitivity is None:
             return None
+        if self.treatment is not None:
+            return self.treatment
         return KEEP if self.sensitivity is Sensitivity.public else DROP
 
     @property
@@ -340,14 +341,19 @@ class Item(BaseModel):
     @property
     def treatment_label(self) -> str:
         t = self.effective_treatment
-        return t.label if t is not None and self.sensitivity is not None else UNDECLARED_LABEL
+        return t.label if t is not None else UNDECLARED_LABEL
 
     @property
     def output_type(self) -> ItemType | None:
         """The type of the item's column in the open view and everything published from it
         (None: not published)."""
         t = self.effective_treatment
-        return None if t is None or self.sensitivity is None else t.output_type(self.type)
+        return None if t is None else t.output_type(self.type)
+
+    @property
+    def published_type(self) -> ItemType:
+        """The type the public sees: the treatment's output (a band is text), else the item's own."""
+        return self.output_type or self.type
 
     @property
     def range_text(self) -> str:
@@ -821,7 +827,7 @@ class Resource(BaseModel):
     def treatments(self) -> list[tuple[str, str]]:
         """(item code, effective treatment spec or `undeclared`) for every item: part of the
         rules signature, so a changed treatment makes a new open view instead of reusing one."""
-        return [(i.code, i.effective_treatment.spec if i.effective_treatment and i.sensitivity else "undeclared")
+        return [(i.code, i.effective_treatment.spec if i.effective_treatment else "undeclared")
                 for i in self.items]
 
     @property

@@ -11,8 +11,8 @@ _USCC_VALUE = {c: i for i, c in enumerate(USCC_CHARSET)}
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 # GB 11643-1999 公民身份号码: 17 digits and a check character (0-9 or X).
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
+ID_CARD_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+ID_CARD_CHECK_CHARS = "10X98765432"  # by the weighted sum mod 11
 
 # CNIPA application number: 12 digits and a check character, mod 11, X for 10.
 _PATENT_WEIGHTS = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
@@ -33,8 +33,8 @@ def is_valid_uscc(code: object) -> bool:
 
 def id_card_check_char(first17: str) -> str:
     """The 18th character of a citizen identity number whose first 17 digits are given."""
-    total = sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True))
-    return _ID_CHECK[total % 11]
+    total = sum(int(c) * w for c, w in zip(first17, ID_CARD_WEIGHTS, strict=True))
+    return ID_CARD_CHECK_CHARS[total % 11]
 
 
 def is_valid_id_card(code: object) -> bool:

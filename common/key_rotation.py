@@ -16,7 +16,6 @@ public key, so they stay verifiable. Nothing here prints a key: only ids and fin
 """
 from __future__ import annotations
 
-import base64
 import fcntl
 import os
 from collections.abc import Iterator
@@ -31,9 +30,12 @@ from common.keys import (
     PSEUDONYM_KEY,
     SIGNING_KEY,
     MissingKey,
+    decode_key,
+    encode_key,
     key_id,
     keys_file,
     master_key,
+    new_key_value,
     pseudonym_key,
     public_key_fingerprint,
     read_keys_file,
@@ -85,10 +87,6 @@ class LakeKeys:
     files: int = 0
     by_key: dict[str, int] = field(default_factory=dict)
     damaged: int = 0
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
 
 
 def _writable_keys_file(name: str) -> Path:
@@ -156,21 +154,19 @@ def _rewrap_zones(paths: Paths, opening: dict[str, bytes], new: bytes) -> tuple[
 
 def rotate_master_key(paths: Paths) -> MasterRotation:
     """Re-wrap the lake's data keys with a new master key and switch the keys file to it."""
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
     path = _writable_keys_file(MASTER_KEY)
     with _rotation_lock(path):
         old = master_key()
         values = read_keys_file(path)
         pending = file_key(values, MASTER_KEY_NEXT)
-        new = pending or AESGCM.generate_key(bit_length=256)
+        new = pending or decode_key(new_key_value(MASTER_KEY), "a new master key")
         if new == old:
             raise KcdataError("the new master key equals the old one; run `kcdata keys rotate` again")
         result = MasterRotation(old_id=key_id(old), new_id=key_id(new), resumed=pending is not None)
-        _update(path, {MASTER_KEY_NEXT: _b64(new)})  # kept before any file depends on it
+        _update(path, {MASTER_KEY_NEXT: encode_key(new)})  # kept before any file depends on it
         opening = opening_keys()
         result.rewrapped, result.unchanged = _rewrap_zones(paths, opening, new)
-        _update(path, {MASTER_KEY: _b64(new), MASTER_KEY_PREVIOUS: _b64(old)}, drop=(MASTER_KEY_NEXT,))
+        _update(path, {MASTER_KEY: encode_key(new), MASTER_KEY_PREVIOUS: encode_key(old)}, drop=(MASTER_KEY_NEXT,))
         # a process that read the old key before the switch may have written files since
         result.swept, _ = _rewrap_zones(paths, opening, new)
         _update(path, drop=(MASTER_KEY_PREVIOUS,))
@@ -179,19 +175,15 @@ def rotate_master_key(paths: Paths) -> MasterRotation:
 
 def rotate_signing_key() -> tuple[str, str]:
     """Replace the Ed25519 signing key; (old fingerprint or "", new fingerprint)."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-
     path = _writable_keys_file(SIGNING_KEY)
     with _rotation_lock(path):
         try:
             old = public_key_fingerprint(signing_key().public_key())
         except MissingKey:
             old = ""
-        new = Ed25519PrivateKey.generate()
-        raw = new.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        _update(path, {SIGNING_KEY: _b64(raw)})
-    return old, public_key_fingerprint(new.public_key())
+        _update(path, {SIGNING_KEY: new_key_value(SIGNING_KEY)})
+        new = public_key_fingerprint(signing_key().public_key())
+    return old, new
 
 
 def key_status() -> list[KeyStatus]:

@@ -80,32 +80,43 @@ def write_keys_file(path: Path, values: Mapping[str, str],
     os.replace(tmp, path)
 
 
-def new_key_values() -> dict[str, str]:
-    """A fresh value for every key, encoded as the variables expect."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+def new_key_value(name: str) -> str:
+    """A fresh value for key `name`, encoded as its variable expects: an Ed25519 private key for
+    the signing key, 32 random bytes (AES-256 / HMAC-SHA256) for the others."""
+    if name == SIGNING_KEY:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-    signing = Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-    return {
-        MASTER_KEY: _b64(AESGCM.generate_key(bit_length=256)),
-        PSEUDONYM_KEY: _b64(AESGCM.generate_key(bit_length=256)),
-        SIGNING_KEY: _b64(signing),
-    }
+        return encode_key(Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()))
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return encode_key(AESGCM.generate_key(bit_length=256))
 
 
 def ensure_keys_file(path: Path) -> None:
     """Make every missing key in `path` (existing keys are kept: data depends on them)."""
     values = read_keys_file(path)
-    missing = {k: v for k, v in new_key_values().items() if not values.get(k)}
+    missing = {name: new_key_value(name) for name in ALL_KEYS if not values.get(name)}
     if missing or not path.exists():
         write_keys_file(path, {**values, **missing})
     elif path.stat().st_mode & 0o077:
         os.chmod(path, 0o600)
 
 
-def _b64(raw: bytes) -> str:
+def encode_key(raw: bytes) -> str:
+    """A key's bytes as the variables and the keys file hold them (base64)."""
     return base64.b64encode(raw).decode("ascii")
+
+
+def decode_key(value: str, where: str, length: int = 32) -> bytes:
+    """The bytes of a base64 key found at `where` (named in the error, never the value)."""
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise MissingKey(f"{where} is not base64") from None
+    if len(raw) != length:
+        raise MissingKey(f"{where} must be {length} bytes (base64), not {len(raw)}")
+    return raw
 
 
 def _raw_key(name: str, length: int = 32) -> bytes:
@@ -119,13 +130,7 @@ def _raw_key(name: str, length: int = 32) -> bytes:
     if not value:
         hint = f" or in the keys file {keys_file()}" if keys_file() else f" (or a keys file named by {KEYS_FILE_VARIABLE})"
         raise MissingKey(f"no key: set {name}{hint}; `kcdata up` makes the local system's keys")
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise MissingKey(f"{where} is not base64") from None
-    if len(raw) != length:
-        raise MissingKey(f"{where} must be {length} bytes (base64), not {len(raw)}")
-    return raw
+    return decode_key(value, where, length)
 
 
 def master_key() -> bytes:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from common.errors import KcdataError
-from common.keys import MASTER_KEY, MissingKey, key_id, keys_file, master_key, read_keys_file
+from common.keys import MASTER_KEY, MissingKey, decode_key, key_id, keys_file, master_key, read_keys_file
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -166,17 +166,7 @@ def opening_keys() -> dict[str, bytes]:
 
 def file_key(values: dict[str, str], name: str) -> bytes | None:
     """Key `name` from the keys file's `values` (32 bytes), None when absent."""
-    import binascii
-
-    if not values.get(name):
-        return None
-    try:
-        raw = base64.b64decode(values[name], validate=True)
-    except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) != 32:
-        raise MissingKey(f"{name} in the keys file {keys_file()} is not a 32-byte key (base64)")
-    return raw
+    return decode_key(values[name], f"{name} in the keys file {keys_file()}") if values.get(name) else None
 
 
 # --------------------------------------------------------------------------- writing

@@ -60,7 +60,9 @@ MASKED_NOTE = "（已脱敏 masked）"
 def masked_columns(resource: Resource) -> list[str]:
     """Columns whose submitted values feedback.csv masks: the personal items, the raw text of an
     unreadable row (column ''), and a compound key's duplicates when the key holds a personal item."""
-    personal = [i.code for i in resource.source_items if i.personal]
+    from common.lake_crypto import personal_codes
+
+    personal = personal_codes(resource)  # the items encrypted at rest: personal, or undeclared
     if not personal:
         return []
     keyed = [resource.key[0]] if any(k in personal for k in resource.key) else []

@@ -65,7 +65,7 @@ def print_resource(console: Console, code: str) -> None:
         if i.derived:
             rule = f"derived: {i.derived}"
         flags = ("✓" if i.required else "", "✓" if i.unique else "")
-        treatment = i.effective_treatment.spec if i.effective_treatment and i.sensitivity else "undeclared: not publishable"
+        treatment = i.effective_treatment.spec if i.effective_treatment else "undeclared: not publishable"
         items.add_row(i.name, i.code, i.type.value, *flags, rule, i.unit or "", i.sensitivity.value if i.sensitivity else "—", treatment)
     console.print(items)
     vt = Table(title="versions")

@@ -30,7 +30,7 @@ def write_files(resource: Resource, view: OpenView, folder: Path, with_data: boo
     src = str(view.path).replace("'", "''")
     if with_data:
         csv_path = folder / f"{resource.table}.csv"
-        select = ", ".join(f'{_csv_cell(published_type(i), i.code)} AS "{i.name}"' for i in items)
+        select = ", ".join(f'{_csv_cell(i.published_type, i.code)} AS "{i.name}"' for i in items)
         body = folder / ".body.csv"
         con.execute(
             f"COPY (SELECT {select} FROM read_parquet('{src}', hive_partitioning = false)) TO '{body}' "
@@ -43,7 +43,7 @@ def write_files(resource: Resource, view: OpenView, folder: Path, with_data: boo
         body.unlink()
         files.append(PublishedFile("data.csv", csv_path, "CSV", f"{resource.name}（CSV，UTF-8，含BOM）", sha256_file(csv_path)))
         parquet_path = folder / f"{resource.table}.parquet"
-        typed = ", ".join(f'{_typed(published_type(i), i.code)} AS "{i.code}"' for i in items)
+        typed = ", ".join(f'{_typed(i.published_type, i.code)} AS "{i.code}"' for i in items)
         con.execute(
             f"COPY (SELECT {typed} FROM read_parquet('{src}', hive_partitioning = false)) "
             f"TO '{parquet_path}' (FORMAT parquet, COMPRESSION zstd)"
@@ -54,11 +54,6 @@ def write_files(resource: Resource, view: OpenView, folder: Path, with_data: boo
     files.append(PublishedFile("data-dictionary.csv", dictionary, "CSV", "数据字典 Data dictionary", sha256_file(dictionary)))
     con.close()
     return files
-
-
-def published_type(item: Item) -> ItemType:
-    """The type of the item's published column: its treatment's output (a band is text)."""
-    return item.output_type or item.type
 
 
 def _typed(item_type: ItemType, column: str) -> str:
@@ -88,7 +83,7 @@ def write_dictionary(resource: Resource, view: OpenView, path: Path) -> None:
                     "敏感性 sensitivity", "处理方式 treatment"])
         for code in view.columns:
             i = resource.item(code)
-            w.writerow([i.name, i.code, published_type(i).value, i.unit or "", "是" if i.required else "否", _rule(i),
+            w.writerow([i.name, i.code, i.published_type.value, i.unit or "", "是" if i.required else "否", _rule(i),
                         i.description, i.sensitivity_label, i.treatment_label])
 
 
@@ -98,6 +93,6 @@ def _rule(item: Item) -> str:
     if item.derived:
         return f"派生 derived: {item.derived}"
     t = item.effective_treatment
-    if (t is not None and t.kind in (TreatmentKind.mask, TreatmentKind.pseudonymise)) or published_type(item) is not item.type:
+    if (t is not None and t.kind in (TreatmentKind.mask, TreatmentKind.pseudonymise)) or item.published_type is not item.type:
         return ""
     return item.pattern or item.range_text or ("、".join(item.allowed) if item.allowed else "")

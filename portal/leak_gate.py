@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from catalog.model import ItemType, Resource
+from common.codes import ID_CARD_CHECK_CHARS, ID_CARD_WEIGHTS
 from common.sqltext import ident, literal
 
 RULES = ("id_card", "mobile", "bank_card", "email", "personal_value")
@@ -43,13 +44,13 @@ _ID_SHAPE = r"[1-8][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0
 _CARD = (r"62[0-9]{14,17}|4(?:[0-9]{12}|[0-9]{15}|[0-9]{18})|(?:5[1-5]|2[2-7])[0-9]{14}|3[47][0-9]{13}"
          r"|35[0-9]{14,17}|(?:6011[0-9]{2}|65[0-9]{4})[0-9]{10}")
 _EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
-_ID_WEIGHTS = "[7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]"
+_ID_WEIGHTS = str(list(ID_CARD_WEIGHTS))  # GB 11643, as common/codes.py checks it in Python
 
 # Digit i (1-based) of a token t without a cast that could fail: ascii(...) - 48.
 _MACROS = f"""
 CREATE OR REPLACE TEMP MACRO kc_digit(t, i) AS ascii(substr(t, i, 1)) - 48;
 CREATE OR REPLACE TEMP MACRO kc_id_check(t) AS
-    substr('10X98765432', CAST(1 + list_sum(list_transform(range(17),
+    substr('{ID_CARD_CHECK_CHARS}', CAST(1 + list_sum(list_transform(range(17),
         lambda i: kc_digit(t, i + 1) * {_ID_WEIGHTS}[i + 1])) % 11 AS BIGINT), 1) = upper(substr(t, 18, 1));
 CREATE OR REPLACE TEMP MACRO kc_luhn(t) AS
     list_sum(list_transform(range(length(t)), lambda i:

@@ -197,7 +197,7 @@ def datastore_fields(resource: Resource, columns: list[str]) -> list[dict]:
     return [
         {
             "id": code,
-            "type": DATASTORE_TYPES[(resource.item(code).output_type or resource.item(code).type).value],
+            "type": DATASTORE_TYPES[resource.item(code).published_type.value],
             "info": {"label": resource.item(code).name, "notes": _notes(resource.item(code)), "unit": resource.item(code).unit or ""},
         }
         for code in columns

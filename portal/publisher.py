@@ -247,7 +247,7 @@ def data_time_range(resource: Resource, view: OpenView, validated_at) -> tuple[s
     import duckdb
 
     src = str(view.path).replace("'", "''")
-    candidates = [c for t in ("T", "D") for c in view.columns if (resource.item(c).output_type or resource.item(c).type).value == t]
+    candidates = [c for t in ("T", "D") for c in view.columns if resource.item(c).published_type.value == t]
     con = duckdb.connect()
     try:
         for code in candidates:
@@ -298,7 +298,7 @@ def _load_datastore(portal: Portal, resource: Resource, csv_resource: dict, view
     portal.call("datastore_create", resource_id=csv_resource["id"], force=True, fields=fields, records=[], **keyed)
     con = duckdb.connect()
     src = str(view.path).replace("'", "''")
-    cols = ", ".join(_datastore_column((resource.item(c).output_type or resource.item(c).type).value, c) for c in view.columns)
+    cols = ", ".join(_datastore_column(resource.item(c).published_type.value, c) for c in view.columns)
     reader = con.sql(f"SELECT {cols} FROM read_parquet('{src}', hive_partitioning = false)").to_arrow_reader(RECORDS_PER_CALL)
     for batch in reader:
         records = batch.to_pylist()
