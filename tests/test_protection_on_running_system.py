@@ -13,7 +13,6 @@ import base64
 import csv
 import json
 import os
-import time
 from pathlib import Path
 from unittest import mock
 
@@ -50,19 +49,11 @@ def _plant_canaries(resource, file: Path) -> None:
         csv.writer(fh).writerows(rows)
 
 
-def _wait(what: str, check, timeout: float = 300.0, every: float = 3.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"{what}: not after {timeout:.0f} s")
-
-
 @pytest.fixture(scope="module")
 def canary_run(system, portal, tmp_path_factory):
     """Enterprise registrations with canaries, delivered, approved and published by the system."""
+    from test_running_system import _wait  # tests/test_running_system.py: poll until true
+
     from catalog.entries import get_resource
     from catalog.store import open_store
     from common.checksums import sha256_file
@@ -89,7 +80,7 @@ def canary_run(system, portal, tmp_path_factory):
             return None
         return ds if ds.get("fingerprint", "").endswith(fingerprint) else None
 
-    dataset = _wait("the canary delivery on CKAN", published_with_canaries, timeout=420)
+    dataset = _wait("the canary delivery on CKAN", published_with_canaries, timeout=420, every=3.0)
     return url, dataset
 
 
