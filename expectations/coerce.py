@@ -45,15 +45,20 @@ def _typed(item: Item, t: str) -> str:
     return f"CASE WHEN regexp_matches({t}, {literal(_CANONICAL[item.type])}) THEN TRY_CAST({t} AS {target}) END"
 
 
-def _problem(item: Item, t: str) -> str:
-    """The rule a non-empty cell breaks, or NULL: whitespace, then full-width, then type."""
+def _problem(item: Item, t: str, typed: str) -> str:
+    """The rule a non-empty cell breaks, or NULL: whitespace, then full-width, then type.
+    `typed` is the column holding the cell's typed value (computed once, see coercion_sql).
+    Full-width characters are looked for only in cells with a non-ASCII character (more bytes
+    than characters): the regex is the costly part and most cells are plain ASCII."""
     checks = [f"WHEN {t} <> trim({t}, {literal(_SPACES)}) THEN {literal(WHITESPACE)}"]
     if item.type is not ItemType.C or item.pattern:
-        checks.append(f"WHEN regexp_matches({t}, {literal(_FULL_WIDTH)}) THEN {literal(FULL_WIDTH)}")
+        checks.append(
+            f"WHEN strlen({t}) <> length({t}) AND regexp_matches({t}, {literal(_FULL_WIDTH)}) THEN {literal(FULL_WIDTH)}"
+        )
     if item.type in (ItemType.D, ItemType.T):
-        checks.append(f"WHEN ({_typed(item, t)}) IS NULL THEN {literal(DATE_FORMAT)}")
+        checks.append(f"WHEN {typed} IS NULL THEN {literal(DATE_FORMAT)}")
     elif item.type is not ItemType.C:
-        checks.append(f"WHEN ({_typed(item, t)}) IS NULL THEN {literal(TYPE)}")
+        checks.append(f"WHEN {typed} IS NULL THEN {literal(TYPE)}")
     return f"CASE WHEN {t} IS NULL OR {t} = '' THEN NULL {' '.join(checks)} END"
 
 
@@ -61,8 +66,10 @@ def coercion_sql(resource: Resource, present: set[str], relation: str) -> str:
     """SELECT over `relation` (text columns named by item code) giving typed items + `_errors`.
 
     `present` are the item codes the file has; absent optional items come out as typed NULLs.
-    The relation must carry `_row`. Problems are computed once per cell in an inner query.
+    The relation must carry `_row`. Each cell's typed value is computed once, in the innermost
+    query; its problem once, in the next.
     """
+    typing: list[str] = ["_row"]  # the cell as text, and its typed value
     inner: list[str] = ["_row"]
     selects: list[str] = ["_row"]
     problems: list[str] = []
@@ -72,11 +79,12 @@ def coercion_sql(resource: Resource, present: set[str], relation: str) -> str:
         if item.code not in present:
             selects.append(f"CAST(NULL AS {target}) AS {ident(item.code)}")
             continue
-        t, p = ident(item.code), ident("__p_" + item.code)
+        t, p, v = ident(item.code), ident("__p_" + item.code), ident("__v_" + item.code)
         tokens = resource.missing_tokens(item)
         blanked.append(f"CASE WHEN {t} IN ({', '.join(map(literal, tokens))}) THEN NULL ELSE {t} END AS {t}" if tokens else t)
-        inner += [t, f"{_problem(item, t)} AS {p}"]
-        selects.append(f"CASE WHEN {p} IS NULL AND {t} <> '' THEN {_typed(item, t)} END AS {ident(item.code)}")
+        typing += [t, f"{_typed(item, t)} AS {v}"]
+        inner += [t, v, f"{_problem(item, t, v)} AS {p}"]
+        selects.append(f"CASE WHEN {p} IS NULL AND {t} <> '' THEN {v} END AS {ident(item.code)}")
         problems.append(f"CASE WHEN {p} IS NOT NULL THEN {{'rule': {p}, 'column': {literal(item.code)}, 'value': {t}}} END")
     errors = (
         f"list_filter([{', '.join(problems)}], lambda x: x IS NOT NULL)"
@@ -85,5 +93,5 @@ def coercion_sql(resource: Resource, present: set[str], relation: str) -> str:
     )
     return (
         f"SELECT {', '.join(selects)}, {errors} AS _errors "
-        f"FROM (SELECT {', '.join(inner)} FROM (SELECT {', '.join(blanked)} FROM {relation}))"
+        f"FROM (SELECT {', '.join(inner)} FROM (SELECT {', '.join(typing)} FROM (SELECT {', '.join(blanked)} FROM {relation})))"
     )

@@ -1,13 +1,14 @@
 """Custom GX expectations for national identifier codes (check characters, not just shape).
 
 A regex can say a USCC has 18 characters; only the GB 32100 checksum says it is real.
-Registered with GX on import (pandas engine: validation runs on DataFrame chunks).
+Registered with GX on import, for both engines validation can run on: pandas (a Python check per
+value) and DuckDB SQL (the macros of expectations/gx_duckdb.py, built from the same constants).
 """
 from __future__ import annotations
 
 from typing import ClassVar
 
-from great_expectations.execution_engine import PandasExecutionEngine
+from great_expectations.execution_engine import PandasExecutionEngine, SqlAlchemyExecutionEngine
 from great_expectations.expectations.expectation import ColumnMapExpectation
 from great_expectations.expectations.metrics.map_metric_provider import (
     ColumnMapMetricProvider,
@@ -24,6 +25,12 @@ class ColumnValuesValidUscc(ColumnMapMetricProvider):
     def _pandas(cls, column, **kwargs):
         return column.map(is_valid_uscc)
 
+    @column_condition_partial(engine=SqlAlchemyExecutionEngine)
+    def _sqlalchemy(cls, column, **kwargs):
+        import sqlalchemy as sa
+
+        return sa.func.kcdata_valid_uscc(column)
+
 
 class ColumnValuesValidIdCard(ColumnMapMetricProvider):
     condition_metric_name = "column_values.valid_id_card"
@@ -31,6 +38,12 @@ class ColumnValuesValidIdCard(ColumnMapMetricProvider):
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, **kwargs):
         return column.map(is_valid_id_card)
+
+    @column_condition_partial(engine=SqlAlchemyExecutionEngine)
+    def _sqlalchemy(cls, column, **kwargs):
+        import sqlalchemy as sa
+
+        return sa.func.kcdata_valid_id_card(column)
 
 
 class ExpectColumnValuesToBeValidUscc(ColumnMapExpectation):

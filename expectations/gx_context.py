@@ -19,7 +19,8 @@ from pathlib import Path
 from catalog.locks import file_lock
 from common.settings import Paths
 
-DATASOURCE = "kcdata_raw"
+DATASOURCE = "kcdata_raw"  # pandas: dataframe assets, one per resource (KCDATA_GX_ENGINE=pandas)
+SQL_DATASOURCE = "kcdata_typed"  # DuckDB SQL: table assets over the typed rows (the default engine)
 LOCK_FILE = ".kcdata-gx.lock"
 
 
@@ -54,26 +55,52 @@ def _open(paths: Paths):
     return context
 
 
-def validation_definition(paths: Paths, resource, suite):
-    """The validation definition of `suite` (named `<code>.<rules>`, see expectations.suite) on
-    the dataframe asset of `resource`. Opened afresh under the GX lock, so it sees what other runs
-    added and writes only what is missing or changed; the suite a run then reads stays as it is."""
+def validation_definition(paths: Paths, resource, suite, engine: str = "duckdb"):
+    """The validation definition of `suite` (named `<code>.<rules>`, see expectations.suite; with
+    `.pandas` appended on the pandas engine) on the resource's asset of `engine`. Opened afresh
+    under the GX lock, so it sees what other runs added and writes only what is missing or
+    changed; the suite a run then reads stays as it is."""
     import great_expectations as gx
     from great_expectations.exceptions import DataContextError
 
+    name = suite.name if engine == "duckdb" else f"{suite.name}.{engine}"
     with gx_lock(paths):
         context = _open(paths)
-        batch = _batch_definition(context, resource)
+        batch = _table_batch_definition(context, resource) if engine == "duckdb" else _batch_definition(context, resource)
         stored = _stored_suite(context, suite)
         try:
-            existing = context.validation_definitions.get(suite.name)
+            existing = context.validation_definitions.get(name)
         except DataContextError:
             existing = None
         if existing is not None and existing.suite.id == stored.id and existing.data.id == batch.id:
             return existing
         if existing is not None:
-            context.validation_definitions.delete(suite.name)
-        return context.validation_definitions.add(gx.ValidationDefinition(name=suite.name, data=batch, suite=stored))
+            context.validation_definitions.delete(name)
+        return context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=stored))
+
+
+def gx_table(resource) -> str:
+    """The table GX validates for `resource` in the shared in-memory DuckDB (expectations/gx_duckdb.py)."""
+    return f"gx_{resource.table}"
+
+
+def _table_batch_definition(context, resource):
+    """The SQL datasource on the shared in-memory DuckDB, the resource's table asset and its
+    whole-table batch definition, each added only when missing."""
+    from expectations.gx_duckdb import DATABASE_URL
+
+    try:
+        source = context.data_sources.get(SQL_DATASOURCE)
+    except KeyError:
+        source = context.data_sources.add_sql(SQL_DATASOURCE, connection_string=DATABASE_URL)
+    try:
+        asset = source.get_asset(resource.table)
+    except LookupError:
+        asset = source.add_table_asset(name=resource.table, table_name=gx_table(resource))
+    try:
+        return asset.get_batch_definition("whole_table")
+    except (KeyError, LookupError, ValueError):
+        return asset.add_batch_definition_whole_table("whole_table")
 
 
 def _batch_definition(context, resource):

@@ -1,17 +1,27 @@
 """Validate a raw batch with its GX suite; split rows into lake/validated and lake/quarantine.
 
 Every raw row ends up in exactly one of the two, so accepted + quarantined = input rows.
-GX runs on pandas chunks of at most CHUNK_ROWS rows; a resource with a key is chunked by a
-hash of the key so that duplicates always meet in the same chunk, and the other unique items are
-checked over the whole delivery in DuckDB afterwards (their duplicates may fall in two chunks).
+
+GX runs on one of two engines (`KCDATA_GX_ENGINE`):
+- `duckdb` (the default): GX's SQL execution over the typed rows in an in-memory DuckDB
+  (expectations/gx_duckdb.py is the shim that makes GX 1.24 work there). Every expectation sees the
+  whole delivery, so uniqueness is exact at any size, and the failing rows never enter Python: each
+  failed expectation's own `unexpected_index_query` is run in DuckDB to collect its row ids.
+- `pandas`: GX on pandas DataFrames of at most CHUNK_ROWS rows, cut by a hash of the key so that
+  the key's duplicates meet; other unique items are checked over the whole delivery in DuckDB
+  afterwards. Slower (a Python pass per value), kept to compare the two side by side.
+Both give the same failing rows, rules and counts (tests/expectations/test_engine_equivalence.py).
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timezone
 from pathlib import Path
 
 from catalog.model import Resource
@@ -26,6 +36,17 @@ from expectations.suite import COERCION, ROW_ID, build_suite, rules_signature
 
 CHUNK_ROWS = int(os.environ.get("KCDATA_VALIDATE_CHUNK_ROWS", "1000000"))
 FAILURE_SCHEMA = ("_row", "rule", "column", "value")
+ENGINES = ("duckdb", "pandas")
+_table_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def gx_engine() -> str:
+    """The engine GX validates on: KCDATA_GX_ENGINE, `duckdb` unless set to `pandas`."""
+    engine = os.environ.get("KCDATA_GX_ENGINE", "duckdb").strip().lower()
+    if engine not in ENGINES:
+        raise KcdataError(f"KCDATA_GX_ENGINE={engine!r}: choose one of {', '.join(ENGINES)}")
+    return engine
 
 
 @dataclass
@@ -80,13 +101,9 @@ def _failures_from_result(result) -> list[tuple]:
     """(row, rule, column, value) for every failing row of every expectation."""
     out: list[tuple] = []
     for r in result.results:
+        _raise_if_broken(r)
         meta = r.expectation_config.meta or {}
         rule = meta.get("rule", "custom")
-        if r.exception_info and r.exception_info.get("raised_exception"):
-            raise KcdataError(
-                f"expectation {r.expectation_config.type} on {meta.get('column')} could not run: "
-                f"{r.exception_info.get('exception_message')}"
-            )
         if r.success or rule == "coercion":
             continue  # coercion problems are taken row by row from the raw batch itself
         index = r.result.get("unexpected_index_list")
@@ -116,7 +133,9 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def validate_batch(resource: Resource, fingerprint: str, paths: Paths | None = None) -> ValidationOutcome:
+def validate_batch(
+    resource: Resource, fingerprint: str, paths: Paths | None = None, engine: str | None = None
+) -> ValidationOutcome:
     """Type the raw batch `fingerprint`, run the GX suite, write validated + quarantined Parquet.
 
     The batch is validated under the entry's current rules (`rules_signature`): validated once
@@ -124,9 +143,8 @@ def validate_batch(resource: Resource, fingerprint: str, paths: Paths | None = N
     A version whose quarantined share exceeds `max_bad_share` still has its rows split (nothing
     is lost), but its outcome says `passed: false`, which keeps it out of dbt and the open view.
     """
-    import duckdb
-
     paths = paths or get_paths()
+    engine = engine or gx_engine()
     rules = rules_signature(resource)
     vdir = paths.batch_dir(Zone.validated, resource.table, fingerprint, rules)
     qdir = paths.batch_dir(Zone.quarantine, resource.table, fingerprint, rules)
@@ -136,19 +154,51 @@ def validate_batch(resource: Resource, fingerprint: str, paths: Paths | None = N
     if not raw_file.exists():
         raise KcdataError(f"{resource.code}: no raw batch {fingerprint[:16]} to validate ({raw_file})")
     landing = landing_record(raw_file)
-    con = duckdb.connect()
-    try:
-        rows = _load(con, resource, raw_file)
-        gx_success, failures = _run_suite(con, resource, paths, rows, rules)
-        _collect_reasons(con, resource, failures)
+    with _workspace(resource, engine) as con:
+        rows = _load(con, resource, raw_file, engine)
+        if engine == "duckdb":
+            gx_success = _run_suite_sql(con, resource, paths, rules)
+        else:
+            gx_success = _run_suite_pandas(con, resource, paths, rows, rules)
+        _collect_reasons(con, resource)
         outcome = _outcome(con, resource, landing, rows, rules, gx_success, vdir, qdir)
         _write(con, resource, landing, outcome, vdir, qdir)
-    finally:
-        con.close()
     accepted = _count(vdir / DATA_FILE)
     if accepted + outcome.quarantined != rows:
         raise KcdataError(f"{resource.code}: {accepted} accepted + {outcome.quarantined} quarantined != {rows} rows sent")
     return outcome
+
+
+@contextmanager
+def _workspace(resource: Resource, engine: str) -> Iterator[object]:
+    """The DuckDB connection a validation works in. On the duckdb engine it is a connection to the
+    in-memory database GX reads (expectations/gx_duckdb.py), where the typed rows are a real table
+    (GX's connection cannot see temp tables); one validation per resource at a time in a process
+    (the table is named by the resource), and the tables are dropped afterwards."""
+    import duckdb
+
+    if engine != "duckdb":
+        con = duckdb.connect()
+        try:
+            yield con
+        finally:
+            con.close()
+        return
+    from expectations.gx_context import gx_table
+    from expectations.gx_duckdb import connect
+
+    with _locks_guard:
+        lock = _table_locks.setdefault(resource.table, threading.Lock())
+    with lock, connect() as con:
+        try:
+            yield con
+        finally:
+            con.execute(f"DROP VIEW IF EXISTS {ident(gx_table(resource))}")
+            con.execute(f"DROP TABLE IF EXISTS {ident(_typed_table(resource))}")
+
+
+def _typed_table(resource: Resource) -> str:
+    return f"typed_{resource.table}"
 
 
 def landing_record(raw_file: Path) -> dict:
@@ -159,55 +209,151 @@ def landing_record(raw_file: Path) -> dict:
     return json.loads(meta.get(b"kcdata.landing", b"{}"))
 
 
-def _load(con, resource: Resource, raw_file: Path) -> int:
-    """Views `raw` (the delivery as sent) and table `typed` (parsed rows coerced, with per-cell
+def _load(con, resource: Resource, raw_file: Path, engine: str) -> int:
+    """Views `raw` (the delivery as sent) and `typed` (parsed rows coerced, with per-cell
     problems); returns the rows sent. Batches landed before row problems were kept read as clean.
-    An encrypted raw batch is read through pyarrow with the master key (DuckDB gets Arrow)."""
+    An encrypted raw batch is read through pyarrow with the master key (DuckDB gets Arrow).
+    On the duckdb engine the typed rows are a table GX can read, and GX's view over them (the
+    items, the row id and the coercion summary) is created too."""
     from common.lake_crypto import duckdb_source
 
     source = duckdb_source(con, raw_file, "raw_batch")
     present = {name for (name, *_) in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
     missing = {"_line": "BIGINT", "_problem": "VARCHAR", "_problem_text": "VARCHAR", "_problem_params": "VARCHAR"}
     extra = "".join(f", NULL::{t} AS {n}" for n, t in missing.items() if n not in present)
-    con.execute(f"CREATE VIEW raw AS SELECT *{extra} FROM {source}")
-    con.execute(f"CREATE TEMP TABLE typed AS {coercion_sql(resource, present, '(SELECT * FROM raw WHERE _problem IS NULL)')}")
+    con.execute(f"CREATE TEMP VIEW raw AS SELECT *{extra} FROM {source}")
+    typed = coercion_sql(resource, present, "(SELECT * FROM raw WHERE _problem IS NULL)")
+    if engine == "duckdb":
+        from expectations.gx_context import gx_table
+
+        table = ident(_typed_table(resource))
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS {typed}")
+        con.execute(f"CREATE TEMP VIEW typed AS SELECT * FROM {table}")
+        con.execute(f"CREATE OR REPLACE VIEW {ident(gx_table(resource))} AS SELECT {_gx_columns(resource)} FROM {table}")
+    else:
+        con.execute(f"CREATE TEMP TABLE typed AS {typed}")
     (rows,) = con.execute("SELECT count(*) FROM raw").fetchall()[0]
     return int(rows)
 
 
-def _run_suite(con, resource: Resource, paths: Paths, rows: int, rules: str) -> tuple[bool, list[tuple]]:
-    """GX over the typed rows, in chunks, with the suite of `rules`; (success, failing (row,
-    rule, column, value))."""
-    import pandas as pd
+def _gx_columns(resource: Resource) -> str:
+    """What GX sees of the typed rows: the row id, the items, and the coercion summary (NULL when
+    the connector could read every cell)."""
+    items = ", ".join(ident(i.code) for i in resource.source_items)
+    summary = "array_to_string(list_transform(_errors, lambda e: e.rule || ':' || e.column), ';')"
+    return f"{ROW_ID}, {items}, CASE WHEN len(_errors) > 0 THEN {summary} END AS {COERCION}"
 
+
+def _result_format(resource: Resource, engine: str) -> dict:
+    """Row ids of failing rows; for resources with personal items, no failing values in GX's
+    stored results (Data Docs show them): the reasons take the values as sent from the raw batch.
+    On SQL, GX returns the query that finds the failing rows instead of fetching them."""
     from common.lake_crypto import personal_codes
+
+    if engine == "duckdb":
+        result_format = {"result_format": "BASIC", "return_unexpected_index_query": True}
+    else:
+        result_format = {"result_format": "COMPLETE"}
+    result_format["unexpected_index_column_names"] = [ROW_ID]
+    if personal_codes(resource):  # the items encrypted at rest: personal, or undeclared
+        result_format["exclude_unexpected_values"] = True
+    return result_format
+
+
+def _raise_if_broken(r) -> None:
+    """An expectation that could not run fails the validation, naming itself."""
+    if r.exception_info and r.exception_info.get("raised_exception"):
+        meta = r.expectation_config.meta or {}
+        raise KcdataError(
+            f"expectation {r.expectation_config.type} on {meta.get('column')} could not run: "
+            f"{r.exception_info.get('exception_message')}"
+        )
+
+
+def _run_suite_sql(con, resource: Resource, paths: Paths, rules: str) -> bool:
+    """GX on DuckDB SQL over the whole delivery; table `gx_failures` (row, rule, column, value)
+    gets the failing rows of every expectation, found in DuckDB by the expectation's own query."""
     from expectations.gx_context import validation_definition
 
-    definition = validation_definition(paths, resource, build_suite(resource, rules))
-    result_format = {"result_format": "COMPLETE", "unexpected_index_column_names": [ROW_ID]}
-    if personal_codes(resource):  # the items encrypted at rest: personal, or undeclared
-        # GX stores its results (and Data Docs show them): keep the failing values out, row ids
-        # only; the reasons take the values as sent from the raw batch instead
-        result_format["exclude_unexpected_values"] = True
-    items = [ident(i.code) for i in resource.source_items]
-    summary = "array_to_string(list_transform(_errors, lambda e: e.rule || ':' || e.column), ';')"
-    coercion = f"CASE WHEN len(_errors) > 0 THEN {summary} END AS {COERCION}"
+    definition = validation_definition(paths, resource, build_suite(resource, rules), "duckdb")
+    result = definition.run(
+        result_format=_result_format(resource, "duckdb"),
+        expectation_parameters={"today": datetime.combine(date.today(), time())},
+    )
+    con.execute('CREATE TEMP TABLE gx_failures (_row BIGINT, rule VARCHAR, "column" VARCHAR, value VARCHAR)')
+    for r in result.results:
+        _raise_if_broken(r)
+        meta = r.expectation_config.meta or {}
+        rule = meta.get("rule", "custom")
+        if r.success or rule == "coercion":
+            continue  # coercion problems are taken row by row from the raw batch itself
+        query = _failing_rows_query(resource, r)
+        (found,) = con.execute(
+            f"INSERT INTO gx_failures SELECT {ROW_ID}, ?, ?, '' FROM ({query})", [rule, meta.get("column", "")]
+        ).fetchall()[0]
+        expected = r.result.get("unexpected_count")
+        if expected is not None and found != expected and r.expectation_config.type not in OWN_QUERIES:
+            raise KcdataError(
+                f"{resource.code}: expectation {r.expectation_config.type} on {meta.get('column')} counted "
+                f"{expected} failing rows but its query found {found} (expectations/gx_duckdb.py)"
+            )
+    return bool(result.success)
+
+
+# Expectations whose failing rows are found by our own query, not GX's: compound uniqueness (its
+# GX index query cannot run, and GX's SQL count leaves out rows with a missing key part, which GX
+# on pandas counts: the query follows pandas, so both engines quarantine the same rows).
+OWN_QUERIES = ("expect_compound_columns_to_be_unique",)
+
+
+def _failing_rows_query(resource: Resource, r) -> str:
+    """SQL for the row ids failing expectation result `r`: GX's own index query, except for
+    OWN_QUERIES, written out as the same condition: rows whose values of the columns occur more
+    than once (a missing value equal to a missing value, as pandas' `duplicated` has it)."""
+    from expectations.gx_context import gx_table
+
+    kwargs = r.expectation_config.kwargs
+    if r.expectation_config.type in OWN_QUERIES:
+        columns = ", ".join(ident(c) for c in kwargs["column_list"])
+        all_missing = " AND ".join(f"{ident(c)} IS NULL" for c in kwargs["column_list"])
+        return (
+            f"SELECT {ROW_ID} FROM {ident(gx_table(resource))} WHERE NOT ({all_missing}) "
+            f"QUALIFY count(*) OVER (PARTITION BY {columns}) > 1"
+        )
+    query = r.result.get("unexpected_index_query")
+    if not query:
+        raise KcdataError(
+            f"expectation {r.expectation_config.type} failed without row ids; "
+            "hand-written expectations must be row-level (map) expectations"
+        )
+    return query.strip().rstrip(";")
+
+
+def _run_suite_pandas(con, resource: Resource, paths: Paths, rows: int, rules: str) -> bool:
+    """GX on pandas over the typed rows, in chunks, with the suite of `rules`; registers
+    `gx_failures` (row, rule, column, value) with every failing row."""
+    import pandas as pd
+
+    from expectations.gx_context import validation_definition
+
+    definition = validation_definition(paths, resource, build_suite(resource, rules), "pandas")
     failures: list[tuple] = []
     success = True
     for where in _chunk_filters(resource, rows):
-        frame = con.sql(f"SELECT {ROW_ID}, {', '.join(items)}, {coercion} FROM typed WHERE {where}").df()
+        frame = con.sql(f"SELECT {_gx_columns(resource)} FROM typed WHERE {where}").df()
         if frame.empty:
             continue
         result = definition.run(
             batch_parameters={"dataframe": frame},
-            result_format=result_format,
+            result_format=_result_format(resource, "pandas"),
             expectation_parameters={"today": pd.Timestamp(date.today())},
         )
         success = success and bool(result.success)
         failures += _failures_from_result(result)
         del frame
     across = _duplicates_across_chunks(con, resource, rows, failures)
-    return success and not across, failures + across
+    _register_failures(con, failures + across)
+    return success and not across
 
 
 def _duplicates_across_chunks(con, resource: Resource, rows: int, found: list[tuple]) -> list[tuple]:
@@ -230,11 +376,8 @@ def _duplicates_across_chunks(con, resource: Resource, rows: int, found: list[tu
     return out
 
 
-def _collect_reasons(con, resource: Resource, failures: list[tuple]) -> None:
-    """Temp table `reasons`: one list of (rule, column, value) per rejected row, values as sent.
-
-    The reader's row problems, the cell problems of coercion, then GX's, without reporting a
-    cell as "missing" when the department did send a value that could not be read."""
+def _register_failures(con, failures: list[tuple]) -> None:
+    """`gx_failures` from (row, rule, column, value) tuples collected in Python (pandas engine)."""
     import pyarrow as pa
 
     columns = list(zip(*failures, strict=True)) if failures else [[] for _ in FAILURE_SCHEMA]
@@ -243,6 +386,13 @@ def _collect_reasons(con, resource: Resource, failures: list[tuple]) -> None:
         names=list(FAILURE_SCHEMA),
     )
     con.register("gx_failures", fail_table)
+
+
+def _collect_reasons(con, resource: Resource) -> None:
+    """Temp table `reasons`: one list of (rule, column, value) per rejected row, values as sent.
+
+    The reader's row problems, the cell problems of coercion, then GX's (`gx_failures`), without
+    reporting a cell as "missing" when the department did send a value that could not be read."""
     present = {name for (name, *_) in con.execute("DESCRIBE raw").fetchall()}
     compound = len(resource.key) > 1
     as_sent = " ".join(
