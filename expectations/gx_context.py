@@ -144,18 +144,33 @@ def _shape(suite) -> str:
     return json.dumps(document, sort_keys=True, default=str)
 
 
-def build_data_docs(paths: Paths) -> Path:
+def build_data_docs(paths: Paths, run_names: list[str] | None = None) -> Path:
     """Render the Data Docs under the GX lock (two runs rendering at once would mix their pages),
-    then point their CDN links at local copies (expectations/data_docs_offline.py): no internet here."""
+    then point their CDN links at local copies (expectations/data_docs_offline.py): no internet here.
+
+    With `run_names` (the GX runs a validation just made), only their result pages, their suites'
+    pages and the index are rendered: a full render costs a few seconds per stored result, so
+    re-rendering the whole history after every delivery would grow without end."""
     from expectations.data_docs_offline import MissingAssets, make_offline
 
     with gx_lock(paths):
-        _open(paths).build_data_docs()
+        context = _open(paths)
+        if run_names is None:
+            context.build_data_docs()
+        else:
+            context.build_data_docs(resource_identifiers=_identifiers(context, set(run_names)))
         try:
             make_offline(paths.data_docs_index.parent)
         except MissingAssets as exc:  # the docs still exist; they just need the internet to look right
             logging.getLogger(__name__).warning("Data Docs keep their CDN links: %s", exc)
     return paths.data_docs_index
+
+
+def _identifiers(context, run_names: set[str]) -> list:
+    """The stored validation results of the runs named, and the suites they validated."""
+    results = [key for key in context.validation_results_store.list_keys() if key.run_id.run_name in run_names]
+    suites = {key.expectation_suite_identifier.to_tuple(): key.expectation_suite_identifier for key in results}
+    return [*results, *suites.values()]
 
 
 def data_docs_index(paths: Paths) -> Path:

@@ -20,7 +20,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, time, timezone
 from pathlib import Path
 
@@ -70,6 +70,7 @@ class ValidationOutcome:
     rules: str = ""  # signature of the rules validated under
     delivery_problems: list[dict] = field(default_factory=list)  # drift: unknown / missing optional columns
     skipped: bool = False
+    gx_run: str = ""  # the GX run name of the validation result (its Data Docs page)
 
     @property
     def bad_share(self) -> float:
@@ -156,12 +157,13 @@ def validate_batch(
     landing = landing_record(raw_file)
     with _workspace(resource, engine) as con:
         rows = _load(con, resource, raw_file, engine)
+        run = gx_run_name(resource, fingerprint, rules)
         if engine == "duckdb":
-            gx_success = _run_suite_sql(con, resource, paths, rules)
+            gx_success = _run_suite_sql(con, resource, paths, rules, run)
         else:
-            gx_success = _run_suite_pandas(con, resource, paths, rows, rules)
+            gx_success = _run_suite_pandas(con, resource, paths, rows, rules, run)
         _collect_reasons(con, resource)
-        outcome = _outcome(con, resource, landing, rows, rules, gx_success, vdir, qdir)
+        outcome = replace(_outcome(con, resource, landing, rows, rules, gx_success, vdir, qdir), gx_run=run)
         _write(con, resource, landing, outcome, vdir, qdir)
     accepted = _count(vdir / DATA_FILE)
     if accepted + outcome.quarantined != rows:
@@ -195,6 +197,19 @@ def _workspace(resource: Resource, engine: str) -> Iterator[object]:
         finally:
             con.execute(f"DROP VIEW IF EXISTS {ident(gx_table(resource))}")
             con.execute(f"DROP TABLE IF EXISTS {ident(_typed_table(resource))}")
+
+
+def gx_run_name(resource: Resource, fingerprint: str, rules: str) -> str:
+    """The GX run name of one validation: the resource, the delivery and the rules, and the time
+    (a batch validated again under the same rules, after its outputs were removed, is a new run)."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"{resource.code}.{fingerprint[:16]}.{rules}.{stamp}"
+
+
+def _gx_run_id(run: str):
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    return RunIdentifier(run_name=run, run_time=datetime.now(timezone.utc))
 
 
 def _typed_table(resource: Resource) -> str:
@@ -270,13 +285,14 @@ def _raise_if_broken(r) -> None:
         )
 
 
-def _run_suite_sql(con, resource: Resource, paths: Paths, rules: str) -> bool:
+def _run_suite_sql(con, resource: Resource, paths: Paths, rules: str, run: str) -> bool:
     """GX on DuckDB SQL over the whole delivery; table `gx_failures` (row, rule, column, value)
     gets the failing rows of every expectation, found in DuckDB by the expectation's own query."""
     from expectations.gx_context import validation_definition
 
     definition = validation_definition(paths, resource, build_suite(resource, rules), "duckdb")
     result = definition.run(
+        run_id=_gx_run_id(run),
         result_format=_result_format(resource, "duckdb"),
         expectation_parameters={"today": datetime.combine(date.today(), time())},
     )
@@ -329,7 +345,7 @@ def _failing_rows_query(resource: Resource, r) -> str:
     return query.strip().rstrip(";")
 
 
-def _run_suite_pandas(con, resource: Resource, paths: Paths, rows: int, rules: str) -> bool:
+def _run_suite_pandas(con, resource: Resource, paths: Paths, rows: int, rules: str, run: str) -> bool:
     """GX on pandas over the typed rows, in chunks, with the suite of `rules`; registers
     `gx_failures` (row, rule, column, value) with every failing row."""
     import pandas as pd
@@ -344,6 +360,7 @@ def _run_suite_pandas(con, resource: Resource, paths: Paths, rows: int, rules: s
         if frame.empty:
             continue
         result = definition.run(
+            run_id=_gx_run_id(run),
             batch_parameters={"dataframe": frame},
             result_format=_result_format(resource, "pandas"),
             expectation_parameters={"today": pd.Timestamp(date.today())},
@@ -510,8 +527,10 @@ def _count(path: Path) -> int:
     return pq.read_metadata(path).num_rows
 
 
-def build_data_docs(paths: Paths | None = None) -> Path:
-    """Rebuild GX Data Docs for every stored validation result; returns the index page."""
+def build_data_docs(paths: Paths | None = None, outcomes: list[ValidationOutcome] | None = None) -> Path:
+    """Render GX Data Docs: for `outcomes`, only their result pages (and the index); without,
+    every stored validation result. Returns the index page."""
     from expectations import gx_context
 
-    return gx_context.build_data_docs(paths or get_paths())
+    runs = None if outcomes is None else [o.gx_run for o in outcomes if o.gx_run]
+    return gx_context.build_data_docs(paths or get_paths(), runs)

@@ -211,7 +211,7 @@ def event_extra(code: str, results: list[IngestResult], refused: list[dict]) -> 
 def validate_landed(
     resource: Resource, batches: list[LandedBatch | dict], paths: Paths | None = None, run: dict | None = None
 ) -> list[IngestResult]:
-    """Validate and record landed batches (already-validated ones are no-ops); refresh Data Docs.
+    """Validate and record landed batches (already-validated ones are no-ops); render their Data Docs.
 
     Batches may come as dicts (from XCom)."""
     from expectations.validate import build_data_docs
@@ -223,8 +223,9 @@ def validate_landed(
         landed = LandedBatch(**landed) if isinstance(landed, dict) else landed
         outcome = validate_batch(resource, landed.fingerprint, paths)
         out.append(IngestResult(landed, outcome, record(store, resource, landed, outcome, run)))
-    if any(not r.outcome.skipped for r in out):
-        build_data_docs(paths)
+    fresh = [r.outcome for r in out if not r.outcome.skipped]
+    if fresh:
+        build_data_docs(paths, fresh)  # only the new results' pages and the index
     return out
 
 
