@@ -19,11 +19,12 @@ TYPE = problem("type").code
 
 _SPACES = " \t\r\n\u3000\u00a0"
 _FULL_WIDTH = "[０-９Ａ-Ｚａ-ｚ．－＋，]"
-_CANONICAL = {
-    ItemType.N: r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$",
-    ItemType.I: r"^-?[0-9]+$",
-    ItemType.D: r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
-    ItemType.T: r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2})?$",
+_AT_EITHER_END = f"^[{_SPACES}]|[{_SPACES}]$"  # a cell that trimming would change
+_CANONICAL = {  # whole-cell matches (regexp_full_match): ASCII only, no spaces
+    ItemType.N: r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?",
+    ItemType.I: r"-?[0-9]+",
+    ItemType.D: r"[0-9]{4}-[0-9]{2}-[0-9]{2}",
+    ItemType.T: r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2})?",
 }
 _BOOL_TRUE = ("是", "true", "1", "y", "yes")
 _BOOL_FALSE = ("否", "false", "0", "n", "no")
@@ -42,23 +43,29 @@ def _typed(item: Item, t: str) -> str:
             f"CASE WHEN {lowered} IN ({', '.join(map(literal, _BOOL_TRUE))}) THEN TRUE "
             f"WHEN {lowered} IN ({', '.join(map(literal, _BOOL_FALSE))}) THEN FALSE END"
         )
-    return f"CASE WHEN regexp_matches({t}, {literal(_CANONICAL[item.type])}) THEN TRY_CAST({t} AS {target}) END"
+    return f"CASE WHEN regexp_full_match({t}, {literal(_CANONICAL[item.type])}) THEN TRY_CAST({t} AS {target}) END"
 
 
 def _problem(item: Item, t: str, typed: str) -> str:
     """The rule a non-empty cell breaks, or NULL: whitespace, then full-width, then type.
     `typed` is the column holding the cell's typed value (computed once, see coercion_sql).
-    Full-width characters are looked for only in cells with a non-ASCII character (more bytes
-    than characters): the regex is the costly part and most cells are plain ASCII."""
-    checks = [f"WHEN {t} <> trim({t}, {literal(_SPACES)}) THEN {literal(WHITESPACE)}"]
+
+    A cell with a typed value breaks none of them (the canonical forms are ASCII without spaces),
+    so for typed items the checks run only on the few cells that could not be typed: DuckDB
+    evaluates a CASE branch only for the rows that reach it. Full-width characters are looked for
+    only in cells with a non-ASCII character (more bytes than characters)."""
+    checks = []
+    if item.type is not ItemType.C:
+        checks.append(f"WHEN {typed} IS NOT NULL THEN NULL")
+    checks.append(f"WHEN regexp_matches({t}, {literal(_AT_EITHER_END)}) THEN {literal(WHITESPACE)}")
     if item.type is not ItemType.C or item.pattern:
         checks.append(
             f"WHEN strlen({t}) <> length({t}) AND regexp_matches({t}, {literal(_FULL_WIDTH)}) THEN {literal(FULL_WIDTH)}"
         )
     if item.type in (ItemType.D, ItemType.T):
-        checks.append(f"WHEN {typed} IS NULL THEN {literal(DATE_FORMAT)}")
+        checks.append(f"ELSE {literal(DATE_FORMAT)}")
     elif item.type is not ItemType.C:
-        checks.append(f"WHEN {typed} IS NULL THEN {literal(TYPE)}")
+        checks.append(f"ELSE {literal(TYPE)}")
     return f"CASE WHEN {t} IS NULL OR {t} = '' THEN NULL {' '.join(checks)} END"
 
 
@@ -86,10 +93,13 @@ def coercion_sql(resource: Resource, present: set[str], relation: str) -> str:
         inner += [t, v, f"{_problem(item, t, v)} AS {p}"]
         selects.append(f"CASE WHEN {p} IS NULL AND {t} <> '' THEN {v} END AS {ident(item.code)}")
         problems.append(f"CASE WHEN {p} IS NOT NULL THEN {{'rule': {p}, 'column': {literal(item.code)}, 'value': {t}}} END")
+    empty = "[]::STRUCT(rule VARCHAR, \"column\" VARCHAR, value VARCHAR)[]"
+    clean = " AND ".join(f"{ident('__p_' + i.code)} IS NULL" for i in resource.source_items if i.code in present)
+    # the list is built only for the few rows with a problem (a CASE branch runs only where reached)
     errors = (
-        f"list_filter([{', '.join(problems)}], lambda x: x IS NOT NULL)"
+        f"CASE WHEN {clean} THEN {empty} ELSE list_filter([{', '.join(problems)}], lambda x: x IS NOT NULL) END"
         if problems
-        else "[]::STRUCT(rule VARCHAR, \"column\" VARCHAR, value VARCHAR)[]"
+        else empty
     )
     return (
         f"SELECT {', '.join(selects)}, {errors} AS _errors "

@@ -26,6 +26,7 @@ tables without writing them to disk.
 """
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +36,7 @@ from common.codes import ID_CARD_CHECK_CHARS, ID_CARD_WEIGHTS, USCC_CHARSET, USC
 GX_VERSION = "1.24.1"  # the version this shim was written and tested against
 DATABASE_URL = "duckdb:///:memory:kcdata_gx"
 DIALECT = "duckdb"
+MEMORY_LIMIT = "3GB"  # of the validation database, unless KCDATA_VALIDATE_MEMORY_LIMIT says otherwise
 REGEX_MODULES = (
     "great_expectations.expectations.metrics.column_map_metrics.column_values_match_regex",
     "great_expectations.expectations.metrics.column_map_metrics.column_values_not_match_regex",
@@ -135,6 +137,8 @@ def connect() -> Iterator[object]:
     raw = engine.raw_connection()
     try:
         con = raw.driver_connection
+        # past this, DuckDB spills to its temporary folder: a 10M-row delivery stays within 4 GiB
+        con.execute("SET memory_limit = ?", [os.environ.get("KCDATA_VALIDATE_MEMORY_LIMIT", MEMORY_LIMIT)])
         con.execute(macros_sql())
         yield con
     finally:
