@@ -242,8 +242,9 @@ def transform(paths: Paths | None = None, tables: list[str] | None = None):
     """Run dbt, then record validated -> curated lineage from dbt's own manifest.
 
     With `tables` (the resources whose validated data changed) only what depends on them is built:
-    their staging models, everything downstream, and what those need (dbt's `@` selector), plus
-    the seeds. Without, everything."""
+    their staging models and everything downstream, plus the ancestors those need that the
+    scratch catalog does not already hold from this project (transform/selection.py). Without,
+    everything."""
     from transform.runner import run_dbt
 
     paths = paths or get_paths()
@@ -251,8 +252,7 @@ def transform(paths: Paths | None = None, tables: list[str] | None = None):
         from transform.runner import TransformResult
 
         return TransformResult(success=True)  # events, but nothing changed
-    select = " ".join([*(f"@stg_{t}" for t in sorted(tables)), "resource_type:seed"]) if tables else None
-    result = run_dbt(paths, select=select)
+    result = run_dbt(paths, tables=sorted(tables) if tables else None)
     record_curated_lineage(paths, result.marts)
     return result
 

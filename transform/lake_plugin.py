@@ -9,39 +9,68 @@ decrypted is written to disk by this: the datasets are scanned lazily, in memory
 
 Configured by the generated profiles.yml (transform/project.py `profiles_document`):
 `plugins: [{module: transform.lake_plugin, config: {validated: <lake>/validated}}]`.
+
+A run that reads only some resources says which in `KCDATA_DBT_TABLES` (comma-separated, set by
+transform/runner.py): only their batches get a decrypting dataset, so a delivery of a resource
+without personal items does not import pyarrow's dataset layer nor open other resources' keys.
+It is read here at run time, not by the project, so dbt's partial parsing does not depend on it.
+A batch left out and read anyway would fail loudly (DuckDB cannot read it), never silently.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 
+from transform.selection import TABLES_ENV
+
 INDEX = "kcdata_encrypted_batches"
 PREFIX = "kcdata_decrypted_"
+
+
+def wanted_tables() -> set[str] | None:
+    """The resources this run reads (KCDATA_DBT_TABLES), or None for all."""
+    value = os.environ.get(TABLES_ENV)
+    return None if value is None else {t for t in value.split(",") if t}
 
 
 class Plugin(BasePlugin):
     def initialize(self, plugin_config: dict[str, Any]) -> None:
         self._validated = Path(plugin_config["validated"])
-        self._registered: dict[str, Any] | None = None
+        self._registered: tuple[str, dict[str, Any]] | None = None
 
-    def _objects(self) -> dict[str, Any]:
-        """Name -> Arrow object to register, built once per dbt run (batches do not change during it)."""
+    def _objects(self) -> tuple[str, dict[str, Any]]:
+        """The SQL making the index view, and name -> decrypting Arrow dataset; built once per dbt
+        run (batches do not change during it). The index is plain SQL, not an Arrow table:
+        building one imports pandas through pyarrow (half a second) even when nothing is encrypted."""
         if self._registered is None:
-            import pyarrow as pa
+            from common.lake_crypto import encrypted_files
+            from common.sqltext import literal
 
-            from common.lake_crypto import dataset, encrypted_files
+            tables = wanted_tables()
+            files = [
+                f for f in encrypted_files([self._validated], staged=False)
+                if tables is None or f.relative_to(self._validated).parts[0] in tables
+            ]
+            objects: dict[str, Any] = {}
+            if files:
+                from common.lake_crypto import dataset
 
-            files = encrypted_files([self._validated], staged=False)
-            objects: dict[str, Any] = {f"{PREFIX}{n}": dataset(f) for n, f in enumerate(files)}
-            index = pa.table({"file": [str(f) for f in files], "relation": list(objects)},
-                             schema=pa.schema([("file", pa.string()), ("relation", pa.string())]))
-            self._registered = {INDEX: index, **objects}
+                objects = {f"{PREFIX}{n}": dataset(f) for n, f in enumerate(files)}
+            rows = ", ".join(f"({literal(str(f))}, {literal(name)})" for f, name in zip(files, objects, strict=True))
+            body = (
+                f"select * from (values {rows}) as batches(file, relation)" if rows
+                else "select cast(null as varchar) as file, cast(null as varchar) as relation where false"
+            )
+            self._registered = (f"create or replace temp view {INDEX} as {body}", objects)
         return self._registered
 
     def _register(self, con) -> None:
-        for name, value in self._objects().items():
+        index, objects = self._objects()
+        con.execute(index)
+        for name, value in objects.items():
             con.register(name, value)
 
     def configure_connection(self, conn) -> None:

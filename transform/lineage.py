@@ -20,7 +20,7 @@ renames them (the original name is kept in the dataset's `symlinks` facet):
 
     source validated.<table>                  -> kcdata://lake  validated/<table>
     external model (location under the lake)  -> kcdata://lake  curated/<mart>, curated/resources/<table>
-    view models (intermediate), seeds         -> unchanged: they live only in the scratch DuckDB
+    intermediate models, seeds                -> unchanged: they live only in the scratch DuckDB
 
 The run job's events also carry the run as a whole, what it read from the lake and what it wrote
 there: the grain of the catalog's `validated -> curated` edges, which follow refs through staging.

@@ -18,6 +18,7 @@ dbt's partial parsing keeps working.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,7 @@ class AssembledProject:
     path: Path
     generated: list[str]  # staging models generated from the catalog
     overridden: list[str]  # staging models taken from the repository instead
+    fingerprint: str = ""  # sha256 of every file of the project: same project, same fingerprint
 
 
 def staging_model(resource: Resource) -> str:
@@ -297,5 +299,16 @@ def assemble_project(resources: list[Resource], paths: Paths) -> AssembledProjec
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()
     paths.current_dir.mkdir(parents=True, exist_ok=True)
-    return AssembledProject(path=target, generated=generated, overridden=overridden)
+    return AssembledProject(path=target, generated=generated, overridden=overridden, fingerprint=fingerprint(target, keep))
+
+
+def fingerprint(root: Path, files: set[Path]) -> str:
+    """sha256 over the names and bytes of `files` under `root`: what the nodes were built from, so
+    the runner can tell whether what the scratch catalog holds was built by this very project."""
+    digest = hashlib.sha256()
+    for rel in sorted(files):
+        data = (root / rel).read_bytes()
+        digest.update(f"{rel.as_posix()}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
 
