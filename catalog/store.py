@@ -7,6 +7,7 @@ a lock the store itself holds (see catalog/locks.py), so it dies with the proces
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,7 +35,11 @@ def _now() -> datetime:
 def migrate(engine: Engine, timeout: float | None = None) -> None:
     """Bring the schema to the newest Alembic revision, once: an up-to-date store is only read
     (no DDL, no lock), and a store that is behind is upgraded under the store's global migration
-    lock, so processes opening a fresh store at the same moment never race to create its tables."""
+    lock, so processes opening a fresh store at the same moment never race to create its tables.
+    A store found up to date is remembered for the process (its schema never goes back)."""
+    key = _store_key(engine)
+    if key in _CURRENT:
+        return
     from alembic import command
     from alembic.config import Config
     from alembic.script import ScriptDirectory
@@ -42,14 +47,25 @@ def migrate(engine: Engine, timeout: float | None = None) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     heads = set(ScriptDirectory.from_config(config).get_heads())
-    if _revisions(engine) == heads:
-        return
-    with store_lock(engine, "migrate", "the catalog store's migration", timeout):
-        if _revisions(engine) == heads:  # another process migrated while we waited
-            return
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+    if _revisions(engine) != heads:
+        with store_lock(engine, "migrate", "the catalog store's migration", timeout):
+            if _revisions(engine) != heads:  # another process may have migrated while we waited
+                with engine.begin() as connection:
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, "head")
+    _CURRENT.add(key)
+
+
+_CURRENT: set[str] = set()  # stores this process found or brought up to date
+
+
+def _store_key(engine: Engine) -> str:
+    """The store's URL, and for an SQLite file its inode (a file removed and made again is new)."""
+    key = engine.url.render_as_string(hide_password=True)
+    database = engine.url.database or ""
+    if engine.url.get_backend_name() == "sqlite" and database and database != ":memory:" and os.path.exists(database):
+        key += f"#{os.stat(database).st_ino}"
+    return key
 
 
 def _revisions(engine: Engine) -> set[str]:
