@@ -20,6 +20,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -29,6 +30,9 @@ from common.checksums import sha256_file
 from common.lake import DATA_FILE, Zone
 from common.problems import Refusal
 from common.settings import Paths, get_paths
+
+if TYPE_CHECKING:
+    from connectors.readers import TextStream
 
 SUFFIXES = {".csv": SourceFormat.csv, ".xlsx": SourceFormat.xlsx, ".json": SourceFormat.json, ".jsonl": SourceFormat.json}
 
@@ -111,11 +115,22 @@ def _open(resource: Resource, source: Path, fmt: SourceFormat, careful: bool):
 
 
 def _write_raw(resource: Resource, source: Path, fmt: SourceFormat, fingerprint: str, target: Path, careful: bool) -> LandedBatch:
+    stream = _open(resource, source, fmt, careful)
+    try:
+        return _land_stream(resource, source, fmt, fingerprint, target, careful, stream)
+    finally:
+        _close(stream.batches)  # a refused file stops its reader's threads before anything else
+
+
+def _land_stream(
+    resource: Resource, source: Path, fmt: SourceFormat, fingerprint: str, target: Path, careful: bool, stream: TextStream
+) -> LandedBatch:
     from common.lake_crypto import parquet_writer, personal_codes, protected_columns, require_master_key
     from connectors.headers import map_headers
+    from connectors.readers import chunk_bytes
     from connectors.readers.csv import CarefulReadNeeded
+    from connectors.write_behind import WriteBehind
 
-    stream = _open(resource, source, fmt, careful)
     mapping = map_headers(resource, stream.headers, str(source))
     landed = LandedBatch(
         resource=resource.code, table=resource.table, source_file=str(source), fingerprint=fingerprint,
@@ -129,11 +144,12 @@ def _write_raw(resource: Resource, source: Path, fmt: SourceFormat, fingerprint:
     if protect:  # before anything is staged: without the key, nothing lands and the file stays
         require_master_key(f"cannot land {source}")
     with staged_dir(target) as tmp:
-        with parquet_writer(tmp / DATA_FILE, schema, protect) as writer:
+        with parquet_writer(tmp / DATA_FILE, schema, protect, write_statistics=RAW_STATISTICS) as writer:
             try:
-                for batch in stream.batches:
-                    writer.write_table(_raw_rows(batch, mapping, schema))
-                    landed.rows += batch.num_rows
+                with WriteBehind(writer) as behind:
+                    for table in _chunks(stream.batches, mapping, schema, chunk_bytes()):
+                        behind.write(table)
+                        landed.rows += table.num_rows
             except (Refusal, CarefulReadNeeded):
                 raise
             except Exception as exc:  # a reader failing mid-file: the file is not what its name says
@@ -151,6 +167,30 @@ def _write_raw(resource: Resource, source: Path, fmt: SourceFormat, fingerprint:
 
 
 PROBLEM_COLUMNS = ("_problem", "_problem_text", "_problem_params")
+# Min/max statistics only where a reader can skip by them: the raw text is always read whole, and
+# statistics of wide text columns cost up to half of the writing.
+RAW_STATISTICS = ["_row", "_line"]
+
+
+def _close(batches) -> None:
+    close = getattr(batches, "close", None)
+    if close is not None:
+        close()
+
+
+def _chunks(batches, mapping, schema: pa.Schema, limit: int):
+    """The raw rows in tables of about `limit` bytes (one row group each): Arrow's blocks are
+    small so its read-ahead stays small; Parquet wants fewer, larger row groups."""
+    gathered: list[pa.Table] = []
+    size = 0
+    for batch in batches:
+        gathered.append(_raw_rows(batch, mapping, schema))
+        size += batch.nbytes
+        if size >= limit:
+            yield pa.concat_tables(gathered)
+            gathered, size = [], 0
+    if gathered:
+        yield pa.concat_tables(gathered)
 
 
 def raw_schema(resource: Resource, mapping) -> pa.Schema:

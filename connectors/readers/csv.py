@@ -1,9 +1,10 @@
 """CSV deliveries, in two passes only when needed.
 
-The fast path streams the file through Arrow's CSV reader (8 MB blocks, all text); a row with
-the wrong number of fields is set aside by Arrow's invalid-row handler and the other rows flow
-on. Anything Arrow cannot get past (bytes that are not valid in the file's encoding, a quote
-that never closes, a field larger than a block) raises `CarefulReadNeeded`; the connector then
+The fast path streams the file through Arrow's CSV reader (all text, in blocks of
+`chunk_bytes()`/32, so memory follows the chunk, never the file; GB18030 is transcoded block by
+block); a row with the wrong number of fields is set aside by Arrow's invalid-row handler and
+the other rows flow on. Anything Arrow cannot get past (bytes that are not valid in the file's
+encoding, a quote that never closes, a field larger than a block) raises `CarefulReadNeeded`; the connector then
 reads the file again on the careful path, line by line in Python, where each such problem costs
 only its own row. Good files never pay for the careful path.
 """
@@ -18,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from common.problems import Refusal
-from connectors.readers import BATCH_ROWS, RowProblem, TextStream, shown
+from connectors.readers import BATCH_ROWS, RowProblem, TextStream, chunk_bytes, shown
 
 FIELD_LIMIT = 1 << 20  # characters in one field; a larger one makes its row `oversized-field`
 OPEN_QUOTE_LINES = 1_000  # a quoted value running over more lines than this is a broken quote
@@ -76,11 +77,44 @@ def _header(path: Path, encoding: str) -> list[str]:
 
 
 def _fast(path: Path, encoding: str, headers: list[str]) -> TextStream:
+    problems: list[RowProblem] = []
+    return TextStream(headers, _fast_batches(path, encoding, len(headers), problems), encoding, problems)
+
+
+class _Abortable(io.RawIOBase):
+    """The file's bytes for Arrow's read-ahead thread, which calls back into Python to transcode
+    them. `abort` makes it read an end of file, so the reader can be run dry before it is dropped:
+    a process must not exit while that thread may still call Python (it aborts or hangs)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self._fh = path.open("rb")
+        self._aborted = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        return b"" if self._aborted else self._fh.read(size)
+
+    def readinto(self, buffer) -> int:
+        return 0 if self._aborted else self._fh.readinto(buffer)
+
+    def abort(self) -> None:
+        self._aborted = True
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def _fast_batches(path: Path, encoding: str, width: int, problems: list[RowProblem]) -> Iterator[pa.RecordBatch]:
+    """Arrow's streaming reader over blocks of chunk_bytes()/32 (it reads up to 32 blocks ahead,
+    so its read-ahead holds about one chunk); opened on first use, run dry and closed at the end."""
     from pyarrow import csv
 
-    names = [f"c{i}" for i in range(len(headers))]
-    problems: list[RowProblem] = []
-    invalid: dict[int, RowProblem] = {}
+    names = [f"c{i}" for i in range(width)]
+    pending: list[RowProblem] = []  # set aside in the blocks parsed but not yet numbered
 
     def set_aside(row) -> str:
         if row.number is None:
@@ -90,48 +124,73 @@ def _fast(path: Path, encoding: str, headers: list[str]) -> TextStream:
         data_row = row.number - 1  # Arrow counts the header as row 1
         text = row.text or ""
         code = "bad-quoting" if text.count('"') % 2 else "ragged-row"
-        invalid[data_row] = RowProblem(data_row, None, code, shown(text), {"actual": row.actual_columns, "expected": row.expected_columns})
+        pending.append(RowProblem(data_row, None, code, shown(text), {"actual": row.actual_columns, "expected": row.expected_columns}))
         return "skip"
 
+    utf8 = encoding in ("utf-8", "utf-8-sig")
+    source = None if utf8 else _Abortable(path)  # UTF-8 is read natively, with no Python call-backs
+    reader = None
     try:
-        reader = csv.open_csv(
-            path,
-            read_options=csv.ReadOptions(
-                encoding="utf-8" if encoding == "utf-8-sig" else encoding,
-                column_names=names, skip_rows=1, block_size=8 << 20, use_threads=False,
-            ),
-            convert_options=csv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
-                strings_can_be_null=True, quoted_strings_can_be_null=True, null_values=[""],
-            ),
-            parse_options=csv.ParseOptions(newlines_in_values=True, invalid_row_handler=set_aside),
-        )
-    except (pa.ArrowInvalid, UnicodeError) as exc:
-        raise CarefulReadNeeded(str(exc)) from exc
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        next_row = 1
         try:
+            reader = csv.open_csv(
+                path if source is None else source,
+                read_options=csv.ReadOptions(
+                    encoding="utf-8" if utf8 else encoding,
+                    column_names=names, skip_rows=1, block_size=_block_bytes(), use_threads=False,
+                ),
+                convert_options=csv.ConvertOptions(
+                    column_types={n: pa.string() for n in names},
+                    strings_can_be_null=True, quoted_strings_can_be_null=True, null_values=[""],
+                ),
+                parse_options=csv.ParseOptions(newlines_in_values=True, invalid_row_handler=set_aside),
+            )
+            next_row = 1
             for batch in reader:
-                rows = _row_numbers(next_row, batch.num_rows, invalid)
+                rows = _row_numbers(next_row, batch.num_rows, [p.row for p in pending])
+                next_row = int(rows[-1]) + 1 if len(rows) else next_row
+                problems.extend(p for p in pending if p.row < next_row)
+                pending[:] = [p for p in pending if p.row >= next_row]
                 numbered = pa.record_batch([*batch.columns, pa.array(rows), pa.nulls(batch.num_rows, pa.int64())],
                                            names=[*names, "_row", "_line"])
                 yield _without_oversized(numbered, names, problems)
-                next_row = int(rows[-1]) + 1 if len(rows) else next_row
         except (pa.ArrowInvalid, UnicodeError) as exc:
             raise CarefulReadNeeded(str(exc)) from exc
-        problems.extend(invalid.values())
+        problems.extend(pending)
         problems.sort(key=lambda p: p.row)
+    finally:
+        _close(reader, source)
 
-    return TextStream(headers, batches(), encoding, problems)
+
+def _block_bytes() -> int:
+    return max(64 << 10, chunk_bytes() // 32)
+
+
+def _close(reader, source: _Abortable | None) -> None:
+    """Stop the read-ahead: make the source end, read what is already queued, close."""
+    if source is not None:
+        source.abort()
+        if reader is not None:
+            try:
+                while True:
+                    reader.read_next_batch()
+            except StopIteration:
+                pass
+            except Exception:  # noqa: BLE001 - a block cut by the abort may not parse; it is dropped
+                pass
+    if reader is not None:
+        reader.close()
+    if source is not None:
+        source.close()
 
 
 def _without_oversized(batch: pa.RecordBatch, names: list[str], problems: list[RowProblem]) -> pa.RecordBatch:
-    """Set aside the rows with a field longer than FIELD_LIMIT (vectorised; rare, so cheap)."""
+    """Set aside the rows with a field longer than FIELD_LIMIT (vectorised: byte lengths first,
+    which come from the offsets; characters are counted only in a column that may be over)."""
     import pyarrow.compute as pc
 
+    suspects = [n for n in names if (pc.max(pc.binary_length(batch.column(n))).as_py() or 0) > FIELD_LIMIT]
     too_long = None
-    for name in names:
+    for name in suspects:
         over = pc.fill_null(pc.greater(pc.utf8_length(batch.column(name)), FIELD_LIMIT), False)
         too_long = over if too_long is None else pc.or_(too_long, over)
     if too_long is None or not pc.any(too_long).as_py():
@@ -142,9 +201,9 @@ def _without_oversized(batch: pa.RecordBatch, names: list[str], problems: list[R
     return batch.filter(pc.invert(too_long))
 
 
-def _row_numbers(start: int, n: int, invalid: dict[int, RowProblem]) -> np.ndarray:
+def _row_numbers(start: int, n: int, skipped_rows: list[int]) -> np.ndarray:
     """Data-row numbers of `n` parsed rows from `start` on, skipping the rows set aside."""
-    skipped = np.fromiter((r for r in invalid if r >= start), dtype=np.int64)
+    skipped = np.array([r for r in skipped_rows if r >= start], dtype=np.int64)
     candidates = np.arange(start, start + n + len(skipped), dtype=np.int64)
     return np.setdiff1d(candidates, skipped, assume_unique=True)[:n]
 
