@@ -38,9 +38,10 @@ _b.__import__ = _timed(_b.__import__)
 _il.import_module = _timed(_il.import_module)
 """
 
-REPORT = """
+REPORT_MARK = "@@kcdata-bench@@"  # the report's line, whatever else (a progress bar) the stage printed
+REPORT = f"""
 import json as _json
-print(_json.dumps({"imports": _IMPORTS[0], **RESULT}))
+print("\\n{REPORT_MARK}" + _json.dumps({{"imports": _IMPORTS[0], **RESULT}}))
 """
 
 STAGES = {
@@ -130,8 +131,8 @@ def run_code(code: str, env: dict[str, str], params: dict[str, str]) -> Measured
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
     if proc.returncode != 0:
         raise StageFailed(stderr[-4000:] or stdout[-4000:])
-    last = stdout.strip().splitlines()[-1] if stdout.strip() else "{}"
-    return Measured(wall, usage.ru_maxrss / 1024, json.loads(last))
+    reports = [line.split(REPORT_MARK, 1)[1] for line in stdout.splitlines() if REPORT_MARK in line]
+    return Measured(wall, usage.ru_maxrss / 1024, json.loads(reports[-1]) if reports else {})
 
 
 def _tempfile():

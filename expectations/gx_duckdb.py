@@ -139,6 +139,7 @@ def connect() -> Iterator[object]:
         con = raw.driver_connection
         # past this, DuckDB spills to its temporary folder: a 10M-row delivery stays within 4 GiB
         con.execute("SET memory_limit = ?", [os.environ.get("KCDATA_VALIDATE_MEMORY_LIMIT", MEMORY_LIMIT)])
+        con.execute("SET enable_progress_bar = false")  # no progress bars in task logs
         con.execute(macros_sql())
         yield con
     finally:
