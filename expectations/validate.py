@@ -98,22 +98,28 @@ def _chunk_filters(resource: Resource, rows: int) -> list[str]:
     return [f"hash({keyed}) % {n} = {i}" for i in range(n)]
 
 
-def _failures_from_result(result) -> list[tuple]:
-    """(row, rule, column, value) for every failing row of every expectation."""
-    out: list[tuple] = []
+def _failed(result) -> Iterator[tuple]:
+    """(expectation result, rule, column) of every failed expectation whose rows are quarantined
+    by GX's verdict (coercion problems are taken row by row from the raw batch itself); an
+    expectation that could not run fails the validation."""
     for r in result.results:
         _raise_if_broken(r)
         meta = r.expectation_config.meta or {}
         rule = meta.get("rule", "custom")
-        if r.success or rule == "coercion":
-            continue  # coercion problems are taken row by row from the raw batch itself
+        if not r.success and rule != "coercion":
+            yield r, rule, meta.get("column", "")
+
+
+def _failures_from_result(result) -> list[tuple]:
+    """(row, rule, column, value) for every failing row of every expectation."""
+    out: list[tuple] = []
+    for r, rule, column in _failed(result):
         index = r.result.get("unexpected_index_list")
         if index is None:
             raise KcdataError(
                 f"expectation {r.expectation_config.type} failed without row ids; "
                 "hand-written expectations must be row-level (map) expectations"
             )
-        column = meta.get("column", "")
         for entry in index:
             if isinstance(entry[ROW_ID], list):  # values left out (personal data): row ids only
                 out += [(int(row), rule, column, "") for row in entry[ROW_ID]]
@@ -297,20 +303,13 @@ def _run_suite_sql(con, resource: Resource, paths: Paths, rules: str, run: str) 
         expectation_parameters={"today": datetime.combine(date.today(), time())},
     )
     con.execute('CREATE TEMP TABLE gx_failures (_row BIGINT, rule VARCHAR, "column" VARCHAR, value VARCHAR)')
-    for r in result.results:
-        _raise_if_broken(r)
-        meta = r.expectation_config.meta or {}
-        rule = meta.get("rule", "custom")
-        if r.success or rule == "coercion":
-            continue  # coercion problems are taken row by row from the raw batch itself
+    for r, rule, column in _failed(result):
         query = _failing_rows_query(resource, r)
-        (found,) = con.execute(
-            f"INSERT INTO gx_failures SELECT {ROW_ID}, ?, ?, '' FROM ({query})", [rule, meta.get("column", "")]
-        ).fetchall()[0]
+        (found,) = con.execute(f"INSERT INTO gx_failures SELECT {ROW_ID}, ?, ?, '' FROM ({query})", [rule, column]).fetchall()[0]
         expected = r.result.get("unexpected_count")
         if expected is not None and found != expected and r.expectation_config.type not in OWN_QUERIES:
             raise KcdataError(
-                f"{resource.code}: expectation {r.expectation_config.type} on {meta.get('column')} counted "
+                f"{resource.code}: expectation {r.expectation_config.type} on {column} counted "
                 f"{expected} failing rows but its query found {found} (expectations/gx_duckdb.py)"
             )
     return bool(result.success)
