@@ -102,7 +102,10 @@ def plan(manifest: dict, tables: Iterable[str], built: set[str], curated: Path) 
         if uid not in wanted:
             wanted.add(uid)
             todo += [c for c in child_map.get(uid, ()) if buildable(c)]
-    todo = [p for uid in wanted for p in parent_map.get(uid, ()) if buildable(p)]
+    # the data tests those nodes take along (dbt selects a test when any parent is selected):
+    # their other parents are read too, e.g. a `relationships` test of another resource's staging
+    tests = {c for uid in wanted for c in child_map.get(uid, ()) if nodes.get(c, {}).get("resource_type") == "test"}
+    todo = [p for uid in wanted | tests for p in parent_map.get(uid, ()) if buildable(p)]
     while todo:  # the ancestors those read, where the scratch file lacks them
         uid = todo.pop()
         if uid not in wanted and not present(uid):

@@ -170,3 +170,17 @@ def test_plugin_decrypts_only_the_resources_the_run_reads(tmp_path, monkeypatch)
         ((file, relation),) = con.execute(f"select file, relation from {INDEX}").fetchall()
         assert file == str(batch / "data.parquet")
         assert con.execute(f"select x from {relation}").fetchall() == [(1,)]
+
+
+def test_plan_builds_what_a_relationships_test_of_another_resource_reads(tmp_path):
+    """A delivery of a runs stg_b's relationships test to stg_a (dbt takes a test along when any
+    parent is selected): stg_b must be in the scratch catalog, so it is built if it never was."""
+    manifest = _manifest()
+    manifest["parent_map"]["model.p.mart"] = ["model.p.stg_a", "seed.p.s"]  # the mart no longer reads stg_b
+    manifest["child_map"]["model.p.stg_b"] = ["test.p.rel_b_a"]
+    for name in ("stg_a", "mart"):
+        (tmp_path / f"{name}.parquet").touch()
+    never_b = {"model.p.stg_a", "seed.p.s", "model.p.mart", "unit_test.p.mart.t"}
+    assert plan(manifest, ["a"], never_b, tmp_path).nodes == ["mart", "stg_a", "stg_b"]
+    (tmp_path / "stg_b.parquet").touch()
+    assert plan(manifest, ["a"], never_b | {"model.p.stg_b"}, tmp_path).nodes == ["mart", "stg_a"]
