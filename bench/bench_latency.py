@@ -26,6 +26,16 @@ CODE, TABLE = "KC-STHJ-001", "air_quality_hourly"
 CHAIN = ("ingest__air_quality_hourly", "transform__curated", "govern__open_view", "publish__portal")
 
 
+def _wait_after(api, dag_id: str, after: datetime):
+    """The run of `dag_id` the delivery started, finished; a plain message when it never comes."""
+    from common.errors import KcdataError
+
+    try:
+        return api.wait_for_run_after(dag_id, after, timeout=600, every=0.5)
+    except KcdataError as exc:
+        raise SystemExit(str(exc)) from None
+
+
 def _setup(folder: Path) -> None:
     import shutil
 
@@ -37,17 +47,6 @@ def _setup(folder: Path) -> None:
     os.environ.update({"KCDATA_LAKE": str(folder / "lake"), "KCDATA_INBOX": str(folder / "inbox"),
                        "KCDATA_CATALOG_DIR": str(catalog)})
     os.environ.pop("KCDATA_CATALOG_URL", None)
-
-
-def _run_after(api, dag_id: str, after: datetime, timeout: float = 600):
-    """The first run of `dag_id` queued after `after`, once finished."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        runs = [r for r in api.runs(dag_id, since=after) if r.queued_at and r.queued_at >= after and r.run_type != "scheduled"]
-        if runs and runs[0].finished:
-            return runs[0]
-        time.sleep(0.5)
-    raise SystemExit(f"{dag_id}: no finished run after {after} within {timeout:.0f} s")
 
 
 def main() -> None:
@@ -88,7 +87,7 @@ def main() -> None:
         runs = {}
         after = marked
         for dag_id in CHAIN:
-            runs[dag_id] = _run_after(api, dag_id, after)
+            runs[dag_id] = _wait_after(api, dag_id, after)
             if runs[dag_id].state != "success":
                 raise SystemExit(f"{dag_id} {runs[dag_id].run_id} ended {runs[dag_id].state}")
             after = runs[dag_id].start  # an event is emitted before its run ends

@@ -14,7 +14,6 @@
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -75,17 +74,6 @@ def bring_up(report: Report):
     return system.up(report=report)
 
 
-def _run_after(api, dag_id: str, after: datetime, timeout: float = 900):
-    """The first finished run of `dag_id` queued after `after` that the clock did not start."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        runs = [r for r in api.runs(dag_id, since=after) if r.queued_at and r.queued_at >= after and r.run_type != "scheduled"]
-        if runs and runs[0].finished:
-            return runs[0]
-        time.sleep(1)
-    raise TimeoutError(f"{dag_id}: no finished run after {after:%H:%M:%S} within {timeout:.0f} s")
-
-
 def _when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
@@ -123,7 +111,7 @@ def airflow_task_start(api, resource, sample: Path, paths) -> dict:
     shutil.copyfile(sample, copy)
     marked = datetime.now(timezone.utc)
     submit_delivery(resource, copy, paths)
-    run = _run_after(api, dag_id, marked)
+    run = api.wait_for_run_after(dag_id, marked, timeout=900)
     tasks = {}
     for ti in sorted(api.task_instances(dag_id, run.run_id), key=lambda t: t.get("start_date") or ""):
         queued, start, end = _when(ti.get("queued_when")), _when(ti.get("start_date")), _when(ti.get("end_date"))

@@ -112,3 +112,13 @@ class AirflowApi:
                 return run
             time.sleep(1)
         raise KcdataError(f"Airflow: {dag_id} run {run_id} not finished after {timeout:.0f} s")
+
+    def wait_for_run_after(self, dag_id: str, after: datetime, timeout: float = 600, every: float = 1.0) -> DagRun:
+        """The first run of `dag_id` queued after `after` that the clock did not start, once finished."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs = [r for r in self.runs(dag_id, since=after) if r.queued_at and r.queued_at >= after and r.run_type != "scheduled"]
+            if runs and runs[0].finished:
+                return runs[0]
+            time.sleep(every)
+        raise KcdataError(f"Airflow: {dag_id}: no finished run after {after:%H:%M:%S} within {timeout:.0f} s")
