@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from common.lake_store import is_remote, work_dir
+
 DATA_FILE = "data.parquet"
 OUTCOME_FILE = "outcome.json"
 FEEDBACK_FILE = "feedback.csv"
@@ -114,16 +116,30 @@ class LakeLayout:
 
     def uri_of(self, path: Path) -> str:
         """Lineage name of a single-file table under the lake: `lake://curated/<mart>`."""
-        return "lake://" + path.relative_to(self.lake).with_suffix("").as_posix()
+        if not self.remote:
+            return "lake://" + path.relative_to(self.lake).with_suffix("").as_posix()
+        relative = str(path)[len(str(self.lake)):].lstrip("/")
+        return "lake://" + relative.rsplit(".", 1)[0]
+
+    @property
+    def remote(self) -> bool:
+        """Whether the lake is on object storage (`KCDATA_LAKE=s3://...`)."""
+        return is_remote(self.lake)
+
+    @property
+    def local_state(self) -> Path:
+        """Where the stages' local scratch and state live: the lake folder itself, or for an S3
+        lake a local work folder (`KCDATA_WORK`): DuckDB and GX need files on disk."""
+        return work_dir(self.lake) if self.remote else self.lake
 
     @property
     def dbt_dir(self) -> Path:
         """dbt's scratch: the assembled project, target/, logs/ and the DuckDB file."""
-        return self.lake / ".dbt"
+        return self.local_state / ".dbt"
 
     @property
     def gx_root(self) -> Path:
-        return self.lake / "gx"
+        return self.local_state / "gx"
 
     @property
     def data_docs_index(self) -> Path:
@@ -131,6 +147,11 @@ class LakeLayout:
 
     @property
     def default_catalog_url(self) -> str:
+        if self.remote:
+            raise ValueError(
+                f"the lake is on object storage ({self.lake}): set KCDATA_CATALOG_URL to the shared "
+                "PostgreSQL catalog store (postgresql+psycopg://...), which every worker must see"
+            )
         return f"sqlite:///{self.lake / 'catalog.db'}"
 
 
@@ -148,7 +169,7 @@ class OpenView:
         """Read rows and columns from the file's Parquet footer (no data is read)."""
         import pyarrow.parquet as pq
 
-        meta = pq.read_metadata(path)
+        meta = pq.read_metadata(str(path))
         present = set(meta.schema.names)
         return cls(
             path=path,

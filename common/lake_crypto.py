@@ -288,7 +288,7 @@ def parquet_file(data_file: Path) -> pq.ParquetFile:
     import pyarrow.parquet as pq
 
     props = decryption_properties(data_file) if is_encrypted(data_file) else None
-    return pq.ParquetFile(data_file, decryption_properties=props)
+    return pq.ParquetFile(str(data_file), decryption_properties=props)
 
 
 def read_table(data_file: Path, columns: list[str] | None = None) -> pa.Table:

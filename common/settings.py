@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.lake import LakeLayout
+from common.lake_store import lake_root
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,7 +30,7 @@ def get_paths() -> Paths:
     """Read the layout from the environment (KCDATA_LAKE, KCDATA_INBOX), defaulting to the repo."""
     root = Path(os.environ.get("KCDATA_HOME", PROJECT_ROOT))
     return Paths(
-        lake=Path(os.environ.get("KCDATA_LAKE", root / "lake")),
+        lake=lake_root(os.environ.get("KCDATA_LAKE", root / "lake")),
         root=root,
         inbox=Path(os.environ.get("KCDATA_INBOX", root / "inbox")),
         catalog_dir=Path(os.environ.get("KCDATA_CATALOG_DIR", PROJECT_ROOT / "catalog" / "resources")),

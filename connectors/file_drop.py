@@ -65,7 +65,7 @@ def read_landed(raw_file: Path) -> LandedBatch:
     """Recover the landing record stored in a raw batch's Parquet metadata."""
     import pyarrow.parquet as pq
 
-    meta = pq.read_metadata(raw_file).metadata or {}
+    meta = pq.read_metadata(str(raw_file)).metadata or {}
     return LandedBatch(**json.loads(meta[b"kcdata.landing"]), skipped=True)
 
 

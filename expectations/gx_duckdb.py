@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from common.codes import ID_CARD_CHECK_CHARS, ID_CARD_WEIGHTS, USCC_CHARSET, USCC_WEIGHTS
+from common.lake_store import register_lake
 
 GX_VERSION = "1.24.1"  # the version this shim was written and tested against
 DATABASE_URL = "duckdb:///:memory:kcdata_gx"
@@ -141,6 +142,7 @@ def connect() -> Iterator[object]:
         con.execute("SET memory_limit = ?", [os.environ.get("KCDATA_VALIDATE_MEMORY_LIMIT", MEMORY_LIMIT)])
         con.execute("SET enable_progress_bar = false")  # no progress bars in task logs
         con.execute(macros_sql())
+        register_lake(con)  # the raw batch may be on S3
         yield con
     finally:
         raw.close()

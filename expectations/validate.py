@@ -155,7 +155,7 @@ def validate_batch(
     rules = rules_signature(resource)
     vdir = paths.batch_dir(Zone.validated, resource.table, fingerprint, rules)
     qdir = paths.batch_dir(Zone.quarantine, resource.table, fingerprint, rules)
-    if (vdir / OUTCOME_FILE).exists() and (qdir / DATA_FILE).exists():
+    if (vdir / DATA_FILE).exists() and (vdir / OUTCOME_FILE).exists() and (qdir / DATA_FILE).exists():
         return read_outcome(vdir / OUTCOME_FILE)
     raw_file = paths.batch_file(Zone.raw, resource.table, fingerprint)
     if not raw_file.exists():
@@ -183,10 +183,10 @@ def _workspace(resource: Resource, engine: str) -> Iterator[object]:
     in-memory database GX reads (expectations/gx_duckdb.py), where the typed rows are a real table
     (GX's connection cannot see temp tables); one validation per resource at a time in a process
     (the table is named by the resource), and the tables are dropped afterwards."""
-    import duckdb
-
     if engine != "duckdb":
-        con = duckdb.connect()
+        from common.lake_store import connect as lake_connection
+
+        con = lake_connection()
         try:
             yield con
         finally:
@@ -226,7 +226,7 @@ def landing_record(raw_file: Path) -> dict:
     """The landing record the connector stored in the raw batch's Parquet metadata."""
     import pyarrow.parquet as pq
 
-    meta = pq.read_metadata(raw_file).metadata or {}
+    meta = pq.read_metadata(str(raw_file)).metadata or {}
     return json.loads(meta.get(b"kcdata.landing", b"{}"))
 
 
@@ -523,7 +523,7 @@ def read_outcome(path: Path) -> ValidationOutcome:
 def _count(path: Path) -> int:
     import pyarrow.parquet as pq
 
-    return pq.read_metadata(path).num_rows
+    return pq.read_metadata(str(path)).num_rows
 
 
 def build_data_docs(paths: Paths | None = None, outcomes: list[ValidationOutcome] | None = None) -> Path:

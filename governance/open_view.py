@@ -33,7 +33,7 @@ def may_open(resource: Resource) -> bool:
 def build_open_view(resource: Resource, fingerprint: str, rules: str, paths: Paths | None = None) -> OpenView:
     """Write (once per passing version: a delivery validated under a set of rules) and describe
     the open view of `resource`."""
-    import duckdb
+    from common.lake_store import connect as lake_connection
 
     paths = paths or get_paths()
     if resource.grade is Grade.core:
@@ -56,7 +56,7 @@ def build_open_view(resource: Resource, fingerprint: str, rules: str, paths: Pat
             raise KcdataError(f"{resource.code}: every item is dropped; an open view needs at least one published item")
         order = _row_order(resource)
         sweep_stale_temps(target.parent)
-        con = duckdb.connect()
+        con = lake_connection()
         try:
             if needs_pseudonym_key(resource):
                 from common.keys import pseudonym_key

@@ -21,12 +21,12 @@ class PublishedFile:
 
 def write_files(resource: Resource, view: OpenView, folder: Path, with_data: bool) -> list[PublishedFile]:
     """Write the portal files for `view` into `folder`; data files only when `with_data`."""
-    import duckdb
+    from common.lake_store import connect as lake_connection
 
     folder.mkdir(parents=True, exist_ok=True)
     items = [resource.item(c) for c in view.columns]
     files: list[PublishedFile] = []
-    con = duckdb.connect()
+    con = lake_connection()
     src = str(view.path).replace("'", "''")
     if with_data:
         csv_path = folder / f"{resource.table}.csv"

@@ -87,7 +87,7 @@ def personal_values(resource: Resource, curated: Path | None) -> list[str]:
         return []
     import pyarrow.parquet as pq
 
-    present = set(pq.read_schema(curated).names)
+    present = set(pq.read_schema(str(curated)).names)
     return [i.code for i in resource.items if i.personal and i.type is ItemType.C and not i.allowed and i.code in present]
 
 
@@ -95,11 +95,11 @@ class LeakScanner:
     """One DuckDB connection (and a scratch folder) scanning the files of one resource."""
 
     def __init__(self, resource: Resource, curated: Path | None) -> None:
-        import duckdb
+        from common.lake_store import connect as lake_connection
 
         self.resource = resource
         self.scratch = tempfile.TemporaryDirectory(prefix="kcdata-leak-gate-")
-        self.con = duckdb.connect()
+        self.con = lake_connection()
         self.con.execute(_MACROS)
         codes = personal_values(resource, curated)
         self.value_lengths: tuple[int, int] | None = None  # shortest and longest personal value

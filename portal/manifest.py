@@ -102,7 +102,7 @@ def count_rows(path: Path, file_format: str) -> int | None:
     if file_format == "Parquet":
         import pyarrow.parquet as pq
 
-        return pq.read_metadata(path).num_rows
+        return pq.read_metadata(str(path)).num_rows
     if file_format == "CSV":
         import csv
 

@@ -244,11 +244,11 @@ def _ensure_preview(portal: Portal, resource: dict) -> None:
 def data_time_range(resource: Resource, view: OpenView, validated_at) -> tuple[str, str] | None:
     """The data's own time span: of its first date-time item, else of its first date item whose
     dates all lie in the past (a licence's expiry date is not what the data covers)."""
-    import duckdb
+    from common.lake_store import connect as lake_connection
 
     src = str(view.path).replace("'", "''")
     candidates = [c for t in ("T", "D") for c in view.columns if resource.item(c).published_type.value == t]
-    con = duckdb.connect()
+    con = lake_connection()
     try:
         for code in candidates:
             low, high = con.execute(
@@ -289,14 +289,14 @@ def _sync_resources(portal: Portal, dataset: dict, files: list[PublishedFile]) -
 
 def _load_datastore(portal: Portal, resource: Resource, csv_resource: dict, view) -> None:
     """Replace the DataStore table behind the CSV with the open view, typed and keyed."""
-    import duckdb
+    from common.lake_store import connect as lake_connection
 
     portal.show("datastore_delete", resource_id=csv_resource["id"], force=True)
     key = [k for k in resource.key if k in view.columns]
     fields = datastore_fields(resource, view.columns)
     keyed = {"primary_key": key} if key else {}
     portal.call("datastore_create", resource_id=csv_resource["id"], force=True, fields=fields, records=[], **keyed)
-    con = duckdb.connect()
+    con = lake_connection()
     src = str(view.path).replace("'", "''")
     cols = ", ".join(_datastore_column(resource.item(c).published_type.value, c) for c in view.columns)
     reader = con.sql(f"SELECT {cols} FROM read_parquet('{src}', hive_partitioning = false)").to_arrow_reader(RECORDS_PER_CALL)

@@ -23,12 +23,14 @@ SOLR_PORT = 8983
 CKAN_PORT = 5000
 AIRFLOW_PORT = 8080
 WEB_PORT = 8000
+S3_PORT = 8333  # SeaweedFS (stack/seaweedfs.py); its other ports are loopback too
 
 CKAN_VERSION = "2.12.0"
 CKAN_REQUIREMENTS = (
     f"ckan[requirements]=={CKAN_VERSION}",
     "ckanext-scheming==3.1.0",
     "ckanext-dcat==2.4.4",
+    "gunicorn==27.0.1",  # serves CKAN as deployments do (stack/ckan.py), beside CKAN's own pins
 )
 SOLR_CORE = "ckan"
 PUBLISHER = "kcdata_publisher"

@@ -19,7 +19,6 @@ A batch left out and read anyway would fail loudly (DuckDB cannot read it), neve
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
@@ -38,7 +37,9 @@ def wanted_tables() -> set[str] | None:
 
 class Plugin(BasePlugin):
     def initialize(self, plugin_config: dict[str, Any]) -> None:
-        self._validated = Path(plugin_config["validated"])
+        from common.lake_store import lake_root
+
+        self._validated = lake_root(plugin_config["validated"])
         self._registered: tuple[str, dict[str, Any]] | None = None
 
     def _objects(self) -> tuple[str, dict[str, Any]]:

@@ -50,8 +50,12 @@ DEFAULT_ENDPOINT = "api/v1/lineage"
 
 def lineage_file(lake: Path, producer: str) -> Path:
     """<lake>/lineage/<producer>.jsonl: one file per producer (`airflow`, `dbt`), so a reader can tell
-    them apart; each event is one line appended by one write (several Airflow tasks may append)."""
-    return lake.resolve() / "lineage" / f"{producer}.jsonl"
+    them apart; each event is one line appended by one write (several Airflow tasks may append).
+    An object store cannot append: with an S3 lake the file is in the local work folder (or set
+    KCDATA_OPENLINEAGE_URL and send the events to a lineage server)."""
+    from common.lake_store import is_remote, work_dir
+
+    return (work_dir(lake) if is_remote(lake) else lake.resolve()) / "lineage" / f"{producer}.jsonl"
 
 
 def transport_config(lake: Path, producer: str) -> dict:
@@ -89,7 +93,9 @@ def dataset_name(uri: str) -> tuple[str, str]:
 def external_location(config: Any, name: str, curated: Path) -> Path:
     """Where a dbt-duckdb `external` model writes: its `location`, else `<curated>/<name>.parquet`
     (`config`: a manifest node's config, a dict or dbt's config object; both have `.get`)."""
-    return Path(config.get("location") or curated / f"{name}.parquet")
+    from common.lake_store import lake_root
+
+    return lake_root(config.get("location") or str(curated / f"{name}.parquet"))
 
 
 def lake_uris(manifest: dict, paths: Paths) -> dict[str, str]:

@@ -26,6 +26,7 @@ import yaml
 
 from catalog.model import DUCKDB_TYPES, Item, Resource
 from common.atomic import write_bytes_atomic
+from common.lake_store import S3_OPTIONS
 from common.settings import Paths
 
 SOURCE_NAME = "validated"
@@ -236,6 +237,9 @@ def profiles_document(paths: Paths) -> dict:
                     "settings": {"TimeZone": "UTC"},
                     # encrypted validated batches (personal items), decrypted in memory for dbt
                     "plugins": [{"module": "transform.lake_plugin", "config": {"validated": str(paths.validated)}}],
+                    # an S3 lake: DuckDB reads and writes s3:// through fsspec (s3fs, configured by
+                    # the AWS_* variables); DuckDB's httpfs extension is not installed
+                    **({"filesystems": [{"fs": "s3", **S3_OPTIONS}]} if paths.remote else {}),
                 }
             },
         }

@@ -241,10 +241,10 @@ def _parse_kind(seen: list[str]) -> str:
 
 def count_rows(marts: dict[str, Path]) -> dict[str, int]:
     """Rows in each mart Parquet file, read with an in-memory DuckDB."""
-    import duckdb
+    from common.lake_store import connect
 
     rows: dict[str, int] = {}
-    with duckdb.connect(":memory:", config={"autoinstall_known_extensions": False}) as con:
+    with connect(":memory:", config={"autoinstall_known_extensions": False}) as con:
         for name, path in marts.items():
             (n,) = con.execute("select count(*) from read_parquet(?)", [str(path)]).fetchall()[0]
             rows[name] = int(n)

@@ -83,9 +83,9 @@ def _source_file(resource: Resource, store: CatalogStore) -> tuple[str, Path | N
 
 def _read(path: Path, resource: Resource, limit: int) -> tuple[list[tuple[str, str]], list[tuple]]:
     """The non-personal item columns present in the file, first `limit` rows (DuckDB, read-only)."""
-    import duckdb
+    from common.lake_store import connect as lake_connection
 
-    con = duckdb.connect()
+    con = lake_connection()
     try:
         source = f"read_parquet({literal(str(path))}, hive_partitioning = false)"
         present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}

@@ -36,7 +36,9 @@ def state_file(paths: Paths, table: str) -> Path:
 
 
 def files_dir(paths: Paths, table: str) -> Path:
-    return pull_root(paths) / table
+    """Pulled delivery files, landed from local disk (on an S3 lake, the worker's work folder;
+    only the pull state above, the watermark every worker needs, lives in the lake)."""
+    return paths.local_state / "state" / "pull" / table
 
 
 def canonical_line(record: dict[str, Any]) -> bytes:
