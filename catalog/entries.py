@@ -21,6 +21,9 @@ from common.errors import KcdataError
 from common.settings import PROJECT_ROOT, get_paths
 
 DEPARTMENTS_FILE = "departments.yaml"
+# libyaml's loader when PyYAML has it: ~10x faster than the pure-Python one, and the DAG files load
+# the whole catalog at every parse (1,000 entries: 15 s pure Python)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 BUREAU_FILE = "bureau.yaml"
 
 
@@ -34,14 +37,14 @@ def _read_yaml(path: Path) -> Any:
     except FileNotFoundError as exc:
         raise KcdataError(f"{path}: not found") from exc
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader (libyaml's or PyYAML's)
     except yaml.YAMLError as exc:
         raise KcdataError(f"{path}: not valid YAML: {exc}") from exc
 
 
 def _duplicate_top_keys(path: Path) -> list[str]:
     """Keys given twice at the top of a YAML mapping (safe_load would keep the last silently)."""
-    node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    node = yaml.compose(path.read_text(encoding="utf-8"), Loader=_LOADER)
     if not isinstance(node, yaml.MappingNode):
         return []
     keys = [k.value for k, _ in node.value]
@@ -160,6 +163,12 @@ def _check_links(entries: list[tuple[Path, Resource]]) -> None:
 
 @lru_cache(maxsize=4)
 def _load_dir(directory: str) -> tuple[Resource, ...]:
+    from catalog.parsed_cache import cached
+
+    return cached(Path(directory), lambda: _read_dir(directory))
+
+
+def _read_dir(directory: str) -> tuple[Resource, ...]:
     departments = load_departments(Path(directory))
     entries = [(p, _parse(p, departments, p.parent.name)) for p in sorted(Path(directory).glob("*/*.yaml"))]
     seen: dict[str, str] = {}

@@ -81,6 +81,26 @@ def connect(database: str = ":memory:", **options):
     return con
 
 
+_UNREACHABLE = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ClientConnectorError",
+                "ServerDisconnectedError", "ConnectionRefusedError")
+
+
+def unreachable(exc: BaseException) -> str | None:
+    """A plain sentence when `exc` (or what caused it) is the lake's object store not answering;
+    None for anything else. The store restarting mid-run fails the run; nothing half-written is
+    visible, and running it again finishes the work."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__name__ in _UNREACHABLE or "Could not connect to the endpoint URL" in str(current):
+            endpoint = os.environ.get("AWS_ENDPOINT_URL", "the S3 endpoint")
+            return (f"the lake's S3 store ({endpoint}) did not answer ({type(current).__name__}); nothing "
+                    "half-written is visible: run the same command again once it is back")
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def put_if_absent(path, data: bytes) -> bool:
     """Create object `path` with `data` unless it exists (S3 conditional put, `If-None-Match: *`).
 

@@ -66,8 +66,14 @@ class AirflowApi:
                 time.sleep(2)
 
     def dags(self) -> dict[str, dict]:
-        """dag_id -> the DAG as the API shows it (is_paused, ...)."""
-        return {d["dag_id"]: d for d in self._get("/dags", limit=1000)["dags"]}
+        """dag_id -> the DAG as the API shows it (is_paused, ...), every page: the api-server
+        returns at most `[api] maximum_page_limit` (100) DAGs per call."""
+        found: dict[str, dict] = {}
+        while True:
+            page = self._get("/dags", limit=100, offset=len(found), order_by="dag_id")
+            found.update({d["dag_id"]: d for d in page["dags"]})
+            if not page["dags"] or len(found) >= page.get("total_entries", 0):
+                return found
 
     def import_errors(self) -> list[dict]:
         return self._get("/importErrors", limit=100)["import_errors"]

@@ -36,6 +36,24 @@ def _default_keys_file() -> None:
 _default_keys_file()
 
 
+def _default_s3_store() -> None:
+    """A lake on S3 with no store named (`AWS_ENDPOINT_URL`): the local system's SeaweedFS and its
+    keys, and its PostgreSQL catalog store, as the running services use them."""
+    import os
+
+    if not os.environ.get("KCDATA_LAKE", "").startswith("s3://") or os.environ.get("AWS_ENDPOINT_URL"):
+        return
+    from stack import get_layout, postgres, seaweedfs
+
+    layout = get_layout()
+    os.environ.update(seaweedfs.client_environment(layout))
+    if not os.environ.get("KCDATA_CATALOG_URL") and (url := postgres.catalog_url(layout)):
+        os.environ["KCDATA_CATALOG_URL"] = url
+
+
+_default_s3_store()
+
+
 def _fail(exc: Exception) -> None:
     console.print(f"[red]error:[/red] {escape(str(exc))}")
     raise typer.Exit(1)
@@ -327,6 +345,11 @@ def _guarded(command):
             console.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(1) from None
         except Exception as exc:  # noqa: BLE001 - the last line of defence
+            from common.lake_store import unreachable
+
+            if message := unreachable(exc):
+                console.print(f"[red]error:[/red] {escape(message)}")
+                raise typer.Exit(1) from None
             log = _log_traceback(exc)
             console.print(f"[red]error:[/red] unexpected {type(exc).__name__}: {escape(str(exc)[:300])} (details in {log})")
             raise typer.Exit(2) from None

@@ -11,7 +11,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -21,6 +21,8 @@ from common.errors import KcdataError
 from common.settings import Paths, get_paths
 from kcdata.airflow_api import AirflowApi, DagRun
 from kcdata.topology import OPEN_VIEW, PUBLISH, TRANSFORM, ingest_dag_id
+
+RECONCILE_SLACK = timedelta(minutes=15)  # how long before the deliveries a run that takes them may have been queued
 
 
 def deliver_samples(resources: list[Resource], paths: Paths, rows: int | None, bad_share: float, seed: int,
@@ -73,7 +75,9 @@ def chain_state(client: AirflowApi, tables: list[str], since: datetime) -> Chain
     last_event_end: datetime | None = None
     for table in tables:
         dag_id = ingest_dag_id(table)
-        runs = client.runs(dag_id, since=since)
+        # a run queued a little before `since` (the reconciliation clock) may take the deliveries:
+        # count it when it ended after them, or the chain would wait for an event that never comes
+        runs = [r for r in client.runs(dag_id, since=since - RECONCILE_SLACK) if not r.finished or (r.end and r.end >= since)]
         done = [r for r in runs if r.finished]
         if done and not [r for r in runs if not r.finished]:
             state.ingest_done += 1

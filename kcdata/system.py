@@ -21,7 +21,7 @@ Report = Callable[[str], None]
 # (AIRFLOW_CONN_*: connections of pulled sources given in the environment; the settings file is
 # mode 0600 in the state folder outside the repository, like the secrets file)
 _PASS_THROUGH = ("AIRFLOW__SMTP__", "AIRFLOW__OPENLINEAGE__", "AIRFLOW_CONN_", "OPENLINEAGE_", "KCDATA_WEB_URL",
-                 "KCDATA_BUREAU", "KCDATA_RECONCILE", "KCDATA_OPENLINEAGE")
+                 "KCDATA_BUREAU", "KCDATA_RECONCILE", "KCDATA_OPENLINEAGE", "KCDATA_EXECUTOR", "KCDATA_CELERY_")
 
 
 def settings() -> dict[str, str]:
@@ -32,8 +32,9 @@ def settings() -> dict[str, str]:
         "KCDATA_LAKE": str(paths.lake.resolve()),
         "KCDATA_INBOX": str(paths.inbox.resolve()),
         "KCDATA_CATALOG_DIR": str(paths.catalog_dir.resolve()),
-        "KCDATA_CATALOG_URL": paths.catalog_url,
     }
+    if not paths.remote or os.environ.get("KCDATA_CATALOG_URL"):  # an S3 lake: the system's PostgreSQL (stack/launch.py)
+        values["KCDATA_CATALOG_URL"] = paths.catalog_url
     from kcdata.lineage import openlineage_environment
 
     values.update(openlineage_environment(paths))

@@ -291,10 +291,13 @@ def _load_datastore(portal: Portal, resource: Resource, csv_resource: dict, view
     """Replace the DataStore table behind the CSV with the open view, typed and keyed."""
     from common.lake_store import connect as lake_connection
 
-    portal.show("datastore_delete", resource_id=csv_resource["id"], force=True)
     key = [k for k in resource.key if k in view.columns]
     fields = datastore_fields(resource, view.columns)
     keyed = {"primary_key": key} if key else {}
+    if _same_table(portal, csv_resource["id"], fields):  # empty it, keep it: readers never get a 404
+        portal.call("datastore_delete", resource_id=csv_resource["id"], force=True, filters={})
+    else:  # new, or its columns changed: made again
+        portal.show("datastore_delete", resource_id=csv_resource["id"], force=True)
     portal.call("datastore_create", resource_id=csv_resource["id"], force=True, fields=fields, records=[], **keyed)
     con = lake_connection()
     src = str(view.path).replace("'", "''")
@@ -310,6 +313,18 @@ def _load_datastore(portal: Portal, resource: Resource, csv_resource: dict, view
                     record[k] = int(v)  # a whole number is sent as 3, so the DataStore shows 3, not 3.0
         portal.call("datastore_upsert", resource_id=csv_resource["id"], force=True, method="insert", records=records)
     con.close()
+
+
+def _same_table(portal: Portal, resource_id: str, fields: list[dict]) -> bool:
+    """Whether the DataStore table behind `resource_id` exists with exactly these columns and types."""
+    found = portal.show("datastore_search", resource_id=resource_id, limit=0)
+    if not found:
+        return False
+    have = [(f["id"], _PG_NAMES.get(f.get("type"), f.get("type"))) for f in found.get("fields", []) if f["id"] != "_id"]
+    return have == [(f["id"], _PG_NAMES.get(f["type"], f["type"])) for f in fields]
+
+
+_PG_NAMES = {"int": "int4", "integer": "int4", "bigint": "int8", "float": "float8", "boolean": "bool"}  # as CKAN reports them
 
 
 def _datastore_column(item_type: str, code: str) -> str:

@@ -1,5 +1,6 @@
 """Airflow 3.3 as four services on the system's PostgreSQL: api-server (UI + REST), scheduler,
-dag-processor and triggerer, LocalExecutor with a small pool of workers.
+dag-processor and triggerer, LocalExecutor with a small pool of workers by default, or the
+CeleryExecutor with separate worker programs and Flower (stack/celery.py, `KCDATA_EXECUTOR=celery`).
 
 What is ours here is only the set-up: the environment every Airflow process gets (built from the
 secrets file and `system.env`, never written into supervisord's config), the admin password file
@@ -14,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from stack import celery
 from stack import secrets as sec
 from stack.layout import AIRFLOW_PORT, HOST, PG_PORT, PROJECT_ROOT, Layout, airflow_url, ckan_url
 from stack.postgres import AIRFLOW_DB, AIRFLOW_ROLE
@@ -29,6 +31,7 @@ _ARGS = {
     "airflow-dag-processor": ("dag-processor",),
     "airflow-triggerer": ("triggerer", "--skip-serve-logs"),
 }
+_PORTS = {"airflow-api-server": AIRFLOW_PORT, celery.FLOWER: celery.FLOWER_PORT}
 _TELEMETRY_OFF = {
     "GX_ANALYTICS_ENABLED": "False",
     "DO_NOT_TRACK": "1",
@@ -74,9 +77,9 @@ def metadata_url(secrets: dict[str, str]) -> str:
     return f"postgresql+psycopg://{AIRFLOW_ROLE}:{secrets[sec.PG_AIRFLOW_PASSWORD]}@{HOST}:{PG_PORT}/{AIRFLOW_DB}"
 
 
-def environment(layout: Layout) -> dict[str, str]:
+def environment(layout: Layout, service: str | None = None) -> dict[str, str]:
     """Everything an Airflow process of this system needs, secrets included: hand it to a process,
-    never write it down or print it."""
+    never write it down or print it. A Celery worker also gets its own name (its tasks' hostname)."""
     secrets = sec.load(layout.secrets_file)
     settings = sec.load(layout.system_env)
     home = layout.airflow_home
@@ -110,6 +113,9 @@ def environment(layout: Layout) -> dict[str, str]:
         "AIRFLOW__WEBSERVER__EXPOSE_CONFIG": "False",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
     }
+    env.update(celery.environment(settings, db))
+    if service and service.startswith(celery.WORKER_PREFIX):
+        env[celery.WORKER_NAME] = celery.node_name(service)
     token = secrets.get(sec.CKAN_API_TOKEN)
     if token:
         env["AIRFLOW_CONN_KCDATA_CKAN"] = json.dumps({"conn_type": "http", "host": secrets.get(sec.CKAN_URL) or ckan_url(),
@@ -126,20 +132,31 @@ def settings_digest(layout: Layout) -> str:
     return digest.hexdigest()[:12]
 
 
+def service_names(layout: Layout) -> list[str]:
+    """The Airflow services this system runs: the four core ones, plus Celery workers and Flower
+    when the settings ask for the CeleryExecutor."""
+    return [*SERVICES, *celery.programs(sec.load(layout.system_env))]
+
+
+def is_service(name: str) -> bool:
+    return name in SERVICES or celery.is_service(name)
+
+
 def programs(layout: Layout) -> list[Program]:
     digest = settings_digest(layout)
     python = str(Path(sys.executable))
     return [
         Program(name=name, command=(python, "-m", "stack.launch", name, digest), directory=layout.airflow_home,
                 environment={"KCDATA_SYSTEM_HOME": str(layout.home)},
-                startsecs=5, stopwaitsecs=40, port=AIRFLOW_PORT if name == "airflow-api-server" else None)
-        for name in SERVICES
+                startsecs=5, stopwaitsecs=40, port=_PORTS.get(name))
+        for name in service_names(layout)
     ]
 
 
 def command(name: str) -> list[str]:
     """The real command of one service (stack.launch execs it)."""
-    return [str(Path(sys.executable).parent / "airflow"), *_ARGS[name]]
+    args = celery.command_args(name) if celery.is_service(name) else _ARGS[name]
+    return [str(Path(sys.executable).parent / "airflow"), *args]
 
 
 def _cli(layout: Layout, *args: str, what: str) -> None:
@@ -164,18 +181,24 @@ def prepare(layout: Layout) -> bool:
     return True
 
 
-def health() -> dict[str, str]:
-    """component -> status from the api-server's /api/v2/monitor/health; empty when it does not answer."""
+def health(layout: Layout | None = None) -> dict[str, str]:
+    """component -> status from the api-server's /api/v2/monitor/health, plus `celery:<worker>`
+    for each Celery worker that answers a ping; empty when the api-server does not answer."""
     status, body = http_json(f"{airflow_url()}/api/v2/monitor/health", timeout=5)
     if status != 200 or not isinstance(body, dict):
         return {}
-    return {k: (v or {}).get("status") or "unknown" for k, v in body.items() if isinstance(v, dict) or v is None}
+    out = {k: (v or {}).get("status") or "unknown" for k, v in body.items() if isinstance(v, dict) or v is None}
+    if layout is not None:
+        out.update({f"celery:{node}": "healthy" for node in celery.ping(sec.load(layout.system_env))})
+    return out
 
 
 def service_health(name: str, components: dict[str, str]) -> tuple[bool, str | None, str]:
     """One Airflow service as the api-server sees it."""
     if not components:
         return False, None, "api-server not answering"
+    if celery.is_service(name):
+        return celery.service_health(name, {k.split(":", 1)[1] for k in components if k.startswith("celery:")})
     key = {"airflow-api-server": "metadatabase", "airflow-scheduler": "scheduler",
            "airflow-dag-processor": "dag_processor", "airflow-triggerer": "triggerer"}[name]
     state = components.get(key, "unknown")

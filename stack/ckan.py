@@ -1,8 +1,13 @@
-"""CKAN 2.12 itself: its own virtualenv, its ini, its databases, the publisher account, the server.
+"""CKAN 2.12 itself: its own virtualenv, its ini, its databases, the publisher account, the server
+and its background jobs worker.
 
 CKAN's pinned requirements clash with Airflow's, so it lives in `<home>/ckan-venv` and we drive it
-through its `ckan` command (and one helper script run by its Python). Every step first checks the
+through its `ckan` command (and helper scripts run by its Python). Every step first checks the
 real state (venv stamp, ini values, tables, token row) so a warm `up` changes nothing.
+
+CKAN is served as deployments serve it, not by its development server: gunicorn runs CKAN's WSGI
+entry (`make_app` on the ini, stack/_ckan_wsgi.py) with WORKERS processes of THREADS threads each,
+and `ckan jobs worker` (RQ on Redis) runs CKAN's background jobs as a program of its own.
 """
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ import shutil
 import sys
 from pathlib import Path
 
+import psutil
+
 from stack import postgres
 from stack import secrets as sec
 from stack.layout import (
@@ -23,6 +30,7 @@ from stack.layout import (
     CKAN_PORT,
     CKAN_REQUIREMENTS,
     CKAN_VERSION,
+    CKAN_WSGI,
     DATASET_SCHEMA,
     HOST,
     PG_PORT,
@@ -33,7 +41,7 @@ from stack.layout import (
     solr_url,
 )
 from stack.proc import PortalError, http_json, run, wait_until
-from stack.supervisor import Program
+from stack.supervisor import Program, info
 
 PLUGINS = (
     "kcdata activity datastore datatables_view image_view text_view "
@@ -42,6 +50,18 @@ PLUGINS = (
 RDF_PROFILES = "euro_dcat_ap_3 kcdata"  # ckanext-dcat's DCAT-AP 3, then ours (portal/ckan/ckanext-kcdata)
 TOKEN_NAME = "kcdata"
 _REDIS_DB = 1  # keep CKAN's keys apart from anything else on the same Redis
+
+JOBS = "ckan-jobs"  # the supervisord program of CKAN's background jobs worker
+# gunicorn: CKAN's requests mostly wait on PostgreSQL, Solr and the disk, and a Python process uses
+# one core at a time (GIL). On 2 cores, 4 processes (2 a core) keep both cores busy while leaving
+# room for PostgreSQL and Solr on the same cores; 4 threads each let a process serve other
+# requests while one waits. Threads (gthread), not sync workers: nothing buffers in front of CKAN
+# here (no nginx), so a slow client or a large download would hold a sync worker for its whole
+# duration, and a sync worker is killed after --timeout even while a long publish upload or
+# DataStore load is legitimately running. Measured: README, "The portal under load".
+WORKERS = 4
+THREADS = 4
+TIMEOUT_S = 120  # a worker silent this long is restarted (gthread: the worker loop, not a request)
 
 
 # --- virtualenv -------------------------------------------------------------------------------
@@ -311,9 +331,9 @@ def status_show() -> dict | None:
 
 
 def _inputs_digest(layout: Layout) -> str:
-    """What the running server has loaded: its ini, our scheming schema and our extension."""
+    """What the running server has loaded: its ini, our scheming schema, our extension, the WSGI entry."""
     h = hashlib.sha256()
-    for path in (layout.ckan_ini, DATASET_SCHEMA):
+    for path in (layout.ckan_ini, DATASET_SCHEMA, CKAN_WSGI):
         h.update(path.read_bytes() if path.exists() else b"")
     h.update(extension_digest().encode())
     return h.hexdigest()
@@ -324,20 +344,55 @@ def _inputs_stamp(layout: Layout) -> Path:
 
 
 def stale(layout: Layout) -> bool:
-    """The running server was started with another ini, schema or extension than the current ones."""
+    """The running server was started with another ini, schema, extension or WSGI entry than the current ones."""
     stamp = _inputs_stamp(layout)
     return not stamp.exists() or stamp.read_text().strip() != _inputs_digest(layout)
 
 
+def write_wsgi(layout: Layout) -> bool:
+    """Copy CKAN's WSGI entry (stack/_ckan_wsgi.py) into the state folder for gunicorn. True when changed."""
+    text = CKAN_WSGI.read_text()
+    target = layout.ckan_wsgi
+    if target.exists() and target.read_text() == text:
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    return True
+
+
 def program(layout: Layout) -> Program:
-    """CKAN's server (werkzeug, threaded, no reloader, no debugger)."""
+    """CKAN's web server: gunicorn, WORKERS processes x THREADS threads, on 127.0.0.1:5000.
+
+    Each worker loads the app itself after the fork (no --preload): CKAN opens database
+    connections while it starts, and a forked connection pool must not be shared."""
     layout.storage.mkdir(parents=True, exist_ok=True)
+    wsgi = layout.ckan_wsgi
     return Program(
         name="ckan",
-        command=(str(_bin(layout, "ckan")), "-c", str(layout.ckan_ini), "run", "--host", HOST, "--port", str(CKAN_PORT),
-                 "--disable-reloader", "--disable-debugger", "--threaded"),
-        directory=layout.home, environment={"CKAN_INI": str(layout.ckan_ini)}, startsecs=3, port=CKAN_PORT,
+        command=(str(_bin(layout, "gunicorn")), "--name", "ckan", "--bind", f"{HOST}:{CKAN_PORT}",
+                 "--workers", str(WORKERS), "--worker-class", "gthread", "--threads", str(THREADS),
+                 "--timeout", str(TIMEOUT_S), "--graceful-timeout", "30",
+                 "--max-requests", "5000", "--max-requests-jitter", "500",  # bounds a leak's growth
+                 "--access-logfile", "-",
+                 "--no-control-socket",  # else one socket in ~/.gunicorn for every instance; supervisord controls it
+                 "--pythonpath", str(wsgi.parent), f"{wsgi.stem}:application"),
+        directory=layout.home, environment={"CKAN_INI": str(layout.ckan_ini)}, startsecs=5, stopwaitsecs=40,
+        port=CKAN_PORT,
     )
+
+
+def jobs_program(layout: Layout) -> Program:
+    """CKAN's background jobs worker (`ckan jobs worker`: RQ on CKAN's Redis, its default queue).
+    TERM lets a running job finish (RQ's warm shutdown) within stopwaitsecs."""
+    return Program(
+        name=JOBS,
+        command=(str(_bin(layout, "ckan")), "-c", str(layout.ckan_ini), "jobs", "worker"),
+        directory=layout.home, environment={"CKAN_INI": str(layout.ckan_ini)}, startsecs=5, stopwaitsecs=60,
+    )
+
+
+def jobs_url() -> str:
+    return f"redis://{HOST}:{REDIS_PORT}/{_REDIS_DB}"
 
 
 def mark_started(layout: Layout) -> None:
@@ -349,8 +404,54 @@ def wait_ready(layout: Layout) -> None:
     wait_until(lambda: status_show() is not None, what="CKAN", timeout=180, log=layout.log("ckan"))
 
 
+def _workers(pid: int | None) -> int:
+    """gunicorn's worker processes: the children of its master (the pid supervisord watches)."""
+    if not pid:
+        return 0
+    try:
+        return len(psutil.Process(pid).children())
+    except psutil.Error:
+        return 0
+
+
 def health(layout: Layout) -> tuple[bool, str | None, str]:
-    info = status_show()
-    if info is None:
+    info_ = status_show()
+    if info_ is None:
         return False, None, ""
-    return True, info.get("ckan_version"), "plugins: " + " ".join(info.get("extensions", []))
+    workers = _workers(info(layout).get("ckan", {}).get("pid"))
+    served = f"gunicorn {workers} workers x {THREADS} threads; "
+    return True, info_.get("ckan_version"), served + "plugins: " + " ".join(info_.get("extensions", []))
+
+
+def jobs_health(layout: Layout) -> tuple[bool, str | None, str]:
+    """The worker supervisord runs has registered with RQ (its key in Redis, refreshed by its
+    heartbeat, expires when it dies) and listens on CKAN's default queue."""
+    import redis as redis_py  # redis-py, the real client (not stack/redis.py)
+
+    pid = info(layout).get(JOBS, {}).get("pid")
+    try:
+        client = redis_py.Redis(host=HOST, port=REDIS_PORT, db=_REDIS_DB, socket_timeout=2, decode_responses=True)
+        for key in client.smembers("rq:workers"):
+            worker = client.hgetall(key)
+            if worker and str(worker.get("pid")) == str(pid):
+                return True, f"rq {worker.get('version')}", f"rq worker on {worker.get('queues', '')}"
+        if pid and _recent_heartbeat(client):  # Redis lost the registry (restarted without it); the worker goes on
+            return True, None, "rq worker heartbeat (registry lost with a Redis restart)"
+    except redis_py.RedisError as exc:
+        return False, None, f"redis: {exc}"
+    return False, None, "no RQ worker registered by this process"
+
+
+def _recent_heartbeat(client, within: float = 120) -> bool:
+    """Whether some RQ worker key was refreshed by its heartbeat lately (RQ rewrites it even after
+    Redis lost the worker's registration)."""
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+    for key in client.scan_iter(match="rq:worker:*", count=100):
+        beat = client.hget(key, "last_heartbeat") if client.type(key) == "hash" else None
+        if beat:
+            when = datetime.fromisoformat(beat.replace("Z", "+00:00"))
+            if (now - (when if when.tzinfo else when.replace(tzinfo=timezone.utc))).total_seconds() < within:
+                return True
+    return False

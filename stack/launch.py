@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import sys
 
-from stack import airflow, web
+from stack import airflow, postgres, seaweedfs, web
 from stack.layout import get_layout
 
 
 def main(argv: list[str]) -> None:
-    services = (*airflow.SERVICES, web.NAME)
-    if len(argv) < 2 or argv[1] not in services:
+    services = (*airflow.SERVICES, "airflow-celery-worker-<n>", "airflow-celery-flower", web.NAME)
+    if len(argv) < 2 or not (airflow.is_service(argv[1]) or argv[1] == web.NAME):
         sys.exit(f"usage: python -m stack.launch {{{','.join(services)}}}")
     layout = get_layout()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KCDATA_", "AIRFLOW"))}
@@ -24,9 +24,13 @@ def main(argv: list[str]) -> None:
         env.update(web.environment(layout))
         cmd = web.command()
     else:
-        env.update(airflow.environment(layout))
+        env.update(airflow.environment(layout, argv[1]))
         cmd = airflow.command(argv[1])
     env["KCDATA_SYSTEM_HOME"] = str(layout.home)
+    if not env.get("AWS_ENDPOINT_URL"):  # a lake on the system's own S3 store (KCDATA_LAKE=s3://kcdata-lake/...)
+        env.update(seaweedfs.client_environment(layout))
+    if env.get("KCDATA_LAKE", "").startswith("s3://") and not env.get("KCDATA_CATALOG_URL"):
+        env["KCDATA_CATALOG_URL"] = postgres.catalog_url(layout) or ""  # every worker shares one catalog
     os.execve(cmd[0], cmd, env)
 
 

@@ -83,6 +83,11 @@ class Layout:
         return self.home / "ckan.ini"
 
     @property
+    def ckan_wsgi(self) -> Path:
+        """Where gunicorn imports CKAN's WSGI app from (a copy of stack/_ckan_wsgi.py)."""
+        return self.home / "ckan-wsgi" / "kcdata_ckan_wsgi.py"
+
+    @property
     def storage(self) -> Path:
         return self.home / "storage"
 
@@ -134,6 +139,7 @@ SOLR_CONF = SOLR_PROJECT / "conf"
 DATASET_SCHEMA = PROJECT_ROOT / "portal" / "ckan" / "kcdata_dataset.yaml"
 CKAN_EXTENSION = PROJECT_ROOT / "portal" / "ckan" / "ckanext-kcdata"  # our CKAN plugin + DCAT profile
 CKAN_BOOTSTRAP = Path(__file__).resolve().parent / "_ckan_bootstrap.py"
+CKAN_WSGI = Path(__file__).resolve().parent / "_ckan_wsgi.py"
 
 
 def default_home() -> Path:

@@ -19,6 +19,7 @@ from stack.proc import PortalError, is_root, run
 from stack.supervisor import Program
 
 AIRFLOW_DB = "airflow"
+CATALOG_DB = CATALOG_ROLE = "kcdata_catalog"  # the catalog store of a system whose lake is on S3
 AIRFLOW_ROLE = "airflow"
 CKAN_DB = "ckan_default"
 CKAN_ROLE = "ckan_default"
@@ -158,15 +159,25 @@ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{AIRFLOW_ROLE}') THEN
     CREATE ROLE {AIRFLOW_ROLE} LOGIN;
   END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{CATALOG_ROLE}') THEN
+    CREATE ROLE {CATALOG_ROLE} LOGIN;
+  END IF;
 END $$;
+ALTER ROLE {CATALOG_ROLE} PASSWORD {_literal(secrets[sec.PG_CATALOG_PASSWORD])};
 ALTER ROLE {CKAN_ROLE} PASSWORD {_literal(ckan_pw)};
 ALTER ROLE {DATASTORE_ROLE} PASSWORD {_literal(ds_pw)};
 ALTER ROLE {AIRFLOW_ROLE} PASSWORD {_literal(af_pw)};
 """)
     existing = set(psql(layout, "SELECT datname FROM pg_database;").split())
-    for db, owner in ((CKAN_DB, CKAN_ROLE), (DATASTORE_DB, CKAN_ROLE), (AIRFLOW_DB, AIRFLOW_ROLE)):
+    for db, owner in ((CKAN_DB, CKAN_ROLE), (DATASTORE_DB, CKAN_ROLE), (AIRFLOW_DB, AIRFLOW_ROLE), (CATALOG_DB, CATALOG_ROLE)):
         if db not in existing:
             psql(layout, f"CREATE DATABASE {db} OWNER {owner} ENCODING 'UTF8' TEMPLATE template0;")
+
+
+def catalog_url(layout: Layout) -> str | None:
+    """The kcdata catalog store in this PostgreSQL (None before the first `up`)."""
+    password = sec.load(layout.secrets_file).get(sec.PG_CATALOG_PASSWORD)
+    return f"postgresql+psycopg://{CATALOG_ROLE}:{password}@{HOST}:{PG_PORT}/{CATALOG_DB}" if password else None
 
 
 def version(layout: Layout) -> str | None:

@@ -1,4 +1,4 @@
-"""Redis for CKAN (sessions, caches, background jobs): Debian's redis-server on 127.0.0.1:6379.
+"""Redis for CKAN (sessions, caches, background jobs) and Celery's broker: Debian's redis-server on 127.0.0.1:6379.
 
 Run by supervisord in the foreground with its dump in our state folder, instead of the system
 service, so it needs no systemd and stops when the system stops.
@@ -59,7 +59,10 @@ def program(layout: Layout) -> Program:
     return Program(
         name="redis",
         command=(binary, "--bind", HOST, "--port", str(REDIS_PORT), "--protected-mode", "yes",
-                 "--daemonize", "no", "--dir", str(layout.redis_dir), "--save", "300 1"),
+                 "--daemonize", "no", "--dir", str(layout.redis_dir), "--save", "300 1",
+                 # append-only: a Redis restarted (or killed) keeps Celery's queued work and RQ's
+                 # worker registry, losing at most the last second
+                 "--appendonly", "yes", "--appendfsync", "everysec"),
         directory=layout.redis_dir, startsecs=1, port=REDIS_PORT,
     )
 

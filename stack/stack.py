@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from common.keys import ensure_keys_file
-from stack import airflow, ckan, packages, postgres, redis, solr, supervisor, web
+from stack import airflow, ckan, packages, postgres, redis, seaweedfs, solr, supervisor, web
 from stack import secrets as sec
 from stack.layout import HOST, PG_PORT, REDIS_PORT, SOLR_CORE, Layout, airflow_url, ckan_url, get_layout, solr_url
 from stack.proc import PortalError, ensure_port_free, wait_until
@@ -62,7 +62,8 @@ def _note(report: Report, changed: bool, message: str) -> None:
 
 def programs(layout: Layout) -> list[Program]:
     """Every service of the system, in start order."""
-    return [postgres.program(layout), redis.program(layout), solr.program(layout), ckan.program(layout),
+    return [postgres.program(layout), redis.program(layout), seaweedfs.program(layout), solr.program(layout),
+            ckan.program(layout), ckan.jobs_program(layout),
             *airflow.programs(layout), web.program(layout, airflow.settings_digest(layout))]
 
 
@@ -92,10 +93,11 @@ def _up(layout: Layout, report: Report, settings: dict[str, str] | None) -> Stac
     installed = packages.ensure(layout)
     if installed:
         report(f"installed Debian packages: {' '.join(installed)}")
-    secrets = sec.ensure(layout.secrets_file, sec.PG_CKAN_PASSWORD, sec.PG_DATASTORE_PASSWORD,
+    secrets = sec.ensure(layout.secrets_file, sec.PG_CKAN_PASSWORD, sec.PG_DATASTORE_PASSWORD, sec.PG_CATALOG_PASSWORD,
                          sec.CKAN_PUBLISHER_PASSWORD)
     secrets = airflow.ensure_secrets(layout)
     web.ensure_secrets(layout)
+    seaweedfs.ensure_credentials(layout)
     ensure_keys_file(layout.keys_file)
     _save_settings(layout, settings)
 
@@ -113,6 +115,8 @@ def _up(layout: Layout, report: Report, settings: dict[str, str] | None) -> Stac
         postgres.ensure_databases(layout, secrets)
         _start(layout, by_name["redis"], report)
         wait_until(redis.ping, what="Redis", timeout=20, log=layout.log("redis"))
+        _start(layout, by_name[seaweedfs.NAME], report)
+        wait_until(lambda: seaweedfs.bucket_ready(layout), what="SeaweedFS (S3)", timeout=60, log=layout.log(seaweedfs.NAME))
         _note(report, venv_job.result(), "ckan: virtualenv installed")
         _note(report, solr_job.result(), "solr: built with Maven")
 
@@ -128,11 +132,15 @@ def _up(layout: Layout, report: Report, settings: dict[str, str] | None) -> Stac
     _note(report, ckan.init_db(layout), "ckan: database initialised")
     _note(report, ckan.set_datastore_permissions(layout), "ckan: datastore permissions set")
     _note(report, ckan.ensure_publisher(layout), "ckan: publisher account and API token created")
-    if ckan.stale(layout) and supervisor.stop(layout, "ckan"):
-        report("ckan: stopped to load the changed ckan.ini or dataset schema")
+    _note(report, ckan.write_wsgi(layout), "ckan: WSGI entry written")
+    if ckan.stale(layout):
+        for name in ("ckan", ckan.JOBS):
+            if supervisor.stop(layout, name):
+                report(f"{name}: stopped to load the changed ckan.ini, dataset schema or WSGI entry")
     if _start(layout, by_name["ckan"], report):
         ckan.mark_started(layout)
     ckan.wait_ready(layout)
+    _start(layout, by_name[ckan.JOBS], report)
 
     # secrets and settings are final now: a changed digest restarts the Airflow services
     supervisor.write_config(layout, programs(layout))
@@ -150,6 +158,20 @@ def _up(layout: Layout, report: Report, settings: dict[str, str] | None) -> Stac
         raise PortalError(f"up finished but not running: {down_names}")
     report(f"up in {time.monotonic() - t0:.1f} s")
     return state
+
+
+def ensure_s3(layout: Layout | None = None, report: Report = _quiet) -> dict[str, str]:
+    """Only the S3 store (SeaweedFS) running, under the system's supervisord, for work that needs a
+    bucket but not the whole system (an S3 lake in tests, `kcdata` commands on an S3 lake). Returns
+    the AWS variables a client needs; `down()` stops it with the rest."""
+    layout = layout or get_layout()
+    with _exclusive(layout, report):
+        seaweedfs.ensure_credentials(layout)
+        supervisor.write_config(layout, programs(layout))
+        _note(report, supervisor.ensure_running(layout), "supervisord: started")
+        _start(layout, seaweedfs.program(layout), report)
+        wait_until(lambda: seaweedfs.bucket_ready(layout), what="SeaweedFS (S3)", timeout=60, log=layout.log(seaweedfs.NAME))
+    return seaweedfs.client_environment(layout)
 
 
 def down(layout: Layout | None = None, report: Report = _quiet) -> StackStatus:
@@ -170,10 +192,13 @@ def status(layout: Layout | None = None) -> StackStatus:
     layout = layout or get_layout()
     procs = supervisor.info(layout)
     checks = {"postgres": lambda: postgres.health(layout), "redis": lambda: redis.health(layout),
-              "solr": lambda: solr.health(layout), "ckan": lambda: ckan.health(layout), web.NAME: web.health}
-    components_health = airflow.health() if procs.get("airflow-api-server", {}).get("statename") == "RUNNING" else {}
+              "solr": lambda: solr.health(layout), "ckan": lambda: ckan.health(layout),
+              ckan.JOBS: lambda: ckan.jobs_health(layout), web.NAME: web.health,
+              seaweedfs.NAME: lambda: seaweedfs.health(layout)}
+    components_health = airflow.health(layout) if procs.get("airflow-api-server", {}).get("statename") == "RUNNING" else {}
     urls = {"postgres": f"postgresql://{HOST}:{PG_PORT}", "redis": f"redis://{HOST}:{REDIS_PORT}",
-            "solr": f"{solr_url()}/{SOLR_CORE}", "ckan": ckan_url(), "airflow-api-server": airflow_url(),
+            "solr": f"{solr_url()}/{SOLR_CORE}", "ckan": ckan_url(), ckan.JOBS: ckan.jobs_url(),
+            "airflow-api-server": airflow_url(), seaweedfs.NAME: seaweedfs.endpoint(),
             web.NAME: web.web_url()}
     out = []
     for program in programs(layout):

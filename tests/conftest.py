@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,39 @@ def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("KCDATA_LAKE", str(tmp_path / "lake"))
     monkeypatch.setenv("KCDATA_INBOX", str(tmp_path / "inbox"))
     monkeypatch.delenv("KCDATA_CATALOG_URL", raising=False)
+    return get_paths()
+
+
+@pytest.fixture(scope="session")
+def s3_store():
+    """(bucket, AWS variables) of a real S3 server, once per session: the running system's
+    SeaweedFS, started alone when the system is not running (`stack.ensure_s3`); or the S3 store
+    the environment names (`AWS_ENDPOINT_URL` with its keys, and `KCDATA_TEST_S3_BUCKET`)."""
+    if os.environ.get("AWS_ENDPOINT_URL") and os.environ.get("KCDATA_TEST_S3_BUCKET"):
+        yield os.environ["KCDATA_TEST_S3_BUCKET"], {}
+        return
+    from stack import down, ensure_s3, status
+    from stack.seaweedfs import BUCKET
+
+    was_running = status().running
+    env = ensure_s3()
+    yield BUCKET, env
+    if not was_running and not status().running:
+        down()
+
+
+@pytest.fixture
+def s3_lake(s3_store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A fresh lake under a unique prefix of the bucket, a local inbox, work folder and catalog."""
+    from common.settings import get_paths
+
+    bucket, env = s3_store
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("KCDATA_LAKE", f"s3://{bucket}/test-{uuid.uuid4().hex[:12]}")
+    monkeypatch.setenv("KCDATA_INBOX", str(tmp_path / "inbox"))
+    monkeypatch.setenv("KCDATA_WORK", str(tmp_path / "work"))
+    monkeypatch.setenv("KCDATA_CATALOG_URL", f"sqlite:///{tmp_path / 'catalog.db'}")
     return get_paths()
 
 

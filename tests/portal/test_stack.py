@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from stack import connection, status, up
-from stack.layout import AIRFLOW_PORT, CKAN_PORT, PG_PORT, PROJECT_ROOT, REDIS_PORT, SOLR_PORT, WEB_PORT, get_layout
+from stack.layout import AIRFLOW_PORT, CKAN_PORT, PG_PORT, PROJECT_ROOT, REDIS_PORT, S3_PORT, SOLR_PORT, WEB_PORT, get_layout
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +80,7 @@ def _listening_addresses(port: int) -> set[str]:
 def test_every_component_runs_on_loopback(portal: tuple[str, str]) -> None:
     state = status()
     assert [c.name for c in state.components] == [
-        "postgres", "redis", "solr", "ckan",
+        "postgres", "redis", "seaweedfs", "solr", "ckan", "ckan-jobs",
         "airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "catalog-web",
     ]
     assert state.running, state
@@ -93,7 +93,8 @@ def test_every_component_runs_on_loopback(portal: tuple[str, str]) -> None:
         assert plugin in state["ckan"].detail
     loopback = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
     assert "resources in the catalog" in state["catalog-web"].detail  # /healthz read the catalog
-    for port in (PG_PORT, REDIS_PORT, SOLR_PORT, CKAN_PORT, AIRFLOW_PORT, WEB_PORT):
+    assert state["seaweedfs"].version == "4.48"
+    for port in (PG_PORT, REDIS_PORT, S3_PORT, SOLR_PORT, CKAN_PORT, AIRFLOW_PORT, WEB_PORT):
         addresses = _listening_addresses(port)
         assert addresses and addresses <= loopback, (port, addresses)
 

@@ -10,7 +10,6 @@ import csv
 import io
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
@@ -22,6 +21,7 @@ from catalog.tables import RefusedDelivery, VersionRow
 from common.errors import KcdataError
 from common.formulas import neutralise
 from common.lake import FEEDBACK_FILE
+from common.lake_store import lake_root
 from web.auth import can_see_department, get_store, require_account
 from web.templates import templates
 
@@ -64,7 +64,7 @@ def _department_or_404(request: Request, slug: str) -> Account:
 
 
 def _feedback(version: VersionRow) -> list[dict]:
-    path = Path(version.quarantine_path).parent / FEEDBACK_FILE
+    path = lake_root(version.quarantine_path).parent / FEEDBACK_FILE  # a local path or s3://
     if not path.is_file():
         return []
     with path.open(encoding="utf-8-sig", newline="") as fh:
@@ -147,7 +147,7 @@ def _quarantine_lines(resource: Resource, version: VersionRow) -> tuple[list[str
     items = [i for i in resource.items if not i.derived]
     header = ["行号 Row", "问题说明", "description", "问题代码 Problem"] + [i.name for i in items]
     lines = [["", g.get("问题说明", ""), g.get("description", ""), g.get("问题代码", "")] + [""] * len(items) for g in general]
-    path = Path(version.quarantine_path)
+    path = lake_root(version.quarantine_path)
     if path.is_file():
         table = read_table(path)
         present = set(table.column_names)
