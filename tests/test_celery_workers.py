@@ -37,6 +37,7 @@ def celery_system(tmp_path_factory):
     catalog_dir = root / "catalog"
     shutil.copytree(PROJECT_ROOT / "catalog" / "resources", catalog_dir)
     was_running = status().running
+    before = sec.load(get_layout().system_env)  # the settings a running system was started with
     started = time.monotonic()
     if not postgres.ready():  # this session's catalog database is made in the system's PostgreSQL
         system.up(report=lambda _: None)
@@ -52,9 +53,10 @@ def celery_system(tmp_path_factory):
     print(f"system up on the CeleryExecutor in {time.monotonic() - started:.0f} s")
     yield root, {**env, **store}, client
     psql(get_layout(), f"DROP DATABASE IF EXISTS {database} WITH (FORCE);")  # this session's catalog
-    # back to the default executor (what a shell without KCDATA_EXECUTOR runs)
+    # back as it was: a running system with the settings it ran with (another module's lake and
+    # inbox), a stopped one stopped with the default executor (what a shell without KCDATA_EXECUTOR runs)
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("KCDATA_EXECUTOR", "KCDATA_CELERY_"))}
-    with mock.patch.dict(os.environ, clean, clear=True):
+    with mock.patch.dict(os.environ, {**clean, **before} if was_running else clean, clear=True):
         if was_running:
             system.up(report=lambda _: None)
         else:
@@ -121,3 +123,4 @@ def test_two_deliveries_run_in_parallel_on_two_workers_and_land(celery_system, t
         assert rows == version.rows_accepted > 0
         assert version.rows_accepted + version.rows_quarantined == 800
         assert quarantined or version.rows_quarantined == 0
+
