@@ -43,12 +43,9 @@ def _default_s3_store() -> None:
 
     if not os.environ.get("KCDATA_LAKE", "").startswith("s3://") or os.environ.get("AWS_ENDPOINT_URL"):
         return
-    from stack import get_layout, postgres, seaweedfs
+    from stack import get_layout, seaweedfs
 
-    layout = get_layout()
-    os.environ.update(seaweedfs.client_environment(layout))
-    if not os.environ.get("KCDATA_CATALOG_URL") and (url := postgres.catalog_url(layout)):
-        os.environ["KCDATA_CATALOG_URL"] = url
+    os.environ.update(seaweedfs.lake_environment(get_layout(), os.environ))
 
 
 _default_s3_store()

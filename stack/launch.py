@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from stack import airflow, postgres, seaweedfs, web
+from stack import airflow, seaweedfs, web
 from stack.layout import get_layout
 
 
@@ -27,10 +27,7 @@ def main(argv: list[str]) -> None:
         env.update(airflow.environment(layout, argv[1]))
         cmd = airflow.command(argv[1])
     env["KCDATA_SYSTEM_HOME"] = str(layout.home)
-    if not env.get("AWS_ENDPOINT_URL"):  # a lake on the system's own S3 store (KCDATA_LAKE=s3://kcdata-lake/...)
-        env.update(seaweedfs.client_environment(layout))
-    if env.get("KCDATA_LAKE", "").startswith("s3://") and not env.get("KCDATA_CATALOG_URL"):
-        env["KCDATA_CATALOG_URL"] = postgres.catalog_url(layout) or ""  # every worker shares one catalog
+    env.update(seaweedfs.lake_environment(layout, env))  # a lake on the system's own S3 store
     os.execve(cmd[0], cmd, env)
 
 

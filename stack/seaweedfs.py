@@ -15,6 +15,7 @@ import shutil
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 from stack import secrets as sec
@@ -78,6 +79,19 @@ def client_environment(layout: Layout) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": values[SECRET_KEY],
         "AWS_DEFAULT_REGION": REGION,
     }
+
+
+def lake_environment(layout: Layout, env: Mapping[str, str]) -> dict[str, str]:
+    """What a process of this system adds to `env` for a lake on the system's own store: the AWS
+    variables (unless `env` names another store) and, for an `s3://` lake, the shared PostgreSQL
+    catalog store (every worker must see one catalog). Used by the services and the `kcdata` CLI."""
+    from stack.postgres import catalog_url
+
+    extra = {} if env.get("AWS_ENDPOINT_URL") else client_environment(layout)
+    if env.get("KCDATA_LAKE", "").startswith("s3://") and not env.get("KCDATA_CATALOG_URL"):
+        if url := catalog_url(layout):
+            extra["KCDATA_CATALOG_URL"] = url
+    return extra
 
 
 def program(layout: Layout) -> Program:
