@@ -157,13 +157,13 @@ def run_batch(workers: int, catalog: Path, work: Path, batch: list[str], rows: i
     from catalog.entries import forget_loaded_catalog, get_resource
     from connectors.inbox import submit_delivery
     from kcdata import system
-    from kcdata.topology import ingest_dag_id
+    from kcdata.topology import ingest_dag_id, reconcile_cron_far_from
     from samples.generate import generate_resource
 
     run_dir = work / f"w{workers}"
     env = {"KCDATA_LAKE": str(run_dir / "lake"), "KCDATA_INBOX": str(run_dir / "inbox"),
            "KCDATA_CATALOG_DIR": str(catalog), "KCDATA_EXECUTOR": "celery", "KCDATA_CELERY_WORKERS": str(workers),
-           "KCDATA_RECONCILE_CRON": "0 3 * * *"}
+           "KCDATA_RECONCILE_CRON": reconcile_cron_far_from(datetime.now(timezone.utc))}
     with mock.patch.dict(os.environ, env):
         forget_loaded_catalog()
         from common.settings import get_paths

@@ -44,6 +44,8 @@ _held = threading.local()  # lock key -> depth, per thread: what this thread hol
 class LockTimeout(KcdataError):
     """Another run held the lock for longer than we were willing to wait."""
 
+    retryable = True
+
 
 def default_timeout() -> float:
     """Seconds to wait for a lock: KCDATA_LOCK_TIMEOUT, else DEFAULT_TIMEOUT."""

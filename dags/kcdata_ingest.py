@@ -27,7 +27,7 @@ from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, get_pars
 
 from catalog.entries import load_catalog
 from common.settings import get_paths
-from kcdata.topology import RECONCILE_CRON, delivery_asset, ingest_dag_id, pull_cron, raw_asset, validated_asset
+from kcdata.topology import RECONCILE_CRON, STAGE_RETRY, delivery_asset, ingest_dag_id, pull_cron, raw_asset, validated_asset
 
 
 def _schedule(table: str, kind: str, update_cycle: str):
@@ -51,23 +51,27 @@ def build_ingest_dag(code: str, table: str, kind: str, update_cycle: str, tags: 
         doc_md=doc,
     ) as dag:
 
-        @task(outlets=[raw])
+        @task(outlets=[raw], **STAGE_RETRY)
         def land(**context) -> dict:
             """Land every complete delivery (or pull the source); refused files are recorded and archived."""
             from catalog.entries import get_resource
             from kcdata.pipeline import land_source, log_landing, run_link
+            from kcdata.task_faults import fail_at_once_on_user_errors
 
-            return log_landing(land_source(get_resource(code), run=run_link(context))).to_dict()
+            with fail_at_once_on_user_errors():
+                return log_landing(land_source(get_resource(code), run=run_link(context))).to_dict()
 
-        @task(inlets=[raw], outlets=[asset])
+        @task(inlets=[raw], outlets=[asset], **STAGE_RETRY)
         def validate(landing: dict, **context) -> list[dict]:
             """Validate every pending raw batch, record the versions with this run, describe them on the asset event."""
             from airflow.sdk.exceptions import AirflowSkipException
 
             from catalog.entries import get_resource
             from kcdata.pipeline import event_extra, log_results, run_link, validate_pending
+            from kcdata.task_faults import fail_at_once_on_user_errors
 
-            results = log_results(validate_pending(get_resource(code), run=run_link(context)))
+            with fail_at_once_on_user_errors():
+                results = log_results(validate_pending(get_resource(code), run=run_link(context)))
             if not results:
                 raise AirflowSkipException("nothing new to validate: no downstream run")
             context["outlet_events"][asset].extra = event_extra(code, results, landing["refused"])

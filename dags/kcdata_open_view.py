@@ -16,7 +16,7 @@ from airflow.sdk import DAG, AssetAny, task
 
 from catalog.entries import load_catalog
 from catalog.model import OpenType
-from kcdata.topology import OPEN_VIEW, current_asset, open_asset
+from kcdata.topology import OPEN_VIEW, STAGE_RETRY, current_asset, open_asset
 
 _resources = load_catalog()
 
@@ -31,13 +31,15 @@ with DAG(
 ) as dag:
     outlets = {r.table: open_asset(r.table) for r in _resources if r.open.type is not OpenType.none}
 
-    @task(outlets=list(outlets.values()))
+    @task(outlets=list(outlets.values()), **STAGE_RETRY)
     def open_views(**context) -> dict:
         """One open view per openable resource with a passing version."""
         from kcdata.pipeline import changed_tables
         from kcdata.pipeline import open_views as build
+        from kcdata.task_faults import fail_at_once_on_user_errors
 
-        built = build(tables=changed_tables(context, "curated.resources"))
+        with fail_at_once_on_user_errors():
+            built = build(tables=changed_tables(context, "curated.resources"))
         if not built:
             from airflow.sdk.exceptions import AirflowSkipException
 

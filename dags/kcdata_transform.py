@@ -14,7 +14,7 @@ import pendulum
 from airflow.sdk import DAG, AssetAny, task
 
 from catalog.entries import load_catalog
-from kcdata.topology import DBT_POOL, TRANSFORM, curated_asset, current_asset, mart_names, validated_asset
+from kcdata.topology import DBT_POOL, STAGE_RETRY, TRANSFORM, curated_asset, current_asset, mart_names, validated_asset
 from transform.project import staging_model
 
 _resources = load_catalog()
@@ -30,12 +30,14 @@ with DAG(
 ) as dag:
     outlets = {m: curated_asset(m) for m in mart_names()} | {staging_model(r): current_asset(r.table) for r in _resources}
 
-    @task(outlets=list(outlets.values()), pool=DBT_POOL)
+    @task(outlets=list(outlets.values()), pool=DBT_POOL, **STAGE_RETRY)
     def dbt_build(**context) -> dict:
         """dbt build of what the changed resources feed (all, for a run by hand); marts to lake/curated."""
         from kcdata.pipeline import changed_tables, transform
+        from kcdata.task_faults import fail_at_once_on_user_errors
 
-        result = transform(tables=changed_tables(context, "validated"))
+        with fail_at_once_on_user_errors():
+            result = transform(tables=changed_tables(context, "validated"))
         if not result.marts:
             from airflow.sdk.exceptions import AirflowSkipException
 

@@ -10,6 +10,8 @@ Light: parsed with the DAGs (Airflow's Asset class is imported only when an Asse
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from common.settings import PROJECT_ROOT
 
 INGEST_PREFIX = "ingest__"
@@ -20,6 +22,16 @@ FRESHNESS = "govern__freshness"
 DBT_POOL = "dbt"  # one slot: one dbt run at a time (DuckDB locks its file); created by `kcdata up`
 RECONCILE_CRON = "*/10 * * * *"  # the ingest runs that pick up deliveries whose event was missed
 FRESHNESS_CRON = "*/15 * * * *"
+# A stage task that dies with its worker (or meets a passing fault) is run again, on whichever worker
+# is free: every stage is idempotent, so a retry ends where an undisturbed run would
+STAGE_RETRY = {"retries": 2, "retry_delay": timedelta(seconds=10)}
+
+
+def reconcile_cron_far_from(now: datetime) -> str:
+    """A daily reconciliation time 12 hours from `now`: tests and benchmarks run with it so that
+    no reconciliation run of every ingest DAG lands in the middle of what they watch (a fixed
+    night time does, whenever CI happens to run at that hour)."""
+    return f"{now.minute} {(now.hour + 12) % 24} * * *"
 
 
 def ingest_dag_id(table: str) -> str:

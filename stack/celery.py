@@ -28,6 +28,7 @@ REDIS_DB = 2  # CKAN's keys live in database 1
 FLOWER = "airflow-celery-flower"
 FLOWER_PORT = 5555
 WORKER_PREFIX = "airflow-celery-worker-"
+HEARTBEAT_TIMEOUT = 60  # seconds
 
 
 def enabled(settings: Mapping[str, str]) -> bool:
@@ -91,6 +92,9 @@ def environment(settings: Mapping[str, str], metadata_url: str) -> dict[str, str
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(slots),
         "AIRFLOW__CELERY__FLOWER_HOST": HOST,
         "AIRFLOW__CELERY__FLOWER_PORT": str(FLOWER_PORT),
+        # a worker that died mid-task stops heartbeating; after this long its task is failed and
+        # retried on another worker (Airflow's default waits 300 s)
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -213,7 +214,18 @@ def stations_api():
 
 
 @pytest.fixture(scope="session")
-def system(tmp_path_factory, smtp_server, stations_api):
+def reconcile_cron() -> str:
+    """The reconciliation schedule of every running system of this session: once a day, 12 hours
+    from now, so that no reconciliation run of every ingest DAG happens while a test watches. One
+    value for the session: a system restarted with another cron would start the reconciliation run
+    it just missed."""
+    from kcdata.topology import reconcile_cron_far_from
+
+    return reconcile_cron_far_from(datetime.now(timezone.utc))
+
+
+@pytest.fixture(scope="session")
+def system(tmp_path_factory, smtp_server, stations_api, reconcile_cron):
     """The running system (supervisord, PostgreSQL, Redis, Solr, CKAN, Airflow), once per session,
     with a lake, inbox and catalog of this session and Airflow's SMTP pointed at `smtp_server`.
 
@@ -236,8 +248,8 @@ def system(tmp_path_factory, smtp_server, stations_api):
         "AIRFLOW__SMTP__SMTP_HOST": "127.0.0.1", "AIRFLOW__SMTP__SMTP_PORT": str(smtp_server.port),
         "AIRFLOW__SMTP__SMTP_STARTTLS": "False", "AIRFLOW__SMTP__SMTP_SSL": "False",
         "AIRFLOW__SMTP__SMTP_MAIL_FROM": "kcdata@bureau.example.gov.cn",
-        # reconciliation runs at night only, so that a test sees the delivery events themselves
-        "KCDATA_RECONCILE_CRON": "0 3 * * *",
+        # reconciliation runs once a day, 12 hours from now, so that a test sees the delivery events themselves
+        "KCDATA_RECONCILE_CRON": reconcile_cron,
         # the pulled test entry's credentials, as an Airflow connection in the environment
         "AIRFLOW_CONN_KCDATA_STATIONS_API": json.dumps({"conn_type": "http", "password": StationsApi.TOKEN}),
     }

@@ -25,7 +25,7 @@ CODES = ("KC-STHJ-001", "KC-JTYS-001")
 
 
 @pytest.fixture(scope="module")
-def celery_system(tmp_path_factory):
+def celery_system(tmp_path_factory, reconcile_cron):
     from common.settings import PROJECT_ROOT
     from kcdata import system
     from stack import down, ensure_s3, get_layout, postgres, status
@@ -40,14 +40,15 @@ def celery_system(tmp_path_factory):
     before = sec.load(get_layout().system_env)  # the settings a running system was started with
     started = time.monotonic()
     if not postgres.ready():  # this session's catalog database is made in the system's PostgreSQL
-        system.up(report=lambda _: None)
+        with mock.patch.dict(os.environ, {"KCDATA_RECONCILE_CRON": reconcile_cron}):
+            system.up(report=lambda _: None)
     store = ensure_s3()
     database = f"kcdata_catalog_{uuid.uuid4().hex[:8]}"
     psql(get_layout(), f"CREATE DATABASE {database} OWNER {CATALOG_ROLE} ENCODING 'UTF8' TEMPLATE template0;")
     env = {"KCDATA_LAKE": f"s3://{BUCKET}/celery-{uuid.uuid4().hex[:8]}", "KCDATA_INBOX": str(root / "inbox"),
            "KCDATA_CATALOG_DIR": str(catalog_dir), "KCDATA_CATALOG_URL": catalog_url(get_layout()).rsplit("/", 1)[0] + f"/{database}",
            "KCDATA_EXECUTOR": "celery", "KCDATA_CELERY_WORKERS": "2", "KCDATA_CELERY_CONCURRENCY": "1",
-           "KCDATA_RECONCILE_CRON": "0 3 * * *"}
+           "KCDATA_RECONCILE_CRON": reconcile_cron}
     with mock.patch.dict(os.environ, env):
         client = system.up(report=lambda _: None)
     print(f"system up on the CeleryExecutor in {time.monotonic() - started:.0f} s")
@@ -62,6 +63,19 @@ def celery_system(tmp_path_factory):
         else:
             down()
             sec.save(get_layout().system_env, system.settings())
+
+
+def _settle(api, timeout: float = 420) -> None:
+    """Wait until no DAG run is queued or running: every worker slot is free for what a test sends
+    next (a run started by the system's own clock would otherwise hold a slot, or a DAG's one
+    active run)."""
+    from datetime import timedelta
+
+    since = datetime.now(timezone.utc) - timedelta(hours=6)
+    deadline = time.monotonic() + timeout
+    while busy := [f"{r.dag_id} {r.run_id}" for r in api.runs("~", since=since) if r.state in ("queued", "running")]:
+        assert time.monotonic() < deadline, f"the system never settled: {busy}"
+        time.sleep(1)
 
 
 def test_status_shows_the_workers_and_flower(celery_system):
@@ -91,6 +105,7 @@ def test_two_deliveries_run_in_parallel_on_two_workers_and_land(celery_system, t
         paths = get_paths()
         resources = [get_resource(code) for code in CODES]
         files = [generate_resource(r, tmp_path / r.table, rows=800, bad_share=0.02, seed=7).path for r in resources]
+        _settle(api)
         marked = datetime.now(timezone.utc)
         for resource, file in zip(resources, files, strict=True):
             submit_delivery(resource, file, paths)
@@ -104,11 +119,13 @@ def test_two_deliveries_run_in_parallel_on_two_workers_and_land(celery_system, t
     tis = {run.dag_id: {t["task_id"]: t for t in api.task_instances(run.dag_id, run.run_id)} for run in runs}
     lands = [tis[run.dag_id]["land"] for run in runs]
     hosts = {t["hostname"] for t in lands}
-    assert len(hosts) == 2 and all(h.startswith("worker-") for h in hosts), hosts
+    timeline = [(run.dag_id, run.queued_at, t["queued_when"], t["start_date"], t["end_date"], t["hostname"])
+                for run, t in zip(runs, lands, strict=True)]
+    assert len(hosts) == 2 and all(h.startswith("worker-") for h in hosts), timeline
     # parallel: each landing started before the other had finished
     start = [datetime.fromisoformat(t["start_date"]) for t in lands]
     end = [datetime.fromisoformat(t["end_date"]) for t in lands]
-    assert start[0] < end[1] and start[1] < end[0]
+    assert start[0] < end[1] and start[1] < end[0], timeline
     all_hosts = {t["hostname"] for run in tis.values() for t in run.values() if t.get("hostname")}
     assert all_hosts <= {f"worker-{i}.{h.split('.', 1)[1]}" for i in (1, 2) for h in hosts}
 
@@ -124,3 +141,185 @@ def test_two_deliveries_run_in_parallel_on_two_workers_and_land(celery_system, t
         assert version.rows_accepted + version.rows_quarantined == 800
         assert quarantined or version.rows_quarantined == 0
 
+
+
+
+KILL_ROWS = 300_000
+
+
+def _task(api, dag_id: str, since: datetime, task_id: str, state: str, timeout: float = 420) -> tuple[str, dict]:
+    """The run of `dag_id` queued after `since`, once its `task_id` is in `state` (for `running`: on a
+    worker that reported its hostname); the run id and the task instance."""
+    deadline = time.monotonic() + timeout
+    seen = "no run"
+    while time.monotonic() < deadline:
+        runs = [r for r in api.runs(dag_id, since=since) if r.queued_at and r.queued_at >= since]
+        if runs:
+            run = runs[-1]
+            ti = {t["task_id"]: t for t in api.task_instances(dag_id, run.run_id)}.get(task_id, {})
+            seen = f"run {run.run_id} {run.state}, {task_id} {ti.get('state')} (try {ti.get('try_number')})"
+            if ti.get("state") == state and (state != "running" or ti.get("hostname")):
+                return run.run_id, ti
+            if run.finished:
+                break
+        time.sleep(0.2)
+    raise AssertionError(f"{dag_id}.{task_id} was never seen {state} ({seen})")
+
+
+def _kill_worker(hostname: str) -> str:
+    """SIGKILL the whole process tree of the worker that reported `hostname` (worker-N.<host>), as a
+    machine that dies would, and keep it down (supervisord would restart it); its program name."""
+    import psutil
+
+    from stack import get_layout, supervisor
+
+    program = "airflow-celery-worker-" + hostname.split(".", 1)[0].removeprefix("worker-")
+    layout = get_layout()
+    root = psutil.Process(supervisor.info(layout)[program]["pid"])
+    tree = [root, *root.children(recursive=True)]
+    for proc in tree:
+        proc.kill()
+    psutil.wait_procs(tree, timeout=30)
+    deadline = time.monotonic() + 60
+    while supervisor.info(layout)[program]["statename"] != "STOPPED":
+        assert time.monotonic() < deadline, f"{program} did not stay down"
+        supervisor.stop(layout, program)  # the restart supervisord began, if any
+        time.sleep(0.5)
+    return program
+
+
+def _start_worker(program: str) -> None:
+    from stack import get_layout, supervisor
+
+    supervisor.start(get_layout(), program)
+
+
+def _kill_mid_task(api, dag_id: str, since: datetime, task_id: str) -> tuple[str, str]:
+    """Kill the worker running `task_id`, wait until the retry succeeded, bring the worker back;
+    the run id and the killed worker's hostname."""
+    run_id, ti = _task(api, dag_id, since, task_id, "running")
+    program = _kill_worker(ti["hostname"])
+    try:  # Airflow notices the silent task after its heartbeat timeout, then retries it
+        _task(api, dag_id, since, task_id, "success", timeout=600)
+    finally:
+        _start_worker(program)
+    return run_id, ti["hostname"]
+
+
+def _delivery(code: str, rows: int, seed: int, tmp_path):
+    """For one resource, in the system's settings: the lake paths, the resource, the catalog store,
+    its number of versions now, and a generated delivery file of `rows` rows."""
+    from catalog.entries import forget_loaded_catalog, get_resource
+    from catalog.store import open_store
+    from common.settings import get_paths
+    from samples.generate import generate_resource
+
+    forget_loaded_catalog()
+    paths, resource = get_paths(), get_resource(code)
+    store = open_store(paths.catalog_url)
+    file = generate_resource(resource, tmp_path / resource.table, rows=rows, bad_share=0.02, seed=seed).path
+    return paths, resource, store, len(store.resource(resource.code)[1]), file
+
+
+def test_a_worker_killed_mid_task_is_retried_on_the_other_and_nothing_is_duplicated(celery_system, tmp_path):
+    """Landing, validating and transforming each lose their worker half-way (SIGKILL of its whole
+    process tree, then the worker stays down); Airflow notices the silent task, retries it on the
+    other worker, and the lake and catalog end as an undisturbed run would: one raw batch and one
+    version for the delivery, every row accepted or quarantined once, one curated row per key."""
+    import pyarrow.compute as pc
+
+    from catalog.entries import forget_loaded_catalog
+    from common.lake import Zone
+    from connectors.inbox import submit_delivery
+    from kcdata.topology import TRANSFORM, ingest_dag_id
+
+    _root, env, api = celery_system
+    with mock.patch.dict(os.environ, env):
+        paths, resource, store, versions_before, file = _delivery(CODES[0], KILL_ROWS, 11, tmp_path)
+        raw_before = len(list(paths.table_dir(Zone.raw, resource.table).glob("*/data.parquet")))
+        _settle(api)
+        marked = datetime.now(timezone.utc)
+        submit_delivery(resource, file, paths)
+        dag_id = ingest_dag_id(resource.table)
+
+        killed = {task_id: _kill_mid_task(api, dag_id, marked, task_id) for task_id in ("land", "validate")}
+        run = api.wait_for_run(dag_id, killed["land"][0], timeout=300)
+        killed["dbt_build"] = _kill_mid_task(api, TRANSFORM, marked, "dbt_build")
+        transform = api.wait_for_run(TRANSFORM, killed["dbt_build"][0], timeout=300)
+
+        versions = store.resource(resource.code)[1]
+        raw_after = len(list(paths.table_dir(Zone.raw, resource.table).glob("*/data.parquet")))
+        version = versions[-1]
+        validated = [p for p in paths.table_dir(Zone.validated, resource.table).glob("*/data.parquet")
+                     if p.parent.name.startswith(f"batch={version.fingerprint[:16]}")]
+        accepted = sum(pq.read_metadata(str(p)).num_rows for p in validated)
+        current = pq.read_table(str(paths.current_file(resource.table)), columns=resource.key)
+    forget_loaded_catalog()
+
+    assert (run.state, transform.state) == ("success", "success")
+    tis = {**_tries(api, dag_id, run.run_id), **_tries(api, TRANSFORM, transform.run_id)}
+    for task_id, (_run_id, dead_host) in killed.items():
+        ti = tis[task_id]
+        assert ti["try_number"] >= 2, (task_id, ti["try_number"])
+        assert ti["hostname"] != dead_host, f"{task_id} was retried on the worker that was killed ({dead_host})"
+    # one delivery: one raw batch, one version, every row once
+    assert raw_after == raw_before + 1
+    assert len(versions) == versions_before + 1
+    assert version.rows_in == KILL_ROWS
+    assert version.rows_accepted + version.rows_quarantined == KILL_ROWS
+    assert accepted == version.rows_accepted > 0
+    keys = pc.binary_join_element_wise(*(pc.cast(current[k], "string") for k in resource.key), "|")
+    assert len(pc.unique(keys)) == current.num_rows  # one curated row per key, none twice
+
+
+def _tries(api, dag_id: str, run_id: str) -> dict[str, dict]:
+    return {t["task_id"]: t for t in api.task_instances(dag_id, run_id)}
+
+
+def test_work_queued_in_redis_survives_a_redis_restart(celery_system, tmp_path):
+    """With every worker down, a delivery's `land` task waits in Redis, Celery's broker; Redis is
+    restarted; the workers come back and take it: queued work resumes, and the delivery lands once."""
+    import redis
+
+    from catalog.entries import forget_loaded_catalog
+    from connectors.inbox import submit_delivery
+    from kcdata.topology import ingest_dag_id
+    from stack import get_layout, supervisor
+    from stack.celery import REDIS_DB, worker_names
+    from stack.layout import HOST, REDIS_PORT
+
+    _root, env, api = celery_system
+    layout = get_layout()
+    workers = worker_names(env)
+    broker = redis.Redis(host=HOST, port=REDIS_PORT, db=REDIS_DB)
+    with mock.patch.dict(os.environ, env):
+        paths, resource, store, versions_before, file = _delivery(CODES[1], 800, 23, tmp_path)
+        _settle(api)
+        try:
+            for program in workers:
+                supervisor.stop(layout, program)
+            marked = datetime.now(timezone.utc)
+            submit_delivery(resource, file, paths)
+            dag_id = ingest_dag_id(resource.table)
+            run_id, _ti = _task(api, dag_id, marked, "land", "queued")
+            deadline = time.monotonic() + 60
+            while broker.llen("default") < 1:  # Celery's queue (Airflow's default_queue) holds the task
+                assert time.monotonic() < deadline, "the queued task never reached the broker"
+                time.sleep(0.2)
+            waiting = broker.llen("default")
+            time.sleep(1.5)  # Redis appends to its log every second
+            supervisor.stop(layout, "redis")
+            supervisor.start(layout, "redis")
+            assert broker.llen("default") == waiting, "Redis lost the queued work in its restart"
+        finally:
+            for program in workers:
+                supervisor.start(layout, program)
+        run = api.wait_for_run(dag_id, run_id, timeout=420)
+        versions = store.resource(resource.code)[1]
+    forget_loaded_catalog()
+
+    assert run.state == "success"
+    assert _tries(api, dag_id, run_id)["land"]["try_number"] == 1  # taken from the queue, not retried
+    assert len(versions) == versions_before + 1
+    assert versions[-1].rows_in == 800
+    assert versions[-1].rows_accepted + versions[-1].rows_quarantined == 800

@@ -27,6 +27,8 @@ from common.settings import Paths
 class PullError(KcdataError):
     """A pull failed (unreachable, refused, bad answer); the message names the source, never a secret."""
 
+    retryable = True
+
 
 @dataclass
 class Credentials:
