@@ -150,10 +150,18 @@ def build_data_docs(paths: Paths, run_names: list[str] | None = None) -> Path:
 
     With `run_names` (the GX runs a validation just made), only their result pages, their suites'
     pages and the index are rendered: a full render costs a few seconds per stored result, so
-    re-rendering the whole history after every delivery would grow without end."""
+    re-rendering the whole history after every delivery would grow without end.
+
+    With a lake on S3 (one GX context per machine), the results of the runs named are first shared
+    through the lake, and a full render first gathers every machine's results (expectations/gx_shared.py)."""
     from expectations.data_docs_offline import MissingAssets, make_offline
+    from expectations.gx_shared import gather_results, share_results
 
     with gx_lock(paths):
+        if run_names is None:
+            gather_results(paths)
+        else:
+            share_results(paths, run_names)
         context = _open(paths)
         if run_names is None:
             context.build_data_docs()

@@ -111,3 +111,31 @@ def test_an_s3_lake_without_a_shared_catalog_store_is_refused_clearly(s3_lake, m
     monkeypatch.delenv("KCDATA_CATALOG_URL")
     with pytest.raises(ValueError, match="KCDATA_CATALOG_URL"):
         assert get_paths().catalog_url is None
+
+
+def test_data_docs_show_the_validations_of_every_worker(s3_lake, tmp_path, monkeypatch):
+    """Two deliveries validated on two machines (each its own work folder, so its own GX context):
+    Data Docs rendered on a third show both results, gathered from the lake."""
+    from catalog.entries import load_catalog
+    from common.settings import get_paths
+    from expectations.validate import build_data_docs
+    from kcdata.pipeline import land_inbox, validate_pending
+    from samples.generate import generate_resource
+
+    resources = [r for r in load_catalog() if r.table in {"air_quality_hourly", "traffic_flow"}]
+    runs = {}
+    for machine, resource in enumerate(resources):
+        monkeypatch.setenv("KCDATA_WORK", str(tmp_path / f"worker-{machine}"))
+        paths = get_paths()
+        generate_resource(resource, paths.inbox, rows=300, bad_share=0.02, seed=machine)
+        land_inbox(resource, paths)
+        (result,) = validate_pending(resource, paths)
+        runs[resource.code] = result.outcome.gx_run
+
+    monkeypatch.setenv("KCDATA_WORK", str(tmp_path / "desk"))
+    index = build_data_docs(get_paths())
+    site = index.parent
+    pages = {p.relative_to(site).as_posix() for p in site.rglob("*.html")}
+    for code, run in runs.items():
+        assert any(f"/{run}/" in page for page in pages), f"no result page of {code} ({run}) in the Data Docs"
+        assert run in index.read_text(encoding="utf-8"), f"the index does not list {code}'s validation"
