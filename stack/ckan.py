@@ -62,6 +62,7 @@ JOBS = "ckan-jobs"  # the supervisord program of CKAN's background jobs worker
 WORKERS = 4
 THREADS = 4
 TIMEOUT_S = 120  # a worker silent this long is restarted (gthread: the worker loop, not a request)
+KEEPALIVE_S = 75  # seconds an idle keep-alive connection stays open
 
 
 # --- virtualenv -------------------------------------------------------------------------------
@@ -373,6 +374,9 @@ def program(layout: Layout) -> Program:
                  "--workers", str(WORKERS), "--worker-class", "gthread", "--threads", str(THREADS),
                  "--timeout", str(TIMEOUT_S), "--graceful-timeout", "30",
                  "--max-requests", "5000", "--max-requests-jitter", "500",  # bounds a leak's growth
+                 # idle keep-alive connections stay open 75 s (gunicorn's 2 s default closes them just as a
+                 # client polling every ~2 s reuses one: "connection reset by peer"), longer than a proxy's 60 s
+                 "--keep-alive", str(KEEPALIVE_S),
                  "--access-logfile", "-",
                  "--no-control-socket",  # else one socket in ~/.gunicorn for every instance; supervisord controls it
                  "--pythonpath", str(wsgi.parent), f"{wsgi.stem}:application"),
