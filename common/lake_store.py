@@ -85,20 +85,32 @@ _UNREACHABLE = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutEr
                 "ServerDisconnectedError", "ConnectionRefusedError")
 
 
+_STORE_CLIENTS = {"botocore", "aiobotocore", "aiohttp", "s3fs"}  # how the lake's store is reached
+_OTHER_HTTP = {"requests", "urllib3"}  # how Airflow's API and CKAN are reached (botocore wraps urllib3 too)
+
+
 def unreachable(exc: BaseException) -> str | None:
     """A plain sentence when `exc` (or what caused it) is the lake's object store not answering;
     None for anything else. The store restarting mid-run fails the run; nothing half-written is
-    visible, and running it again finishes the work."""
-    seen: set[int] = set()
+    visible, and running it again finishes the work.
+
+    Only a remote lake has a store to blame, and a timeout met by an HTTP client that the store's
+    clients do not use (Airflow's API or CKAN not answering) is not the store's."""
+    chain: list[BaseException] = []
     current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if type(current).__name__ in _UNREACHABLE or "Could not connect to the endpoint URL" in str(current):
-            endpoint = os.environ.get("AWS_ENDPOINT_URL", "the S3 endpoint")
-            return (f"the lake's S3 store ({endpoint}) did not answer ({type(current).__name__}); nothing "
-                    "half-written is visible: run the same command again once it is back")
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
         current = current.__cause__ or current.__context__
-    return None
+    culprit = next((e for e in chain if type(e).__name__ in _UNREACHABLE
+                    or "Could not connect to the endpoint URL" in str(e)), None)
+    if culprit is None or not remote_lake():
+        return None
+    clients = {type(e).__module__.split(".")[0] for e in chain}
+    if clients & _OTHER_HTTP and not clients & _STORE_CLIENTS:
+        return None
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "the S3 endpoint")
+    return (f"the lake's S3 store ({endpoint}) did not answer ({type(culprit).__name__}); nothing "
+            "half-written is visible: run the same command again once it is back")
 
 
 def put_if_absent(path, data: bytes) -> bool:
