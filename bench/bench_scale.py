@@ -12,16 +12,18 @@ deliveries through the running system with 1 and with 2 Celery workers.
 - **DAG parsing**: `airflow dags report` over the project's dags folder with that catalog, in a
   fresh process as the dag-processor does it (seconds per file, DAGs and tasks), and the parse a
   task process does when it starts (Airflow 3 parses the task's DAG file before running it).
-- **Batch through the running system** (needs the system lock; it runs `kcdata up` with the
-  CeleryExecutor and puts the default LocalExecutor back afterwards): the system on the scaled
-  catalog, a fresh lake and inbox; `--batch` resources each get a generated delivery of `--rows`
-  rows at once (copies across the nine sample shapes: CSV in UTF-8 and GB18030, XLSX, JSON), and
-  the ingest runs (land → validate → notify) are timed from Airflow's task instances:
-  throughput (rows per second, resources per minute, marker of the first delivery to the end of the
-  last run) and the scheduler's overhead per task (queued → running, and the gap between one
-  task's end and the next one's queueing). The downstream DAGs (dbt, open view, publish) are
-  paused during the batch: dbt runs one at a time whatever the number of workers, so it is
-  measured by bench_ingest.py, not here.
+- **Airflow's dag-processor** alone on the scaled catalog (a fresh SQLite database): the peak
+  memory of its manager process over three parse-and-write cycles of every DAG file.
+- **Batch through the running system** (needs the system lock): a system of its own, in a
+  temporary state folder, on the CeleryExecutor with the scaled catalog, a fresh lake and inbox
+  (a running system of this checkout is stopped for the ports and started again afterwards);
+  `--batch` resources each get a generated delivery of `--rows` rows at once (copies across the
+  nine sample shapes: CSV in UTF-8 and GB18030, XLSX, JSON), and the ingest runs (land →
+  validate → notify) are timed from Airflow's task instances: throughput (rows per second,
+  resources per minute, marker of the first delivery to the end of the last run) and the
+  scheduler's overhead per task (queued → running, and the gap between one task's end and the
+  next one's queueing). The downstream DAGs (dbt, open view, publish) are paused during the
+  batch: dbt runs one at a time whatever the number of workers, so it is measured by bench_ingest.py, not here.
 
 Results: a table on stdout and JSON under bench/results/scale-<date>.json.
 """
@@ -37,6 +39,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -141,6 +145,56 @@ def parse_dags(catalog: Path, resources: int, repeat: int = 3) -> dict:
             "task_parse_seconds": round(float(task_seconds), 3), "task_parse_dags": int(task_dags)}
 
 
+_WATCHED = ("transform__curated", "govern__open_view", "publish__portal", "ingest__air_quality_hourly")
+
+
+def dag_processor_memory(catalog: Path, cycles: int = 3, limit_mib: int = 4096, timeout: float = 600) -> dict:
+    """`airflow dag-processor` alone, on a fresh SQLite database and `catalog`, re-parsing every 5 s:
+    the peak memory (RSS) of its manager process until every DAG file has been parsed and written
+    to the database `cycles` times (the first write only creates rows; a later one reads them back,
+    which is where a DAG scheduled on one Asset per resource cost gigabytes). Stopped early when
+    the manager passes `limit_mib`."""
+    import sqlite3
+
+    import psutil
+
+    home = Path(tempfile.mkdtemp(prefix="kcdata-dagproc-"))
+    env = {**_airflow_env(catalog, home), "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+           "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5"}
+    airflow = str(Path(sys.executable).parent / "airflow")
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+    started = time.monotonic()
+    log = (home / "dag-processor.log").open("wb")
+    manager = psutil.Popen([airflow, "dag-processor"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    peak, seen = 0, {dag_id: set() for dag_id in _WATCHED}
+    try:
+        while time.monotonic() - started < timeout and manager.poll() is None:
+            peak = max(peak, manager.memory_info().rss)
+            if peak > limit_mib * 2**20 or min(map(len, seen.values())) >= cycles:
+                break
+            with sqlite3.connect(f"file:{home / 'airflow.db'}?mode=ro", uri=True, timeout=5) as db:
+                try:
+                    rows = db.execute(f"SELECT dag_id, last_parsed_time FROM dag WHERE dag_id IN ({','.join('?' * len(_WATCHED))})",
+                                      _WATCHED).fetchall()
+                except sqlite3.OperationalError:  # locked by a write, or not there yet
+                    rows = []
+            for dag_id, parsed in rows:
+                if parsed:
+                    seen[dag_id].add(parsed)
+            time.sleep(0.5)
+    finally:
+        died = manager.poll()  # on its own (the kernel's OOM killer, a crash), before being stopped here
+        for proc in [*manager.children(recursive=True), manager]:
+            proc.kill()
+        manager.wait(30)
+        log.close()
+    result = {"resources": len(list(catalog.glob("*/*.yaml"))), "cycles": min(map(len, seen.values())),
+              "peak_rss_mib": round(peak / 2**20), "limit_mib": limit_mib, "died": died,
+              "seconds": round(time.monotonic() - started, 1)}
+    shutil.rmtree(home, ignore_errors=True)
+    return result
+
+
 def _when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
@@ -243,22 +297,32 @@ def _p95(values: list[float]) -> float | None:
     return round(sorted(values)[max(0, int(len(values) * 0.95) - 1)], 2) if values else None
 
 
-def restore_default(was_running: bool) -> None:
-    """Back to what a plain `kcdata up` runs (the LocalExecutor, this shell's lake and catalog):
-    running again if it was running before, else stopped with those settings saved."""
+@contextmanager
+def own_system(work: Path) -> Iterator[None]:
+    """The benchmark's system in a state folder of its own (`work/system`), so the checkout's
+    system (its Airflow database, catalog, lake) never sees the scaled catalog. A running system
+    is stopped for the ports, and started again afterwards with the settings it ran with."""
     from unittest import mock
 
     from kcdata import system
-    from stack import down, get_layout
+    from stack import down, get_layout, status
     from stack import secrets as sec
 
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("KCDATA_EXECUTOR", "KCDATA_CELERY_"))}
-    with mock.patch.dict(os.environ, clean, clear=True):
+    was_running = status().running
+    before = sec.load(get_layout().system_env) if was_running else {}
+    if was_running:
+        down()
+    try:
+        with mock.patch.dict(os.environ, {"KCDATA_SYSTEM_HOME": str(work / "system")}):
+            try:
+                yield
+            finally:
+                down()
+    finally:
         if was_running:
-            system.up(report=lambda m: print(f"  [restore] {m}", flush=True))
-        else:
-            down()
-            sec.save(get_layout().system_env, system.settings())
+            clean = {k: v for k, v in os.environ.items() if not k.startswith(("KCDATA_EXECUTOR", "KCDATA_CELERY_"))}
+            with mock.patch.dict(os.environ, {**clean, **before}, clear=True):
+                system.up(report=lambda m: print(f"  [restore] {m}", flush=True))
 
 
 def main() -> None:
@@ -270,7 +334,6 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2000, help="rows per delivery")
     parser.add_argument("--workers", default="1,2", help="Celery worker counts to run")
     parser.add_argument("--skip-system", action="store_true", help="DAG parsing only")
-    parser.add_argument("--keep-system", action="store_true", help="leave the system on Celery afterwards")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / f"scale-{date.today()}.json")
     args = parser.parse_args()
 
@@ -287,6 +350,9 @@ def main() -> None:
         for f in p["files"]:
             print(f"  {f['file']:<24} {f['seconds']:6.2f} s  {f['cpu_seconds']:6.2f} s CPU  {f['dags']:5d} DAGs  "
                   f"{f['tasks']:5d} tasks")
+        result["dag_processor"] = m = dag_processor_memory(catalog)
+        print(f"airflow dag-processor, {m['resources']} resources: peak {m['peak_rss_mib']} MiB over {m['cycles']} "
+              f"parse-and-write cycles of every file ({m['seconds']} s)" + (f"; DIED ({m['died']})" if m["died"] else ""))
         if not args.skip_system:
             system_catalog = catalog
             if args.system_resources and args.system_resources != args.resources:
@@ -298,15 +364,9 @@ def main() -> None:
             batch = (copies * 2)[: args.batch]
             result["system_resources"] = len(load_catalog(system_catalog))
             result["runs"] = []
-            from stack import status
-
-            was_running = status().running
-            try:
+            with own_system(work):
                 for workers in [int(w) for w in args.workers.split(",")]:
                     result["runs"].append(run_batch(workers, system_catalog, work, batch, args.rows))
-            finally:
-                if not args.keep_system:
-                    restore_default(was_running)
             _print_runs(result["runs"])
     finally:
         shutil.rmtree(work, ignore_errors=True)

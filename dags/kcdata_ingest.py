@@ -14,9 +14,10 @@ immutable raw Parquet batch as sent; the same content twice is a no-op, so coale
 re-runs are safe. Refused files are recorded with feedback for the department and archived.
 `validate` types and checks every pending batch with the resource's Great Expectations suite,
 splits rows into `lake/validated` and `lake/quarantine`, records the versions (linked to this run)
-and updates the resource's validated Asset with counts, fingerprints and versions, which schedules
-the transform DAG. With nothing new it is skipped, and nothing downstream runs. `notify` e-mails
-the department and the bureau about refused deliveries and failed versions.
+and updates the resource's validated Asset with counts, fingerprints and versions, and announces
+the table through the `kcdata.changes.validated` alias, which schedules the transform DAG. With
+nothing new it is skipped, and nothing downstream runs. `notify` e-mails the department and the
+bureau about refused deliveries and failed versions.
 """
 from __future__ import annotations
 
@@ -27,7 +28,17 @@ from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, get_pars
 
 from catalog.entries import load_catalog
 from common.settings import get_paths
-from kcdata.topology import RECONCILE_CRON, STAGE_RETRY, delivery_asset, ingest_dag_id, pull_cron, raw_asset, validated_asset
+from kcdata.task_faults import stage_task
+from kcdata.topology import (
+    RECONCILE_CRON,
+    announce_changes,
+    changes_alias,
+    delivery_asset,
+    ingest_dag_id,
+    pull_cron,
+    raw_asset,
+    validated_asset,
+)
 
 
 def _schedule(table: str, kind: str, update_cycle: str):
@@ -40,7 +51,7 @@ def _schedule(table: str, kind: str, update_cycle: str):
 
 def build_ingest_dag(code: str, table: str, kind: str, update_cycle: str, tags: list[str], doc: str) -> DAG:
     """One land → validate → notify DAG for the resource `code`."""
-    asset, raw = validated_asset(table), raw_asset(table)
+    asset, raw, changes = validated_asset(table), raw_asset(table), changes_alias("validated")
     with DAG(
         dag_id=ingest_dag_id(table),
         schedule=_schedule(table, kind, update_cycle),
@@ -51,30 +62,27 @@ def build_ingest_dag(code: str, table: str, kind: str, update_cycle: str, tags: 
         doc_md=doc,
     ) as dag:
 
-        @task(outlets=[raw], **STAGE_RETRY)
+        @stage_task(outlets=[raw])
         def land(**context) -> dict:
             """Land every complete delivery (or pull the source); refused files are recorded and archived."""
             from catalog.entries import get_resource
             from kcdata.pipeline import land_source, log_landing, run_link
-            from kcdata.task_faults import fail_at_once_on_user_errors
 
-            with fail_at_once_on_user_errors():
-                return log_landing(land_source(get_resource(code), run=run_link(context))).to_dict()
+            return log_landing(land_source(get_resource(code), run=run_link(context))).to_dict()
 
-        @task(inlets=[raw], outlets=[asset], **STAGE_RETRY)
+        @stage_task(inlets=[raw], outlets=[asset, changes])
         def validate(landing: dict, **context) -> list[dict]:
             """Validate every pending raw batch, record the versions with this run, describe them on the asset event."""
             from airflow.sdk.exceptions import AirflowSkipException
 
             from catalog.entries import get_resource
             from kcdata.pipeline import event_extra, log_results, run_link, validate_pending
-            from kcdata.task_faults import fail_at_once_on_user_errors
 
-            with fail_at_once_on_user_errors():
-                results = log_results(validate_pending(get_resource(code), run=run_link(context)))
+            results = log_results(validate_pending(get_resource(code), run=run_link(context)))
             if not results:
                 raise AirflowSkipException("nothing new to validate: no downstream run")
             context["outlet_events"][asset].extra = event_extra(code, results, landing["refused"])
+            announce_changes(context["outlet_events"], "validated", [table])
             return [r.to_dict() for r in results]
 
         @task(trigger_rule="none_failed")

@@ -1,28 +1,30 @@
 """
 ### Build the open views: what of each resource may leave the bureau
 
-Scheduled on the current rows dbt writes for every resource (`lake/curated/resources/<table>`):
-for each resource whose open type allows it and that has a version that passed validation, the
-governance stage writes `lake/open/<table>/batch=<fp16>/data.parquet` from dbt's output (the one
-dedupe rule, the latest passing batch winning), giving each item the treatment its catalog entry
-declares (keep, drop, mask, generalise or pseudonymise; core data and undeclared sensitivities get
-no view), and records curated → open lineage. Each open Asset's event carries the rows and the version; the
-publish DAG is scheduled on them.
+Scheduled on the `kcdata.changes.curated.resources` alias, through which the transform announces
+the resources whose current rows dbt rewrote (`lake/curated/resources/<table>`): for each of them
+whose open type allows it and that has a version that passed validation, the governance stage
+writes `lake/open/<table>/batch=<fp16>/data.parquet` from dbt's output (the one dedupe rule, the
+latest passing batch winning), giving each item the treatment its catalog entry declares (keep,
+drop, mask, generalise or pseudonymise; core data and undeclared sensitivities get no view), and
+records curated → open lineage. Each open Asset's event carries the rows and the version; each
+rebuilt view is announced through `kcdata.changes.open`, on which the publish DAG is scheduled.
 """
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, AssetAny, task
+from airflow.sdk import DAG
 
 from catalog.entries import load_catalog
 from catalog.model import OpenType
-from kcdata.topology import OPEN_VIEW, STAGE_RETRY, current_asset, open_asset
+from kcdata.task_faults import stage_task
+from kcdata.topology import OPEN_VIEW, announce_changes, changes_alias, current_asset, open_asset
 
 _resources = load_catalog()
 
 with DAG(
     dag_id=OPEN_VIEW,
-    schedule=AssetAny(*(current_asset(r.table) for r in _resources)),
+    schedule=changes_alias("curated/resources"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
@@ -30,16 +32,15 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
     outlets = {r.table: open_asset(r.table) for r in _resources if r.open.type is not OpenType.none}
+    changes = changes_alias("open")
 
-    @task(outlets=list(outlets.values()), **STAGE_RETRY)
+    @stage_task(inlets=[current_asset(r.table) for r in _resources], outlets=[*outlets.values(), changes])
     def open_views(**context) -> dict:
         """One open view per openable resource with a passing version."""
         from kcdata.pipeline import changed_tables
         from kcdata.pipeline import open_views as build
-        from kcdata.task_faults import fail_at_once_on_user_errors
 
-        with fail_at_once_on_user_errors():
-            built = build(tables=changed_tables(context, "curated.resources"))
+        built = build(tables=changed_tables(context, "curated/resources"))
         if not built:
             from airflow.sdk.exceptions import AirflowSkipException
 
@@ -50,6 +51,7 @@ with DAG(
                 {"rows": view.rows, "path": str(view.path), "withheld": view.dropped, "rebuilt": True}
                 if view else {"rows": None, "rebuilt": False}
             )
+        announce_changes(context["outlet_events"], "open", list(built))
         return {table: str(view.path) for table, view in built.items()}
 
     open_views()

@@ -1,8 +1,8 @@
 """
 ### Publish approved open datasets to the CKAN portal
 
-Scheduled on the open-view Assets: after every open-view build, each catalog resource goes through the
-publication gate (open type allows it, latest version passed validation, a department reviewer
+Scheduled on the `kcdata.changes.open` alias: after every open-view build, each resource it rebuilt goes
+through the publication gate (open type allows it, latest version passed validation, a department reviewer
 approved it). Passing resources are created or updated in place on CKAN (one organisation per
 department, one dataset per resource, CSV + Parquet + data dictionary + DataStore table, and the
 signed manifest: manifest.json, manifest.json.sig, signing-key.pem); resources whose approval was
@@ -18,15 +18,13 @@ password = API token), never from the repository.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, AssetAny, task
+from airflow.sdk import DAG, task
 
-from catalog.entries import load_catalog
-from catalog.model import OpenType
-from kcdata.topology import PUBLISH, open_asset
+from kcdata.topology import PUBLISH, changes_alias
 
 with DAG(
     dag_id=PUBLISH,
-    schedule=AssetAny(*(open_asset(r.table) for r in load_catalog() if r.open.type is not OpenType.none)),
+    schedule=changes_alias("open"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

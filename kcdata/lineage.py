@@ -62,10 +62,12 @@ def schedule_assets(dag: Any) -> list:
 
 def to_dataset(obj: Any) -> Any:
     """An OpenLineage dataset for an inlet/outlet: `kcdata://` Assets by `dataset_name`, anything
-    else as the provider converts it (None when it cannot)."""
+    else as the provider converts it (None when it cannot, and for the changes aliases)."""
     from openlineage.client.event_v2 import Dataset
 
     uri = getattr(obj, "uri", None)
+    if type(obj).__name__ == "AssetAlias" or (isinstance(uri, str) and uri.startswith("kcdata://changes/")):
+        return None  # what schedules the next stage (topology.changes_alias), not data
     if isinstance(uri, str) and uri.startswith("kcdata://"):
         namespace, name = dataset_name(uri)
         return Dataset(namespace=namespace, name=name)

@@ -258,17 +258,19 @@ def transform(paths: Paths | None = None, tables: list[str] | None = None):
 
 
 def changed_tables(context: dict, zone: str) -> list[str] | None:
-    """The tables whose `zone` Asset events (kcdata.<zone>.<table>) say they changed in the events
-    that started this run; None for a run started by hand or by the clock (then: everything)."""
-    prefix = f"kcdata.{zone}."
+    """The tables the previous stage announced as changed in `zone`, in the events that started
+    this run (`kcdata.topology.announce_changes`); None for a run started by hand or by the clock
+    (then: everything)."""
+    from kcdata.topology import changes_name
+
+    prefix = f"{changes_name(zone)}."
     seen, names = False, set()
     for asset_events in (context.get("triggering_asset_events") or {}).values():
         for event in asset_events:
             name = getattr(getattr(event, "asset", None), "name", "") or ""
             if name.startswith(prefix):
                 seen = True
-                if (event.extra or {}).get("rebuilt", True):
-                    names.add(name.removeprefix(prefix))
+                names.add(name.removeprefix(prefix))
     return sorted(names) if seen else None
 
 

@@ -7,8 +7,9 @@ and its alert goes out without waiting for retries that cannot mend it.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from common.errors import KcdataError
 
@@ -24,3 +25,16 @@ def fail_at_once_on_user_errors() -> Iterator[None]:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(str(exc)) from exc
+
+
+def stage_task(**task_args: Any) -> Callable[[Callable], Any]:
+    """Airflow's `@task` for a stage of the flow (land, validate, dbt_build, open_views): retried
+    on faults that pass (`STAGE_RETRY`), failed at once on a data or catalog error."""
+    from airflow.sdk import task
+
+    from kcdata.topology import STAGE_RETRY
+
+    def decorate(function: Callable) -> Any:
+        return task(**STAGE_RETRY, **task_args)(fail_at_once_on_user_errors()(function))
+
+    return decorate

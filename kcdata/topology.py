@@ -1,9 +1,13 @@
 """The DAG topology in one place: DAG ids, their order, and the Assets that chain them.
 
     inbox/<table>/*.ready (AssetWatcher) or a pull on the update cycle
-      -> ingest__<table>  --validated/<table>-->  transform__curated  --curated/resources/<table>-->
-    govern__open_view  --open/<table>-->  publish__portal
+      -> ingest__<table>  --kcdata.changes.validated-->  transform__curated
+      --kcdata.changes.curated.resources-->  govern__open_view  --kcdata.changes.open-->  publish__portal
     govern__freshness (on a clock): overdue resources, alerts
+
+Each stage updates one Asset per resource and zone (validated/<table>, curated/resources/<table>,
+open/<table>): the lineage. The next stage is scheduled on the zone's *changes* alias, through
+which a stage announces each table it changed (`changes_alias` says why not on the Assets).
 
 The DAG files, the in-process runner (`kcdata.airflow_run`) and the CLI all read it from here.
 Light: parsed with the DAGs (Airflow's Asset class is imported only when an Asset is made).
@@ -24,6 +28,7 @@ RECONCILE_CRON = "*/10 * * * *"  # the ingest runs that pick up deliveries whose
 FRESHNESS_CRON = "*/15 * * * *"
 # A stage task that dies with its worker (or meets a passing fault) is run again, on whichever worker
 # is free: every stage is idempotent, so a retry ends where an undisturbed run would
+CHANGES_PREFIX = "kcdata.changes."  # the aliases the downstream stages are scheduled on (changes_alias)
 STAGE_RETRY = {"retries": 2, "retry_delay": timedelta(seconds=10)}
 
 
@@ -107,6 +112,42 @@ def current_asset(table: str):
 def open_asset(table: str):
     """Updated when the open view of `table` is (re)built in lake/open."""
     return _asset("open", table)
+
+
+def changes_alias(zone: str):
+    """What a stage changed in `zone` (validated, curated/resources, open): the next stage is
+    scheduled on this AssetAlias, and a stage announces each table it changed through it
+    (`announce_changes`), as an event of that table's `changed_asset`.
+
+    Why not schedule on the per-resource Assets: Airflow 3.3 reads a DAG's row back with its tags,
+    schedule Assets and outlet Assets in one joined query (apache/airflow#72393), so a DAG scheduled
+    on N Assets fetched about 3·N² copies of its N-Asset schedule at every re-parse: gigabytes at
+    300 resources, and the dag-processor was killed for memory. Why not one shared Asset: Airflow
+    folds the events of one Asset that arrive together into one run that sees only the first
+    (apache/airflow#56050), and two ingest runs ending together would lose a table. Through an
+    alias, every table keeps an Asset of its own, and the schedule stays one line."""
+    from airflow.sdk import AssetAlias
+
+    return AssetAlias(name=changes_name(zone), group="kcdata-changes")
+
+
+def changed_asset(zone: str, table: str):
+    """The signal that `table` changed in `zone` (created by Airflow when first announced)."""
+    from airflow.sdk import Asset
+
+    return Asset(name=f"{changes_name(zone)}.{table}", uri=f"kcdata://changes/{zone}/{table}", group="kcdata-changes")
+
+
+def changes_name(zone: str) -> str:
+    return f"{CHANGES_PREFIX}{zone.replace('/', '.')}"
+
+
+def announce_changes(outlet_events, zone: str, tables: list[str]) -> None:
+    """One event per changed table through the zone's alias (`kcdata.pipeline.changed_tables`
+    reads them in the next stage); nothing changed, no event, no downstream run."""
+    alias = changes_alias(zone)
+    for table in sorted(tables):
+        outlet_events[alias].add(changed_asset(zone, table))
 
 
 def mart_names() -> list[str]:

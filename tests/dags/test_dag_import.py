@@ -66,19 +66,24 @@ def test_airflow_dagbag_reports_no_import_errors(airflow_db):
     dags = load_dags()
     assert "transform__curated" in dags
     transform = dags["transform__curated"]
-    scheduled_on = {a.uri for a in transform.timetable.asset_condition.objects}
-    assert scheduled_on == {f"kcdata://lake/validated/{r.table}" for r in load_catalog()}
-    # dbt's outputs: every mart and every resource's current rows
-    outlets = {a.uri for a in transform.tasks[0].outlets}
+    # each downstream stage is scheduled on one alias through which the stage before announces
+    # what it changed, whatever the catalog's size
+    assert transform.timetable.asset_condition.name == "kcdata.changes.validated"
+    assert dags[OPEN_VIEW].timetable.asset_condition.name == "kcdata.changes.curated.resources"
+    assert dags[PUBLISH].timetable.asset_condition.name == "kcdata.changes.open"
+    # dbt reads every resource's validated rows; it writes every mart and every resource's current rows
+    assert {a.uri for a in transform.tasks[0].inlets} == {f"kcdata://lake/validated/{r.table}" for r in load_catalog()}
+    outlets = {getattr(a, "uri", a.name) for a in transform.tasks[0].outlets}
     assert outlets == {f"kcdata://lake/curated/{m}" for m in mart_names()} | {
         f"kcdata://lake/curated/resources/{r.table}" for r in load_catalog()
-    }
-    # the open view is a stage of its own: scheduled on dbt's output, the publish DAG on it
-    open_on = {a.uri for a in dags[OPEN_VIEW].timetable.asset_condition.objects}
-    assert open_on == {f"kcdata://lake/curated/resources/{r.table}" for r in load_catalog()}
-    publish_on = {a.uri for a in dags[PUBLISH].timetable.asset_condition.objects}
+    } | {"kcdata.changes.curated.resources"}
+    # the open view is a stage of its own: it reads dbt's output and writes one view per openable resource
+    (open_task,) = dags[OPEN_VIEW].tasks
+    assert {a.uri for a in open_task.inlets} == {f"kcdata://lake/curated/resources/{r.table}" for r in load_catalog()}
     openable = [r for r in load_catalog() if r.open.type is not OpenType.none]
-    assert publish_on == {f"kcdata://lake/open/{r.table}" for r in openable}
+    assert {getattr(a, "uri", a.name) for a in open_task.outlets} == {f"kcdata://lake/open/{r.table}" for r in openable} | {
+        "kcdata.changes.open"
+    }
     assert TRANSFORM in dags
     assert transform.tasks[0].pool == DBT_POOL  # one dbt run at a time
 

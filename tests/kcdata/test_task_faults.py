@@ -26,3 +26,19 @@ def test_a_passing_fault_is_left_for_airflow_to_retry(fault):
         with fail_at_once_on_user_errors():
             raise fault
     assert raised.value is fault
+
+
+def test_a_stage_task_retries_passing_faults_and_fails_at_once_on_data_errors():
+    from kcdata.task_faults import stage_task
+    from kcdata.topology import STAGE_RETRY
+
+    @stage_task(pool="dbt")
+    def dbt_build(fault: Exception) -> None:
+        raise fault
+
+    operator = dbt_build.function  # what Airflow calls when the task runs
+    assert dbt_build.kwargs["retries"] == STAGE_RETRY["retries"] and dbt_build.kwargs["pool"] == "dbt"
+    with pytest.raises(AirflowFailException, match="bad delivery"):
+        operator(KcdataError("bad delivery"))
+    with pytest.raises(LockTimeout):
+        operator(LockTimeout("held"))
