@@ -211,13 +211,15 @@ def run_batch(workers: int, catalog: Path, work: Path, batch: list[str], rows: i
     from catalog.entries import forget_loaded_catalog, get_resource
     from connectors.inbox import submit_delivery
     from kcdata import system
-    from kcdata.topology import ingest_dag_id, reconcile_cron_far_from
+    from kcdata.topology import ingest_dag_id
     from samples.generate import generate_resource
 
     run_dir = work / f"w{workers}"
     env = {"KCDATA_LAKE": str(run_dir / "lake"), "KCDATA_INBOX": str(run_dir / "inbox"),
            "KCDATA_CATALOG_DIR": str(catalog), "KCDATA_EXECUTOR": "celery", "KCDATA_CELERY_WORKERS": str(workers),
-           "KCDATA_RECONCILE_CRON": reconcile_cron_far_from(datetime.now(timezone.utc))}
+           # no reconciliation: every ingest DAG's first start would make its latest missed one, a
+           # thousand runs ahead of the deliveries
+           "KCDATA_RECONCILE_CRON": "off"}
     with mock.patch.dict(os.environ, env):
         forget_loaded_catalog()
         from common.settings import get_paths
@@ -298,10 +300,11 @@ def _p95(values: list[float]) -> float | None:
 
 
 @contextmanager
-def own_system(work: Path) -> Iterator[None]:
-    """The benchmark's system in a state folder of its own (`work/system`), so the checkout's
-    system (its Airflow database, catalog, lake) never sees the scaled catalog. A running system
-    is stopped for the ports, and started again afterwards with the settings it ran with."""
+def own_system() -> Iterator[None]:
+    """The benchmark's system in a state folder of its own (under /var/tmp, which PostgreSQL's user
+    can enter), so the checkout's system (its Airflow database, catalog, lake) never sees the
+    scaled catalog; removed afterwards. A running system is stopped for the ports, and started
+    again afterwards with the settings it ran with."""
     from unittest import mock
 
     from kcdata import system
@@ -312,13 +315,16 @@ def own_system(work: Path) -> Iterator[None]:
     before = sec.load(get_layout().system_env) if was_running else {}
     if was_running:
         down()
+    home = Path(tempfile.mkdtemp(prefix="kcdata-scale-system-", dir="/var/tmp"))
+    home.chmod(0o755)
     try:
-        with mock.patch.dict(os.environ, {"KCDATA_SYSTEM_HOME": str(work / "system")}):
+        with mock.patch.dict(os.environ, {"KCDATA_SYSTEM_HOME": str(home)}):
             try:
                 yield
             finally:
                 down()
     finally:
+        shutil.rmtree(home, ignore_errors=True)
         if was_running:
             clean = {k: v for k, v in os.environ.items() if not k.startswith(("KCDATA_EXECUTOR", "KCDATA_CELERY_"))}
             with mock.patch.dict(os.environ, {**clean, **before}, clear=True):
@@ -364,7 +370,7 @@ def main() -> None:
             batch = (copies * 2)[: args.batch]
             result["system_resources"] = len(load_catalog(system_catalog))
             result["runs"] = []
-            with own_system(work):
+            with own_system():
                 for workers in [int(w) for w in args.workers.split(",")]:
                     result["runs"].append(run_batch(workers, system_catalog, work, batch, args.rows))
             _print_runs(result["runs"])

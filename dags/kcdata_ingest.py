@@ -30,13 +30,13 @@ from catalog.entries import load_catalog
 from common.settings import get_paths
 from kcdata.task_faults import stage_task
 from kcdata.topology import (
-    RECONCILE_CRON,
     announce_changes,
     changes_alias,
     delivery_asset,
     ingest_dag_id,
     pull_cron,
     raw_asset,
+    reconcile_cron,
     validated_asset,
 )
 
@@ -44,9 +44,11 @@ from kcdata.topology import (
 def _schedule(table: str, kind: str, update_cycle: str):
     if kind != "file_drop":
         return CronTriggerTimetable(pull_cron(update_cycle), timezone="UTC")
-    inbox = str((get_paths().inbox / table).absolute())
-    reconcile = CronTriggerTimetable(os.environ.get("KCDATA_RECONCILE_CRON", RECONCILE_CRON), timezone="UTC")
-    return AssetOrTimeSchedule(timetable=reconcile, assets=delivery_asset(table, inbox))
+    delivered = delivery_asset(table, str((get_paths().inbox / table).absolute()))
+    cron = reconcile_cron(os.environ.get("KCDATA_RECONCILE_CRON"))
+    if cron is None:
+        return delivered
+    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cron, timezone="UTC"), assets=delivered)
 
 
 def build_ingest_dag(code: str, table: str, kind: str, update_cycle: str, tags: list[str], doc: str) -> DAG:

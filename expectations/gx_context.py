@@ -152,25 +152,29 @@ def build_data_docs(paths: Paths, run_names: list[str] | None = None) -> Path:
     pages and the index are rendered: a full render costs a few seconds per stored result, so
     re-rendering the whole history after every delivery would grow without end.
 
-    With a lake on S3 (one GX context per machine), the results of the runs named are first shared
+    With a lake on S3 (one GX context per machine), the results of the runs named are shared
     through the lake, and a full render first gathers every machine's results (expectations/gx_shared.py)."""
     from expectations.data_docs_offline import MissingAssets, make_offline
-    from expectations.gx_shared import gather_results, share_results
+    from expectations.gx_shared import gather_results, results_to_share, share_results
 
-    with gx_lock(paths):
-        if run_names is None:
-            gather_results(paths)
-        else:
-            share_results(paths, run_names)
-        context = _open(paths)
-        if run_names is None:
-            context.build_data_docs()
-        else:
-            context.build_data_docs(resource_identifiers=_identifiers(context, set(run_names)))
-        try:
-            make_offline(paths.data_docs_index.parent)
-        except MissingAssets as exc:  # the docs still exist; they just need the internet to look right
-            logging.getLogger(__name__).warning("Data Docs keep their CDN links: %s", exc)
+    to_share: dict = {}
+    try:
+        with gx_lock(paths):
+            if run_names is None:
+                gather_results(paths)
+            else:
+                to_share = results_to_share(paths, run_names)
+            context = _open(paths)
+            if run_names is None:
+                context.build_data_docs()
+            else:
+                context.build_data_docs(resource_identifiers=_identifiers(context, set(run_names)))
+            try:
+                make_offline(paths.data_docs_index.parent)
+            except MissingAssets as exc:  # the docs still exist; they just need the internet to look right
+                logging.getLogger(__name__).warning("Data Docs keep their CDN links: %s", exc)
+    finally:  # read under the lock, uploaded outside it (the machine's other validations go on), even if rendering failed
+        share_results(paths, to_share)
     return paths.data_docs_index
 
 

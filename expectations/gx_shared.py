@@ -24,29 +24,35 @@ def _local(paths: Paths, store: str) -> Path:
 
 
 def _shared(paths: Paths, store: str) -> str:
-    """The store's prefix in the bucket (no scheme, no trailing slash)."""
-    return str(paths.lake / "gx" / store).removeprefix("s3://").rstrip("/")
+    """The store's place in the lake: `s3://<bucket>/<prefix>/gx/<store>`, for writing and listing."""
+    return str(paths.lake / "gx" / store).rstrip("/")
 
 
-def share_results(paths: Paths, run_names: list[str]) -> int:
-    """Copy the stored results of the runs named, and their suites, into the lake; how many
-    objects were new there."""
-    from common.lake_store import put_if_absent
-
+def results_to_share(paths: Paths, run_names: list[str]) -> dict[tuple[str, str], bytes]:
+    """The stored results of the runs named, and the suites they ran, read from the local context
+    (under the GX lock, which its writers hold): (store, relative path) -> content. Nothing for a
+    local lake."""
     if not paths.remote:
-        return 0
+        return {}
     results, suites = _local(paths, "validations"), _local(paths, "expectations")
-    files: dict[str, Path] = {}
+    files: dict[tuple[str, str], bytes] = {}
     for run in run_names:
         for result in results.glob(f"**/{run}/**/*.json"):
             relative = result.relative_to(results)
-            files[f"validations/{relative.as_posix()}"] = result
+            files["validations", relative.as_posix()] = result.read_bytes()
             # validations/<suite name split at dots>/<run>/<time>/<batch>.json -> expectations/<suite>.json
             suite = suites.joinpath(*relative.parts[:relative.parts.index(run)]).with_suffix(".json")
             if suite.is_file():
-                files[f"expectations/{suite.relative_to(suites).as_posix()}"] = suite
-    gx = str(paths.lake / "gx")
-    return sum(put_if_absent(f"{gx}/{key}", path.read_bytes()) for key, path in sorted(files.items()))
+                files["expectations", suite.relative_to(suites).as_posix()] = suite.read_bytes()
+    return files
+
+
+def share_results(paths: Paths, files: dict[tuple[str, str], bytes]) -> int:
+    """Put what `results_to_share` read into the lake (no lock needed: each path is written once,
+    by a conditional put); how many objects were new there."""
+    from common.lake_store import put_if_absent
+
+    return sum(put_if_absent(f"{_shared(paths, store)}/{key}", data) for (store, key), data in sorted(files.items()))
 
 
 def gather_results(paths: Paths) -> int:
@@ -58,7 +64,7 @@ def gather_results(paths: Paths) -> int:
     fs = s3_filesystem()
     fetched = 0
     for store in STORES:
-        prefix, local = _shared(paths, store), _local(paths, store)
+        prefix, local = _shared(paths, store).removeprefix("s3://"), _local(paths, store)  # find() drops the scheme
         for key in fs.find(prefix):
             target = local / key[len(prefix):].lstrip("/")
             if key.endswith(".json") and not target.exists():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import requests
 
@@ -55,12 +55,15 @@ class AirflowApi:
 
     def _request(self, method: str, url: str, patience: float = 90.0, **kwargs) -> requests.Response:
         """One call; while the api-server restarts (settings changed, supervisord restarting it after
-        a crash) connection errors are retried for up to `patience` seconds."""
+        a crash) connection errors are retried for up to `patience` seconds, and so is a read that
+        timed out when the call only reads (a GET changes nothing, so asking again is safe)."""
         deadline = time.monotonic() + patience
         while True:
             try:
                 return self._http.request(method, url, timeout=self.timeout, **kwargs)
-            except requests.ConnectionError as exc:
+            except (requests.ConnectionError, requests.ReadTimeout) as exc:
+                if isinstance(exc, requests.ReadTimeout) and method != "GET":
+                    raise KcdataError(f"Airflow at {self.url} did not answer {method} {url} within {self.timeout:.0f} s") from exc
                 if time.monotonic() > deadline:
                     raise KcdataError(f"Airflow at {self.url} does not answer: {exc.__class__.__name__} (`kcdata status`)") from exc
                 time.sleep(2)
@@ -128,3 +131,32 @@ class AirflowApi:
                 return runs[0]
             time.sleep(every)
         raise KcdataError(f"Airflow: {dag_id}: no finished run after {after:%H:%M:%S} within {timeout:.0f} s")
+
+    def wait_for_task_state(self, dag_id: str, since: datetime, task_id: str, state: str,
+                            timeout: float = 420) -> tuple[str, dict]:
+        """The latest run of `dag_id` queued after `since`, once its `task_id` is in `state` (for
+        `running`: on a worker that reported its hostname); the run id and the task instance."""
+        deadline = time.monotonic() + timeout
+        seen = "no run"
+        while time.monotonic() < deadline:
+            runs = [r for r in self.runs(dag_id, since=since) if r.queued_at and r.queued_at >= since]
+            if runs:
+                run = runs[-1]
+                ti = {t["task_id"]: t for t in self.task_instances(dag_id, run.run_id)}.get(task_id, {})
+                seen = f"run {run.run_id} {run.state}, {task_id} {ti.get('state')} (try {ti.get('try_number')})"
+                if ti.get("state") == state and (state != "running" or ti.get("hostname")):
+                    return run.run_id, ti
+                if run.finished:
+                    break
+            time.sleep(0.2)
+        raise KcdataError(f"Airflow: {dag_id}.{task_id} was never seen {state} ({seen})")
+
+    def wait_until_idle(self, timeout: float = 420, window: timedelta = timedelta(hours=6)) -> None:
+        """Until no DAG run (queued in the last `window`) is queued or running: every worker slot
+        and every DAG's one active run is free for what comes next."""
+        since = datetime.now(timezone.utc) - window
+        deadline = time.monotonic() + timeout
+        while busy := [f"{r.dag_id} {r.run_id}" for r in self.runs("~", since=since) if r.state in ("queued", "running")]:
+            if time.monotonic() > deadline:
+                raise KcdataError(f"Airflow: still busy after {timeout:.0f} s: {', '.join(busy)}")
+            time.sleep(1)

@@ -32,6 +32,18 @@ CHANGES_PREFIX = "kcdata.changes."  # the aliases the downstream stages are sche
 STAGE_RETRY = {"retries": 2, "retry_delay": timedelta(seconds=10)}
 
 
+RECONCILE_OFF = ("", "off", "none")
+
+
+def reconcile_cron(value: str | None) -> str | None:
+    """The reconciliation cron `KCDATA_RECONCILE_CRON` asks for (default every 10 minutes); None
+    for `off`: deliveries then run on their marker events alone. Each reconciliation is one run of
+    every file-drop ingest DAG, so a catalog of a thousand resources wants it off or rare (and
+    each ingest DAG's first start also makes its latest missed reconciliation run)."""
+    value = RECONCILE_CRON if value is None else value
+    return None if value.strip().lower() in RECONCILE_OFF else value
+
+
 def reconcile_cron_far_from(now: datetime) -> str:
     """A daily reconciliation time 12 hours from `now`: tests and benchmarks run with it so that
     no reconciliation run of every ingest DAG lands in the middle of what they watch (a fixed

@@ -72,7 +72,7 @@ def _check_reachable(folder: Path) -> None:
         if part.exists() and not part.stat().st_mode & 0o001:
             raise PortalError(
                 f"the postgres user cannot enter {part} (mode {oct(part.stat().st_mode & 0o777)}); "
-                f"put the portal state elsewhere with KCDATA_PORTAL_HOME (e.g. /var/tmp/kcdata-portal)"
+                f"put the system's state elsewhere with KCDATA_SYSTEM_HOME (e.g. /var/tmp/kcdata-system)"
             )
 
 

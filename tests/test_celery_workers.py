@@ -65,19 +65,6 @@ def celery_system(tmp_path_factory, reconcile_cron):
             sec.save(get_layout().system_env, system.settings())
 
 
-def _settle(api, timeout: float = 420) -> None:
-    """Wait until no DAG run is queued or running: every worker slot is free for what a test sends
-    next (a run started by the system's own clock would otherwise hold a slot, or a DAG's one
-    active run)."""
-    from datetime import timedelta
-
-    since = datetime.now(timezone.utc) - timedelta(hours=6)
-    deadline = time.monotonic() + timeout
-    while busy := [f"{r.dag_id} {r.run_id}" for r in api.runs("~", since=since) if r.state in ("queued", "running")]:
-        assert time.monotonic() < deadline, f"the system never settled: {busy}"
-        time.sleep(1)
-
-
 def test_status_shows_the_workers_and_flower(celery_system):
     from stack import status
 
@@ -105,7 +92,7 @@ def test_two_deliveries_run_in_parallel_on_two_workers_and_land(celery_system, t
         paths = get_paths()
         resources = [get_resource(code) for code in CODES]
         files = [generate_resource(r, tmp_path / r.table, rows=800, bad_share=0.02, seed=7).path for r in resources]
-        _settle(api)
+        api.wait_until_idle()
         marked = datetime.now(timezone.utc)
         for resource, file in zip(resources, files, strict=True):
             submit_delivery(resource, file, paths)
@@ -147,25 +134,6 @@ def test_two_deliveries_run_in_parallel_on_two_workers_and_land(celery_system, t
 KILL_ROWS = 300_000
 
 
-def _task(api, dag_id: str, since: datetime, task_id: str, state: str, timeout: float = 420) -> tuple[str, dict]:
-    """The run of `dag_id` queued after `since`, once its `task_id` is in `state` (for `running`: on a
-    worker that reported its hostname); the run id and the task instance."""
-    deadline = time.monotonic() + timeout
-    seen = "no run"
-    while time.monotonic() < deadline:
-        runs = [r for r in api.runs(dag_id, since=since) if r.queued_at and r.queued_at >= since]
-        if runs:
-            run = runs[-1]
-            ti = {t["task_id"]: t for t in api.task_instances(dag_id, run.run_id)}.get(task_id, {})
-            seen = f"run {run.run_id} {run.state}, {task_id} {ti.get('state')} (try {ti.get('try_number')})"
-            if ti.get("state") == state and (state != "running" or ti.get("hostname")):
-                return run.run_id, ti
-            if run.finished:
-                break
-        time.sleep(0.2)
-    raise AssertionError(f"{dag_id}.{task_id} was never seen {state} ({seen})")
-
-
 def _kill_worker(hostname: str) -> str:
     """SIGKILL the whole process tree of the worker that reported `hostname` (worker-N.<host>), as a
     machine that dies would, and keep it down (supervisord would restart it); its program name."""
@@ -197,10 +165,10 @@ def _start_worker(program: str) -> None:
 def _kill_mid_task(api, dag_id: str, since: datetime, task_id: str) -> tuple[str, str]:
     """Kill the worker running `task_id`, wait until the retry succeeded, bring the worker back;
     the run id and the killed worker's hostname."""
-    run_id, ti = _task(api, dag_id, since, task_id, "running")
+    run_id, ti = api.wait_for_task_state(dag_id, since, task_id, "running")
     program = _kill_worker(ti["hostname"])
     try:  # Airflow notices the silent task after its heartbeat timeout, then retries it
-        _task(api, dag_id, since, task_id, "success", timeout=600)
+        api.wait_for_task_state(dag_id, since, task_id, "success", timeout=600)
     finally:
         _start_worker(program)
     return run_id, ti["hostname"]
@@ -237,7 +205,7 @@ def test_a_worker_killed_mid_task_is_retried_on_the_other_and_nothing_is_duplica
     with mock.patch.dict(os.environ, env):
         paths, resource, store, versions_before, file = _delivery(CODES[0], KILL_ROWS, 11, tmp_path)
         raw_before = len(list(paths.table_dir(Zone.raw, resource.table).glob("*/data.parquet")))
-        _settle(api)
+        api.wait_until_idle()
         marked = datetime.now(timezone.utc)
         submit_delivery(resource, file, paths)
         dag_id = ingest_dag_id(resource.table)
@@ -294,14 +262,14 @@ def test_work_queued_in_redis_survives_a_redis_restart(celery_system, tmp_path):
     broker = redis.Redis(host=HOST, port=REDIS_PORT, db=REDIS_DB)
     with mock.patch.dict(os.environ, env):
         paths, resource, store, versions_before, file = _delivery(CODES[1], 800, 23, tmp_path)
-        _settle(api)
+        api.wait_until_idle()
         try:
             for program in workers:
                 supervisor.stop(layout, program)
             marked = datetime.now(timezone.utc)
             submit_delivery(resource, file, paths)
             dag_id = ingest_dag_id(resource.table)
-            run_id, _ti = _task(api, dag_id, marked, "land", "queued")
+            run_id, _ti = api.wait_for_task_state(dag_id, marked, "land", "queued")
             deadline = time.monotonic() + 60
             while broker.llen("default") < 1:  # Celery's queue (Airflow's default_queue) holds the task
                 assert time.monotonic() < deadline, "the queued task never reached the broker"

@@ -104,3 +104,19 @@ def test_deliveries_are_events_with_a_reconciliation_clock(airflow_db):
         assert classpath == "kcdata.delivery_trigger.DeliveryMarkerTrigger"
         assert kwargs["directory"].endswith(f"/{resource.table}")
         assert timetable.timetable.expression == "*/10 * * * *"  # and a clock for the runs events missed
+
+
+def test_reconciliation_can_be_turned_off_for_a_big_catalog(airflow_db, monkeypatch):
+    """`KCDATA_RECONCILE_CRON=off`: a file-drop resource runs on its marker events alone (no
+    reconciliation run of every ingest DAG, which a thousand resources cannot afford every 10
+    minutes); a cron given instead replaces the default."""
+    from kcdata.airflow_run import load_dags
+
+    file_drop = next(r for r in load_catalog() if r.source.kind == "file_drop")
+    monkeypatch.setenv("KCDATA_RECONCILE_CRON", "off")
+    timetable = load_dags()[f"ingest__{file_drop.table}"].timetable
+    assert not hasattr(timetable, "timetable")  # no clock
+    assert timetable.asset_condition.name == f"kcdata.inbox.{file_drop.table}"
+    monkeypatch.setenv("KCDATA_RECONCILE_CRON", "0 2 * * *")
+    assert load_dags()[f"ingest__{file_drop.table}"].timetable.timetable.expression == "0 2 * * *"
+
