@@ -1,9 +1,9 @@
 """
 ### Publish approved open datasets to the CKAN portal
 
-Scheduled on the `kcdata.changes.open` alias: after every open-view build, each resource it rebuilt goes
-through the publication gate (open type allows it, latest version passed validation, a department reviewer
-approved it). Passing resources are created or updated in place on CKAN (one organisation per
+Scheduled on the `kcdata.changes.open` alias: after every open-view build, each resource it
+rebuilt goes through the publication gate (open type allows it, latest version passed validation,
+a department reviewer approved it). Passing resources are created or updated in place on CKAN (one organisation per
 department, one dataset per resource, CSV + Parquet + data dictionary + DataStore table, and the
 signed manifest: manifest.json, manifest.json.sig, signing-key.pem); resources whose approval was
 withdrawn are retracted. Re-running changes nothing. Then every dataset on the portal gets a

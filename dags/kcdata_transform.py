@@ -4,10 +4,11 @@
 Scheduled on the `kcdata.changes.validated` alias (data-aware, not on a clock): when any ingest
 DAG publishes a new validated batch, it announces its table there, and `dbt build` rebuilds the
 changed resources' current rows (`lake/curated/resources/<table>.parquet`, generated staging, one
-row per key, only versions that passed validation) and the curated Parquet marts in `lake/curated`, runs dbt's tests, and records
-validated → curated lineage in the catalog. Each Asset event carries its row count; each rebuilt resource is
-announced through `kcdata.changes.curated.resources` for the open-view DAG. The task runs
-in the one-slot `dbt` pool: one dbt run at a time, since DuckDB locks its file.
+row per key, only versions that passed validation) and the curated Parquet marts in
+`lake/curated`, runs dbt's tests, and records validated → curated lineage in the catalog. Each
+Asset event carries its row count; each rebuilt resource is announced through
+`kcdata.changes.curated.resources` for the open-view DAG. The task runs in the one-slot `dbt`
+pool: one dbt run at a time, since DuckDB locks its file.
 """
 from __future__ import annotations
 

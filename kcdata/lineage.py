@@ -66,7 +66,7 @@ def to_dataset(obj: Any) -> Any:
     from openlineage.client.event_v2 import Dataset
 
     uri = getattr(obj, "uri", None)
-    if type(obj).__name__ == "AssetAlias" or (isinstance(uri, str) and uri.startswith("kcdata://changes/")):
+    if type(obj).__name__ == "AssetAlias":
         return None  # what schedules the next stage (topology.changes_alias), not data
     if isinstance(uri, str) and uri.startswith("kcdata://"):
         namespace, name = dataset_name(uri)

@@ -26,9 +26,9 @@ FRESHNESS = "govern__freshness"
 DBT_POOL = "dbt"  # one slot: one dbt run at a time (DuckDB locks its file); created by `kcdata up`
 RECONCILE_CRON = "*/10 * * * *"  # the ingest runs that pick up deliveries whose event was missed
 FRESHNESS_CRON = "*/15 * * * *"
+CHANGES_PREFIX = "kcdata.changes."  # the aliases the downstream stages are scheduled on (changes_alias)
 # A stage task that dies with its worker (or meets a passing fault) is run again, on whichever worker
 # is free: every stage is idempotent, so a retry ends where an undisturbed run would
-CHANGES_PREFIX = "kcdata.changes."  # the aliases the downstream stages are scheduled on (changes_alias)
 STAGE_RETRY = {"retries": 2, "retry_delay": timedelta(seconds=10)}
 
 
