@@ -132,6 +132,28 @@ class AirflowApi:
             time.sleep(every)
         raise KcdataError(f"Airflow: {dag_id}: no finished run after {after:%H:%M:%S} within {timeout:.0f} s")
 
+    def triggered_by(self, run: DagRun) -> set[tuple[str, str]]:
+        """The (dag_id, run_id) of every run whose Asset events started `run` (Airflow's upstream
+        events of an Asset-triggered run; empty for a run started otherwise)."""
+        events = self._get(f"/dags/{run.dag_id}/dagRuns/{run.run_id}/upstreamAssetEvents")["asset_events"]
+        return {(e["source_dag_id"], e["source_run_id"]) for e in events if e.get("source_run_id")}
+
+    def wait_for_run_triggered_by(self, dag_id: str, source: DagRun, timeout: float = 600) -> DagRun:
+        """The run of `dag_id` that events of the run `source` started, once finished: the next
+        step of one delivery's chain, however many other runs go on beside it."""
+        deadline = time.monotonic() + timeout
+        others: set[str] = set()  # runs started by other events (a run's events never change)
+        while time.monotonic() < deadline:
+            for run in self.runs(dag_id, since=source.start):
+                if run.run_id in others:
+                    continue
+                if (source.dag_id, source.run_id) not in self.triggered_by(run):
+                    others.add(run.run_id)
+                elif run.finished:
+                    return run
+            time.sleep(1)
+        raise KcdataError(f"Airflow: no finished {dag_id} run started by {source.dag_id} {source.run_id} within {timeout:.0f} s")
+
     def wait_for_task_state(self, dag_id: str, since: datetime, task_id: str, state: str,
                             timeout: float = 420) -> tuple[str, dict]:
         """The latest run of `dag_id` queued after `since`, once its `task_id` is in `state` (for

@@ -5,11 +5,14 @@ parallel, each on its own worker, and their rows reach the lake.
 
 Its own module, with its own system: it brings the system up with `KCDATA_EXECUTOR=celery` (one
 task slot per worker, so that two tasks at once must run on two workers), and afterwards puts it
-back as it found it (stopped, or running with the default LocalExecutor).
+back as it found it (stopped, or running with the default LocalExecutor). It publishes to the
+session's CKAN under resource codes of its own (KC-XXXX-9nn, from a copy of the catalog), so it never
+touches a dataset of another test, and purges its datasets at the end.
 """
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 import uuid
@@ -21,7 +24,34 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-CODES = ("KC-STHJ-001", "KC-JTYS-001")
+CODES = ("KC-STHJ-901", "KC-JTYS-901")  # the sample entries' codes as this module's catalog copy has them
+
+
+def _own_codes(catalog_dir) -> list[str]:
+    """Give every entry of the catalog copy in `catalog_dir` a code of its own (KC-XXXX-0nn becomes
+    KC-XXXX-9nn, references too): its datasets on the shared portal are this module's alone, and
+    publishing or retracting here never reaches a dataset another test published. The codes."""
+    codes = []
+    for entry in sorted(catalog_dir.rglob("*.yaml")):
+        text = re.sub(r"\bKC-([A-Z]{2,6})-0(\d{2})\b", r"KC-\1-9\2", entry.read_text(encoding="utf-8"))
+        entry.write_text(text, encoding="utf-8")
+        codes += re.findall(r"^code: (KC-[A-Z]{2,6}-9\d{2})$", text, flags=re.MULTILINE)
+    return codes
+
+
+def _purge_datasets(codes: list[str]) -> None:
+    """Remove this module's datasets from the portal for good (CKAN's purge, not its soft delete)."""
+    from portal.client import CkanTarget, Portal
+    from stack import connection
+    from stack.layout import CKAN_PORT, HOST
+    from stack.proc import port_open
+
+    if not port_open(HOST, CKAN_PORT):
+        return
+    admin = Portal(CkanTarget(*connection(local=True)))
+    for code in codes:
+        if admin.show("package_show", id=code.lower()) is not None:
+            admin.call("dataset_purge", id=code.lower())
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +66,14 @@ def celery_system(tmp_path_factory, reconcile_cron):
     root = tmp_path_factory.mktemp("celery")
     catalog_dir = root / "catalog"
     shutil.copytree(PROJECT_ROOT / "catalog" / "resources", catalog_dir)
+    codes = _own_codes(catalog_dir)
     was_running = status().running
     before = sec.load(get_layout().system_env)  # the settings a running system was started with
     started = time.monotonic()
     if not postgres.ready():  # this session's catalog database is made in the system's PostgreSQL
         with mock.patch.dict(os.environ, {"KCDATA_RECONCILE_CRON": reconcile_cron}):
             system.up(report=lambda _: None)
+    _purge_datasets(codes)  # left by a session that was stopped before its end
     store = ensure_s3()
     database = f"kcdata_catalog_{uuid.uuid4().hex[:8]}"
     psql(get_layout(), f"CREATE DATABASE {database} OWNER {CATALOG_ROLE} ENCODING 'UTF8' TEMPLATE template0;")
@@ -53,6 +85,7 @@ def celery_system(tmp_path_factory, reconcile_cron):
         client = system.up(report=lambda _: None)
     print(f"system up on the CeleryExecutor in {time.monotonic() - started:.0f} s")
     yield root, {**env, **store}, client
+    _purge_datasets(codes)
     psql(get_layout(), f"DROP DATABASE IF EXISTS {database} WITH (FORCE);")  # this session's catalog
     # back as it was: a running system with the settings it ran with (another module's lake and
     # inbox), a stopped one stopped with the default executor (what a shell without KCDATA_EXECUTOR runs)
@@ -162,10 +195,12 @@ def _start_worker(program: str) -> None:
     supervisor.start(get_layout(), program)
 
 
-def _kill_mid_task(api, dag_id: str, since: datetime, task_id: str) -> tuple[str, str]:
-    """Kill the worker running `task_id`, wait until the retry succeeded, bring the worker back;
-    the run id and the killed worker's hostname."""
+def _kill_mid_task(api, dag_id: str, since: datetime, task_id: str, when=None) -> tuple[str, str]:
+    """Kill the worker running `task_id` (once `when()` returns, if given), wait until the retry
+    succeeded, bring the worker back; the run id and the killed worker's hostname."""
     run_id, ti = api.wait_for_task_state(dag_id, since, task_id, "running")
+    if when is not None:
+        when()
     program = _kill_worker(ti["hostname"])
     try:  # Airflow notices the silent task after its heartbeat timeout, then retries it
         api.wait_for_task_state(dag_id, since, task_id, "success", timeout=600)
@@ -291,3 +326,92 @@ def test_work_queued_in_redis_survives_a_redis_restart(celery_system, tmp_path):
     assert len(versions) == versions_before + 1
     assert versions[-1].rows_in == 800
     assert versions[-1].rows_accepted + versions[-1].rows_quarantined == 800
+
+
+PUBLISH_ROWS = 60_000
+
+
+def _half_published(admin, name: str, fingerprint: str, timeout: float = 300) -> dict:
+    """Wait until the portal shows `name` half-way through its publish: the dataset made and at
+    least one file uploaded, its `fingerprint` (the marker a publish sets last) not yet this
+    version's. What it showed then."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        shown = admin.show("package_show", id=name)
+        if shown is not None and shown.get("resources"):
+            assert shown.get("fingerprint") != fingerprint, f"{name} was published before its worker could be killed"
+            return shown
+        time.sleep(0.1)
+    raise AssertionError(f"{name} never appeared on the portal within {timeout:.0f} s")
+
+
+def test_a_worker_killed_mid_publish_leaves_one_whole_dataset_on_the_portal(celery_system, tmp_path):
+    """A reviewer approves a 60,000-row resource; its publish loses its worker half-way (the dataset
+    made, some files uploaded, the DataStore not yet loaded). The retry, on the other worker, ends as
+    an undisturbed publish would: one dataset, each file once, the DataStore holding every row of
+    the open view once, and the files an anonymous user downloads match the signed manifest."""
+    from catalog.audit import Actor
+    from catalog.entries import forget_loaded_catalog
+    from common.lake import OpenView, Zone
+    from connectors.inbox import submit_delivery
+    from kcdata.approvals import act
+    from kcdata.topology import OPEN_VIEW, PUBLISH, TRANSFORM, ingest_dag_id
+    from portal.client import CkanTarget, Portal
+    from portal.fetch import fetch_dataset, parse_ref
+    from portal.manifest import MANIFEST, PUBLIC_KEY, SIGNATURE, verify_folder
+    from portal.mapping import dataset_name
+    from stack import connection
+
+    _root, env, api = celery_system
+    target = CkanTarget(*connection(local=True))
+    admin = Portal(target)
+    with mock.patch.dict(os.environ, env):
+        paths, resource, store, versions_before, file = _delivery(CODES[1], PUBLISH_ROWS, 31, tmp_path)
+        name = dataset_name(resource)
+        api.wait_until_idle()
+        marked = datetime.now(timezone.utc)
+        submit_delivery(resource, file, paths)
+        ingest = api.wait_for_run_after(ingest_dag_id(resource.table), marked, timeout=420)
+        chain = [ingest]  # this delivery's chain, whatever else the scheduler runs beside it
+        for step in (TRANSFORM, OPEN_VIEW, PUBLISH):  # not approved yet: its publish run publishes nothing
+            chain.append(api.wait_for_run_triggered_by(step, chain[-1]))
+        version = store.latest_version(resource.code)
+        view = OpenView.describe(paths.batch_file(Zone.open, resource.table, version.fingerprint, version.rules),
+                                 [i.code for i in resource.items])
+        assert admin.show("package_show", id=name) is None, f"{name} was on the portal before its approval"
+
+        approved = datetime.now(timezone.utc)
+        outcome = act(resource, "approve", "Celery test reviewer", actor=Actor("cli:celery-test"))
+        assert outcome.run_id, "the approval started no publish run"
+        half: dict = {}
+        run_id, dead_host = _kill_mid_task(api, PUBLISH, approved, "publish",
+                                           when=lambda: half.update(_half_published(admin, name, version.fingerprint)))
+        run = api.wait_for_run(PUBLISH, run_id, timeout=300)
+        versions = store.resource(resource.code)[1]
+        publication = store.publication(resource.code)
+        shown = admin.call("package_show", id=name)
+        csv = next(r for r in shown["resources"] if r["name"] == "data.csv")
+        datastore_rows = admin.call("datastore_search", resource_id=csv["id"], limit=0)["total"]
+        found = admin.call("package_search", q=f'name:"{name}"', include_private=True, include_drafts=True)["count"]
+        folder = fetch_dataset(parse_ref(name, target.url), tmp_path / "download")  # anonymously, as the public
+        verdict = verify_folder(folder)
+    forget_loaded_catalog()
+    print(f"publish killed with {len(half['resources'])} of {len(shown['resources'])} files up; "
+          f"{view.rows:,} rows in the DataStore after the retry")
+
+    assert [r.state for r in chain] == ["success"] * 4 and run.state == "success"
+    assert run_id == outcome.run_id
+    ti = _tries(api, PUBLISH, run_id)["publish"]
+    assert ti["try_number"] >= 2 and ti["hostname"] != dead_host, (ti["try_number"], ti["hostname"], dead_host)
+    assert len(half["resources"]) < len(shown["resources"]), "the worker was killed after every file was up"
+    # one dataset, each file once, marked as this version's, and the catalog says so
+    assert found == 1
+    names = [r["name"] for r in shown["resources"]]
+    assert sorted(names) == sorted({*(f.name for f in verdict.manifest.files), MANIFEST, SIGNATURE, PUBLIC_KEY}), names
+    assert shown["state"] == "active" and shown["fingerprint"] == version.fingerprint
+    assert (publication.state, publication.version, publication.fingerprint) == ("published", version.version, version.fingerprint)
+    assert len(versions) == versions_before + 1  # publishing made no version
+    # every row of the open view once, in the DataStore and in the files the public downloads
+    assert datastore_rows == view.rows > 0
+    assert verdict.ok, verdict.problems
+    assert {f.name: f.rows for f in verdict.manifest.files}["data.csv"] == view.rows
