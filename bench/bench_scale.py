@@ -204,9 +204,10 @@ def _set_paused(api, dag_id: str, paused: bool) -> None:
     api._request("PATCH", f"{api.url}/api/v2/dags/{dag_id}", json={"is_paused": paused})
 
 
-def run_batch(workers: int, catalog: Path, work: Path, batch: list[str], rows: int) -> dict:
-    """The system on `catalog` with `workers` Celery workers; a delivery for each code in `batch`
-    at once; throughput and scheduler overhead from the ingest runs' task instances."""
+def run_batch(workers: int, catalog: Path, work: Path, batch: list[str], rows: int, parse_interval: int | None = None) -> dict:
+    """The system on `catalog` with `workers` Celery workers (and DAG files parsed every
+    `parse_interval` s, if given); a delivery for each code in `batch` at once; throughput and
+    scheduler overhead from the ingest runs' task instances."""
     from unittest import mock
 
     from catalog.entries import forget_loaded_catalog, get_resource
@@ -221,6 +222,8 @@ def run_batch(workers: int, catalog: Path, work: Path, batch: list[str], rows: i
            # no reconciliation: every ingest DAG's first start would make its latest missed one, a
            # thousand runs ahead of the deliveries
            "KCDATA_RECONCILE_CRON": "off"}
+    if parse_interval:
+        env["KCDATA_PARSE_INTERVAL"] = str(parse_interval)
     with mock.patch.dict(os.environ, env):
         forget_loaded_catalog()
         from common.settings import get_paths
@@ -340,6 +343,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=24, help="deliveries per configuration (resources at once)")
     parser.add_argument("--rows", type=int, default=2000, help="rows per delivery")
     parser.add_argument("--workers", default="1,2", help="Celery worker counts to run")
+    parser.add_argument("--parse-interval", type=int, default=None,
+                        help="seconds between two parses of a DAG file on the running system (KCDATA_PARSE_INTERVAL; default 5)")
     parser.add_argument("--skip-system", action="store_true", help="DAG parsing only")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / f"scale-{date.today()}.json")
     args = parser.parse_args()
@@ -371,9 +376,10 @@ def main() -> None:
             batch = (copies * 2)[: args.batch]
             result["system_resources"] = len(load_catalog(system_catalog))
             result["runs"] = []
+            result["parse_interval_s"] = args.parse_interval or 5
             with own_system():
                 for workers in [int(w) for w in args.workers.split(",")]:
-                    result["runs"].append(run_batch(workers, system_catalog, work, batch, args.rows))
+                    result["runs"].append(run_batch(workers, system_catalog, work, batch, args.rows, args.parse_interval))
             _print_runs(result["runs"])
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -21,7 +21,8 @@ Report = Callable[[str], None]
 # (AIRFLOW_CONN_*: connections of pulled sources given in the environment; the settings file is
 # mode 0600 in the state folder outside the repository, like the secrets file)
 _PASS_THROUGH = ("AIRFLOW__SMTP__", "AIRFLOW__OPENLINEAGE__", "AIRFLOW_CONN_", "OPENLINEAGE_", "KCDATA_WEB_URL",
-                 "KCDATA_BUREAU", "KCDATA_RECONCILE", "KCDATA_OPENLINEAGE", "KCDATA_EXECUTOR", "KCDATA_CELERY_")
+                 "KCDATA_BUREAU", "KCDATA_RECONCILE", "KCDATA_OPENLINEAGE", "KCDATA_EXECUTOR", "KCDATA_CELERY_",
+                 "KCDATA_PARSE_INTERVAL")
 
 
 def settings() -> dict[str, str]:

@@ -19,10 +19,11 @@ from stack import celery
 from stack import secrets as sec
 from stack.layout import AIRFLOW_PORT, HOST, PG_PORT, PROJECT_ROOT, Layout, airflow_url, ckan_url
 from stack.postgres import AIRFLOW_DB, AIRFLOW_ROLE
-from stack.proc import http_json, run
+from stack.proc import PortalError, http_json, run
 from stack.supervisor import Program
 
 ADMIN = "admin"
+PARSE_INTERVAL = "KCDATA_PARSE_INTERVAL"  # a setting of the shell that runs `kcdata up`
 DBT_POOL = "dbt"
 SERVICES = ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
 _ARGS = {
@@ -106,7 +107,7 @@ def environment(layout: Layout, service: str | None = None) -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": db,
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": parse_interval(settings),
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
@@ -121,6 +122,16 @@ def environment(layout: Layout, service: str | None = None) -> dict[str, str]:
         env["AIRFLOW_CONN_KCDATA_CKAN"] = json.dumps({"conn_type": "http", "host": secrets.get(sec.CKAN_URL) or ckan_url(),
                                                       "password": token})
     return env
+
+
+def parse_interval(settings: dict[str, str]) -> str:
+    """Seconds between two parses of a DAG file: 5 by default, so that a catalog edit shows at once;
+    `KCDATA_PARSE_INTERVAL` raises it for a big catalog, whose ingest file costs ~2.5 ms of CPU per
+    resource at every parse (README, *Scale*)."""
+    value = (settings.get(PARSE_INTERVAL) or "5").strip()
+    if not value.isdigit() or int(value) < 1:
+        raise PortalError(f"{PARSE_INTERVAL}={value!r}: give the seconds between two parses of a DAG file, e.g. 60")
+    return value
 
 
 def settings_digest(layout: Layout) -> str:
@@ -143,6 +154,7 @@ def is_service(name: str) -> bool:
 
 
 def programs(layout: Layout) -> list[Program]:
+    parse_interval(sec.load(layout.system_env))  # a wrong value stops `up` here, not each service at its start
     digest = settings_digest(layout)
     python = str(Path(sys.executable))
     return [

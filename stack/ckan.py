@@ -262,6 +262,24 @@ def init_db(layout: Layout) -> bool:
     return True
 
 
+def _assets_stamp(layout: Layout) -> Path:
+    return layout.run / "ckan-assets.stamp"
+
+
+def build_assets(layout: Layout) -> bool:
+    """`ckan asset build` before the server starts, once per CKAN, plugins and extension. Left to
+    the first page views, each gunicorn worker builds the bundles itself, and a worker that reads
+    a bundle another one is still writing answers 500 ("Cannot find version of <Bundle ...>"): on a
+    fresh portal, concurrent first visitors got errors. True when built."""
+    text = _db_stamp_text() + f"extension {extension_digest()}\n"
+    stamp, built = _assets_stamp(layout), layout.storage / "webassets"
+    if stamp.exists() and stamp.read_text() == text and built.is_dir() and any(built.iterdir()):
+        return False
+    ckan_cli(layout, "asset", "build", what="ckan asset build")
+    stamp.write_text(text)
+    return True
+
+
 def set_datastore_permissions(layout: Layout) -> bool:
     """Apply `ckan datastore set-permissions` as the superuser, once per datastore database."""
     done = postgres.psql(layout, "SELECT count(*) FROM pg_proc WHERE proname = 'populate_full_text_trigger';",

@@ -133,6 +133,7 @@ def _up(layout: Layout, report: Report, settings: dict[str, str] | None) -> Stac
     _note(report, ckan.set_datastore_permissions(layout), "ckan: datastore permissions set")
     _note(report, ckan.ensure_publisher(layout), "ckan: publisher account and API token created")
     _note(report, ckan.write_wsgi(layout), "ckan: WSGI entry written")
+    _note(report, ckan.build_assets(layout), "ckan: web assets built")
     if ckan.stale(layout):
         for name in ("ckan", ckan.JOBS):
             if supervisor.stop(layout, name):

@@ -1,10 +1,13 @@
 #!/bin/bash
 # The one-shot set-up of CKAN (the ckan-init service), idempotent like the local stack's
-# (stack/ckan.py): database tables and plugin migrations, the DataStore's permissions, and the
-# sysadmin account the publisher uses. Passwords come from the environment only.
+# (stack/ckan.py): database tables and plugin migrations, the web assets, the DataStore's
+# permissions, and the sysadmin account the publisher uses. Passwords come from the environment only.
 set -euo pipefail
 
 ckan db init
+# built once into the shared storage volume before `ckan` starts: left to the first page views,
+# each gunicorn worker builds them itself, and one reading a bundle another is still writing answers 500
+ckan asset build
 # the SQL CKAN prints, run as the database superuser as CKAN's documentation asks
 # (DATASTORE_ADMIN_URL, given to this one-shot service only; read from the environment by
 # psycopg2, CKAN's own driver: no password on a command line)
