@@ -49,6 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common.settings import PROJECT_ROOT  # noqa: E402
+from stack.airflow import DEFAULT_PARSE_INTERVAL  # noqa: E402
 
 DOWNSTREAM = ("transform__curated", "govern__open_view", "publish__portal")
 
@@ -376,7 +377,7 @@ def main() -> None:
             batch = (copies * 2)[: args.batch]
             result["system_resources"] = len(load_catalog(system_catalog))
             result["runs"] = []
-            result["parse_interval_s"] = args.parse_interval or 5
+            result["parse_interval_s"] = args.parse_interval or DEFAULT_PARSE_INTERVAL
             with own_system():
                 for workers in [int(w) for w in args.workers.split(",")]:
                     result["runs"].append(run_batch(workers, system_catalog, work, batch, args.rows, args.parse_interval))

@@ -24,6 +24,7 @@ from stack.supervisor import Program
 
 ADMIN = "admin"
 PARSE_INTERVAL = "KCDATA_PARSE_INTERVAL"  # a setting of the shell that runs `kcdata up`
+DEFAULT_PARSE_INTERVAL = 5  # seconds
 DBT_POOL = "dbt"
 SERVICES = ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
 _ARGS = {
@@ -128,7 +129,7 @@ def parse_interval(settings: dict[str, str]) -> str:
     """Seconds between two parses of a DAG file: 5 by default, so that a catalog edit shows at once;
     `KCDATA_PARSE_INTERVAL` raises it for a big catalog, whose ingest file costs ~2.5 ms of CPU per
     resource at every parse (README, *Scale*)."""
-    value = (settings.get(PARSE_INTERVAL) or "5").strip()
+    value = (settings.get(PARSE_INTERVAL) or str(DEFAULT_PARSE_INTERVAL)).strip()
     if not value.isdigit() or int(value) < 1:
         raise PortalError(f"{PARSE_INTERVAL}={value!r}: give the seconds between two parses of a DAG file, e.g. 60")
     return value

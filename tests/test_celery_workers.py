@@ -397,7 +397,7 @@ def test_a_worker_killed_mid_publish_leaves_one_whole_dataset_on_the_portal(cele
         verdict = verify_folder(folder)
     forget_loaded_catalog()
     print(f"publish killed with {len(half['resources'])} of {len(shown['resources'])} files up; "
-          f"{view.rows:,} rows in the DataStore after the retry")
+          f"{datastore_rows:,} rows in the DataStore after the retry")
 
     assert [r.state for r in chain] == ["success"] * 4 and run.state == "success"
     assert run_id == outcome.run_id
