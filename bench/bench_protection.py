@@ -66,7 +66,7 @@ def _resource(table: str, treated: bool):
     from catalog.model import Provider, Resource
 
     items = ITEMS if treated else [{k: v for k, v in i.items() if k != "treatment"} | {"sensitivity": "public"} for i in ITEMS]
-    provider = Provider(name="测试局", name_en="Bench bureau", code="11440100BENCH0001X", slug="bench")
+    provider = Provider(name="测试局", name_en="Bench bureau", code="11440100BENCH00014", slug="bench")
     return Resource.model_validate({
         "code": f"KC-BNCH-{'002' if treated else '001'}", "table": table, "name": "基准", "name_en": "Bench",
         "category": "基础信息资源/测试", "provider": provider, "summary": "基准测试", "format": "电子表格",

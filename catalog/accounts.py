@@ -67,6 +67,11 @@ class Account:
         return self.display_name or self.username
 
     @property
+    def record_name(self) -> str:
+        """The name on an approval record: `王科长 (wang)`, or the username alone."""
+        return f"{self.display_name} ({self.username})" if self.display_name else self.username
+
+    @property
     def role_label(self) -> str:
         return ROLE_LABELS[self.role]
 

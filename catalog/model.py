@@ -6,6 +6,7 @@ Validation here refuses bad combinations early with a message that says what to 
 """
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import date
 from enum import Enum
@@ -13,10 +14,11 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from catalog.licences import DEFAULT_LICENCE
 from catalog.licences import licence as _open_licence
+from common.codes import uscc_problem
 
 
 class ItemType(str, Enum):
@@ -265,6 +267,8 @@ class Item(BaseModel):
     references: str | None = None
     # What this item's cells write for "no value" (overrides the resource's `missing_values`).
     missing_values: list[str] | None = None
+    # Trim edge whitespace (ASCII and Unicode: U+3000, NBSP...) before checking; None: the entry's `trim`.
+    trim: bool | None = None
 
     @field_validator("code")
     @classmethod
@@ -273,14 +277,35 @@ class Item(BaseModel):
             raise ValueError(f"item code {v!r} must be snake_case ASCII, at most 63 characters")
         return v
 
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_is_check_or_regex(cls, v: str | None, info: ValidationInfo) -> str | None:
+        """A named check in any case (USCC -> uscc), else a regex that compiles; a bare word is a
+        misspelt named check far more often than a regex meant to match that word."""
+        if v is None:
+            return v
+        where = f"item {info.data.get('code', '?')} ({info.data.get('name', '?')}): pattern"
+        if v.lower() in NAMED_PATTERNS:
+            return v.lower()
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
+            close = difflib.get_close_matches(v.lower(), sorted(NAMED_PATTERNS), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise ValueError(
+                f"{where} {v!r} is not a named check ({', '.join(sorted(NAMED_PATTERNS))}); {hint}"
+                f"a regex that matches this word itself is written ^{v}$"
+            )
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"{where} {v!r} is not a valid regular expression: {exc}") from None
+        return v
+
     @model_validator(mode="after")
     def _range_needs_number(self) -> Item:
         if self.range is not None and self.type not in (ItemType.N, ItemType.I):
             raise ValueError(f"item {self.code}: range only applies to N or I items, not {self.type.value}")
         if self.pattern and self.type is not ItemType.C:
             raise ValueError(f"item {self.code}: pattern only applies to C items")
-        if self.pattern and self.pattern not in NAMED_PATTERNS:
-            re.compile(self.pattern)
         if self.derived is not None:
             sent_only = [f for f in ("required", "unique", "pattern", "range", "allowed", "aliases", "sample") if getattr(self, f)]
             if sent_only:
@@ -438,7 +463,7 @@ class Provider(BaseModel):
 
     name: str
     name_en: str
-    code: str  # 提供方代码, e.g. the unified social credit code of the department
+    code: str  # 提供方代码: the department's unified social credit code (GB 32100-2015, check character verified)
     slug: str  # key in departments.yaml, folder name under catalog/resources, organisation name on the portal
     # Where its notifications go; a department without one is reached through the bureau only.
     contact: Contact | None = None
@@ -448,6 +473,15 @@ class Provider(BaseModel):
     def _slug_is_folder_name(cls, v: str) -> str:
         if not re.fullmatch(r"[a-z][a-z0-9_]{1,62}", v):
             raise ValueError(f"department slug {v!r} must be snake_case ASCII (it names a folder and a portal organisation)")
+        return v
+
+    @field_validator("code")
+    @classmethod
+    def _code_is_uscc(cls, v: str) -> str:
+        """A department's code is its unified social credit code; a typo would be published as it is."""
+        problem = uscc_problem(v)
+        if problem:
+            raise ValueError(f"code {v!r} is not a unified social credit code (GB 32100-2015): {problem}")
         return v
 
 
@@ -569,7 +603,7 @@ class HttpAuth(BaseModel):
 
 # Settings that belong to one kind only; giving them to another kind is a mistake worth naming.
 _KIND_FIELDS = {
-    "file_drop": {"encoding", "sheet"},
+    "file_drop": {"encoding", "sheet", "delimiter", "records_path"},
     "http_api": {"url", "records_path", "params", "pagination", "auth", "timeout_s", "attempts", "backoff_s", "max_pages"},
     "database": {"dialect", "table", "query", "mode", "watermark", "order_by", "chunk_rows", "timezone"},
 }
@@ -588,11 +622,12 @@ class Source(BaseModel):
     format: SourceFormat  # required for file_drop; pulled kinds default to (and must be) json
     encoding: str = "auto"  # what the department sends; the connector detects it anyway
     sheet: str | None = None
+    delimiter: str = ","  # CSV: the one character between fields (`;`, `|`, or `tab`)
     sample_rows: int = 10_000  # default size of `kcdata sample`
     connection: str | None = None  # Airflow connection id holding host, login and secret
     # http_api
     url: str | None = None  # absolute, or a path (`/v1/items`) on the connection's host
-    records_path: str = ""  # dotted path of the records list in each response (`data.items`); "" = the response
+    records_path: str = ""  # dotted path of the records list in each response or JSON file (`data.items`); "" = the top level
     params: dict[str, str] = Field(default_factory=dict)  # fixed query parameters
     pagination: Pagination = Field(default_factory=NoPagination)
     auth: HttpAuth | None = None
@@ -619,7 +654,8 @@ class Source(BaseModel):
 
     @model_validator(mode="after")
     def _settings_fit_kind(self) -> Source:
-        foreign = sorted(f for k, names in _KIND_FIELDS.items() if k != self.kind for f in names & self.model_fields_set)
+        own = _KIND_FIELDS[self.kind]
+        foreign = sorted({f for k, names in _KIND_FIELDS.items() if k != self.kind for f in (names - own) & self.model_fields_set})
         if foreign:
             raise ValueError(f"source.{foreign[0]} does not apply to kind {self.kind} (settings given: {', '.join(foreign)})")
         if self.kind in PULLED_KINDS and self.format is not SourceFormat.json:
@@ -628,11 +664,30 @@ class Source(BaseModel):
             raise ValueError(f"source.connection {self.connection!r} is not an Airflow connection id (letters, digits, _ . -)")
         if self.kind == "file_drop" and self.connection is not None:
             raise ValueError("source.connection does not apply to kind file_drop (departments drop files; nothing is pulled)")
+        if any(not p for p in self.records_path.split(".")) and self.records_path:
+            raise ValueError(f"source.records_path {self.records_path!r} must be dotted field names, e.g. data.items")
+        if self.kind == "file_drop":
+            self._check_file_drop()
         if self.kind == "http_api":
             self._check_http()
         if self.kind == "database":
             self._check_database()
         return self
+
+    @field_validator("delimiter", mode="before")
+    @classmethod
+    def _one_character(cls, v: Any) -> Any:
+        """`tab` and the two characters `\\t` (YAML's single quotes keep them) both mean a tab."""
+        v = "\t" if isinstance(v, str) and v.strip().lower() in ("tab", "\\t") else v
+        if not isinstance(v, str) or len(v) != 1 or v in "\"\r\n":
+            raise ValueError(f"source.delimiter {v!r} must be one character other than a quote or a line end (`;`, `|`, or `tab`)")
+        return v
+
+    def _check_file_drop(self) -> None:
+        if "delimiter" in self.model_fields_set and self.format is not SourceFormat.csv:
+            raise ValueError(f"source.delimiter applies to CSV deliveries, not {self.format.value}")
+        if self.records_path and self.format is not SourceFormat.json:
+            raise ValueError(f"source.records_path applies to JSON deliveries, not {self.format.value}")
 
     def _check_http(self) -> None:
         if not self.url:
@@ -645,8 +700,6 @@ class Source(BaseModel):
             raise ValueError(f"source.url {self.url!r} must be an http(s) URL or a path starting with /")
         if parts.username or parts.password:
             raise ValueError("source.url must not carry a login or password; put them in the Airflow connection")
-        if any(not p for p in self.records_path.split(".")) and self.records_path:
-            raise ValueError(f"source.records_path {self.records_path!r} must be dotted field names, e.g. data.items")
         if self.auth is not None and not self.connection:
             raise ValueError("source.auth needs source.connection: the secret comes from that Airflow connection")
 
@@ -686,6 +739,75 @@ class Source(BaseModel):
         return self.connection if self.pulled else None
 
 
+# Bare words a DuckDB expression may hold that are syntax, not column names (lowercased). Type
+# names, interval units, extract() parts and typed literals are told apart by where they stand
+# (see _expression_names), so `year` or `date` stay usable as item codes.
+_SQL_WORDS = frozenset("""
+    all and any array as asc asymmetric at between both by case collate current current_date current_time
+    current_timestamp desc distinct else end escape exclude exists false filter first following from glob
+    group groups ignore ilike in interval is isnull lambda last like localtime localtimestamp map no not
+    notnull null nulls or order others over partition preceding precision range respect row rows similar
+    some symmetric then ties time to true unbounded varying when where with within without zone
+""".split())
+_SQL_TOKEN = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|[^\W\d]\w*|\d[\w.]*|::|:=|->|\S""", re.S)
+
+
+def _lambda_params(tokens: list[str]) -> set[str]:
+    """Names bound by lambdas (`x -> x + 1`, `(k, v) -> ...`, `lambda x: ...`): not columns."""
+    params: set[str] = set()
+    for n, tok in enumerate(tokens):
+        if tok == "->" and n and tokens[n - 1] == ")":
+            start = max((k for k in range(n) if tokens[k] == "("), default=n)
+            params.update(w.lower() for w in tokens[start + 1 : n - 1] if w != ",")
+        elif tok == "->" and n:
+            params.add(tokens[n - 1].lower())
+        elif tok.lower() == "lambda":
+            end = tokens.index(":", n) if ":" in tokens[n:] else n
+            params.update(w.lower() for w in tokens[n + 1 : end] if w != ",")
+    return params
+
+
+def _is_column(tokens: list[str], n: int) -> bool:
+    """Whether the bare word at `n` is a column reference, judged by its neighbours."""
+    word, prev, nxt = tokens[n].lower(), tokens[n - 1].lower() if n else "", tokens[n + 1] if n + 1 < len(tokens) else ""
+    before_prev = tokens[n - 2].lower() if n > 1 else ""
+    if word in _SQL_WORDS or prev in (".", "::", "as", "collate") or nxt in ("(", ":=") or nxt.startswith("'"):
+        return False  # syntax, a struct field, a type, a collation, a function, a named argument or a typed literal
+    if before_prev == "interval" and (prev[:1].isdigit() or prev.startswith("'")):
+        return False  # the unit of `interval 1 day`
+    return not (prev == "(" and before_prev == "extract")  # extract(year from ...)
+
+
+def _expression_names(expression: str) -> set[str]:
+    """The column names a DuckDB SQL expression uses (lowercased, as DuckDB matches them):
+    bare or "quoted" identifiers that are not functions, keywords, types, units or lambda names."""
+    tokens = [t for t in _SQL_TOKEN.findall(expression) if not t.startswith(("--", "/*"))]
+    params = _lambda_params(tokens)
+    names = set()
+    for n, tok in enumerate(tokens):
+        if tok.startswith('"') and not (n and tokens[n - 1] == "."):
+            names.add(tok[1:-1].replace('""', '"').lower())
+        elif (tok[0].isalpha() or tok[0] == "_") and _is_column(tokens, n):
+            names.add(tok.lower())
+    return names - params
+
+
+def _check_derived_names(item: Item, codes: set[str], sent: set[str]) -> None:
+    """A derived expression names sent items only: not other derived items, not unknown names."""
+    names = _expression_names(item.derived or "")
+    chained = sorted(names & (codes - sent))
+    if chained:
+        raise ValueError(f"item {item.code}: derived from other derived items {chained}; derive from sent items only")
+    unknown = sorted(names - codes)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], sorted(sent), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ValueError(
+            f"item {item.code} ({item.name}): derived names {', '.join(map(repr, unknown))}, not an item of this entry{hint}; "
+            f"derive from the sent items: {', '.join(sorted(sent))}"
+        )
+
+
 class Resource(BaseModel):
     """One data resource (信息资源) of the catalog."""
 
@@ -711,6 +833,8 @@ class Resource(BaseModel):
     max_bad_share: float = Field(0.05, ge=0, le=1)  # quarantined share above which a batch fails
     # Cell texts that mean "no value" for every item (an item's own `missing_values` wins).
     missing_values: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING_VALUES))
+    # Trim edge whitespace of every cell before checking, counted as a warning (false: quarantine it).
+    trim: bool = True
     # 开放许可: SPDX id of an open licence in catalog/licences.py (the portal shows nothing closed).
     licence: str = DEFAULT_LICENCE
     # 署名: the text users must show when they reuse the data; None = "来源：<provider>".
@@ -731,6 +855,17 @@ class Resource(BaseModel):
         if any(not k.strip() for k in v):
             raise ValueError("keywords must not contain empty words")
         return [k.strip() for k in v]
+
+    @field_validator("table")
+    @classmethod
+    def _table_is_identifier(cls, v: str) -> str:
+        """The table names a dbt model, a lake folder and an inbox folder: one plain identifier."""
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,47}", v):
+            raise ValueError(
+                f"table {v!r} must be snake_case: lowercase ASCII letters, digits and _, starting with a letter, "
+                "at most 48 characters (it names a dbt model, a lake folder and an inbox folder)"
+            )
+        return v
 
     @field_validator("code")
     @classmethod
@@ -782,12 +917,8 @@ class Resource(BaseModel):
         if derived_keys:
             raise ValueError(f"key item(s) {derived_keys} are derived; key on the sent items they are computed from")
         for i in self.items:
-            if not i.derived:
-                continue
-            words = set(re.findall(r"(?<![\w.'\"])([a-z_][a-z0-9_]*)(?!\s*\()", i.derived))
-            unknown = sorted(w for w in words & set(codes) if w not in sent)
-            if unknown:
-                raise ValueError(f"item {i.code}: derived from other derived items {unknown}; derive from sent items only")
+            if i.derived:
+                _check_derived_names(i, set(codes), sent)
 
     def item(self, code: str) -> Item:
         return next(i for i in self.items if i.code == code)
@@ -795,6 +926,10 @@ class Resource(BaseModel):
     def missing_tokens(self, item: Item) -> list[str]:
         """The cell texts that are missing values for `item` (the empty cell always is)."""
         return [t for t in (item.missing_values if item.missing_values is not None else self.missing_values) if t != ""]
+
+    def trims(self, item: Item) -> bool:
+        """Whether `item`'s cells are trimmed of edge whitespace (the item's `trim`, else the entry's)."""
+        return self.trim if item.trim is None else item.trim
 
     @property
     def source_items(self) -> list[Item]:

@@ -28,10 +28,14 @@ def _folder() -> Path:
 
 
 def fingerprint(directory: Path) -> str | None:
-    """Changes when any entry, departments.yaml or bureau.yaml is added, removed or edited. None
+    """Changes when any entry, departments.yaml or bureau.yaml is added, removed or edited, or
+    when catalog/model.py (the classes the pickle holds) changes. None
     while a file was modified in the last 2 s: timestamps are coarse, and an edit of the same size
     within the same tick would go unseen (git's "racy clean" rule)."""
     digest = hashlib.sha256(str(directory.resolve()).encode())
+    # the entries' classes too: a pickle made before a field was added would load without it
+    model = Path(__file__).with_name("model.py").stat()
+    digest.update(f"model.py|{model.st_size}|{model.st_mtime_ns}\n".encode())
     newest = 0
     for path in sorted([*directory.glob("*.yaml"), *directory.glob("*/*.yaml")]):
         st = path.stat()

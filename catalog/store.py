@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from catalog.approval_terms import published_terms
 from catalog.audit import Actor, add_event
 from catalog.locks import store_lock
 from catalog.model import Resource
@@ -270,7 +271,8 @@ class CatalogStore:
         and `withdraw` are decisions. With an `actor`, an audit event is written in the same
         transaction. `sample_only` marks a demo approval: it covers only the version that is latest
         now (made from generated sample files), so the gate refuses any later version until a
-        person decides."""
+        person decides. An approval records the entry's publication terms it covers
+        (catalog/approval_terms.py)."""
         if action not in APPROVAL_ACTIONS:
             raise ValueError(f"unknown approval action {action!r}")
         if not by.strip():
@@ -282,7 +284,7 @@ class CatalogStore:
             latest = s.scalar(select(func.max(VersionRow.version)).where(VersionRow.resource_code == resource.code))
             row = ApprovalRow(
                 resource_code=resource.code, action=action, by=by.strip(), at=_now(), version=latest, note=note,
-                sample_only=sample_only,
+                sample_only=sample_only, terms=published_terms(resource) if action == "approve" else None,
             )
             s.add(row)
             if actor is not None:

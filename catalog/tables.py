@@ -97,6 +97,9 @@ class ApprovalRow(Base):
     # True for the demo reviewer's approvals (kcdata run): they cover only `version`, which was made
     # from the generated sample files, never a later version of real data.
     sample_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)
+    # What the reviewer saw: the published terms (open type; each item's type, sensitivity and
+    # treatment) when approving. A later entry whose terms differ is not covered (portal/gate.py).
+    terms: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class PublicationRow(Base):
@@ -248,3 +251,36 @@ class SharingRequestRow(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class GateResultRow(Base):
+    """The newest publish attempt's outcome for a resource (published, blocked by the leak gate,
+    waiting, not published and why): what `catalog show`, the resource page and `kcdata
+    deliveries` tell the department instead of a task log."""
+
+    __tablename__ = "gate_results"
+
+    resource_code: Mapped[str] = mapped_column(ForeignKey("resources.code"), primary_key=True)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    action: Mapped[str] = mapped_column(String(16))  # publisher.PublishResult.action
+    reasons: Mapped[list] = mapped_column(JSON)  # why not published (leak hits: file, column, rule, cells)
+    waived: Mapped[list] = mapped_column(JSON)  # leak hits an exception allowed: [{column, rule, cells, exception}]
+    checked_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class GateExceptionRow(Base):
+    """A reviewed exception to one leak-gate rule on one column of one resource (a land-certificate
+    number read as a mobile number): who allowed it, why, and until when. Revoked, never deleted."""
+
+    __tablename__ = "gate_exceptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_code: Mapped[str] = mapped_column(ForeignKey("resources.code"))
+    column: Mapped[str] = mapped_column(String(200))  # item code
+    rule: Mapped[str] = mapped_column(String(32))  # portal.leak_gate.RULES
+    reason: Mapped[str] = mapped_column(Text)
+    by: Mapped[str] = mapped_column(String(64))  # the reviewer's username
+    at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -31,6 +31,20 @@ def is_valid_uscc(code: object) -> bool:
     return uscc_check_char(code[:17]) == code[17]
 
 
+def uscc_problem(code: str) -> str | None:
+    """What is wrong with a unified social credit code (None: nothing), said so that the person
+    editing it knows which character to change rather than only that it is invalid."""
+    if len(code) != 18:
+        return f"has {len(code)} characters, not 18"
+    foreign = sorted({c for c in code if c not in _USCC_VALUE})
+    if foreign:
+        return f"has {', '.join(repr(c) for c in foreign)}, outside {USCC_CHARSET} (no I, O, S, V, Z; capitals only)"
+    expected = uscc_check_char(code[:17])
+    if code[17] != expected:
+        return f"its check character should be {expected!r}, not {code[17]!r}"
+    return None
+
+
 def id_card_check_char(first17: str) -> str:
     """The 18th character of a citizen identity number whose first 17 digits are given."""
     total = sum(int(c) * w for c, w in zip(first17, ID_CARD_WEIGHTS, strict=True))

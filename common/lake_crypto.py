@@ -46,7 +46,7 @@ WRAP_FORMAT = "kcdata-aes256gcm"  # wrapped data key: <format>:<master key id>:<
 MASTER_KEY_NEXT = "KCDATA_MASTER_KEY_NEXT"
 MASTER_KEY_PREVIOUS = "KCDATA_MASTER_KEY_PREVIOUS"
 # Columns beside the personal items that can carry personal values.
-CARRIER_COLUMNS = ("_problem_text", "_reasons")
+CARRIER_COLUMNS = ("_problem_text", "_problem_cells", "_reasons")
 CARRIER_PREFIX = "_unmapped_"
 
 

@@ -34,7 +34,10 @@ from common.settings import Paths, get_paths
 if TYPE_CHECKING:
     from connectors.readers import TextStream
 
-SUFFIXES = {".csv": SourceFormat.csv, ".xlsx": SourceFormat.xlsx, ".json": SourceFormat.json, ".jsonl": SourceFormat.json}
+SUFFIXES = {
+    ".csv": SourceFormat.csv, ".xlsx": SourceFormat.xlsx, ".xls": SourceFormat.xlsx,  # .xls: Excel 97-2003, read as a spreadsheet
+    ".json": SourceFormat.json, ".jsonl": SourceFormat.json,
+}
 
 
 @dataclass
@@ -54,6 +57,7 @@ class LandedBatch:
     format: str = ""
     unknown_columns: list[dict] = field(default_factory=list)  # {position, header, column}
     parse_problems: int = 0  # rows that could not be parsed (quarantined at validation)
+    columns: list[str] = field(default_factory=list)  # the raw column each header position landed in ('' for none)
     careful: bool = False  # read on the careful (line by line) path
     skipped: bool = False
 
@@ -109,9 +113,12 @@ def _open(resource: Resource, source: Path, fmt: SourceFormat, careful: bool):
     from connectors.readers.csv import read_csv
 
     if fmt is SourceFormat.csv:
-        return read_csv(source, careful=careful)
+        return read_csv(source, careful=careful, delimiter=resource.source.delimiter)
     hints = {label: resource.item(code).type.value for label, code in header_labels(resource).items()}
-    return open_text_stream(source, fmt, resource.source.sheet, hints)
+    settings = resource.source
+    if settings.pulled:  # a pull writes its records as JSON lines: its records_path was the response's
+        settings = settings.model_copy(update={"records_path": ""})
+    return open_text_stream(source, fmt, settings, hints)
 
 
 def _write_raw(resource: Resource, source: Path, fmt: SourceFormat, fingerprint: str, target: Path, careful: bool) -> LandedBatch:
@@ -126,18 +133,18 @@ def _land_stream(
     resource: Resource, source: Path, fmt: SourceFormat, fingerprint: str, target: Path, careful: bool, stream: TextStream
 ) -> LandedBatch:
     from common.lake_crypto import parquet_writer, personal_codes, protected_columns, require_master_key
-    from connectors.headers import map_headers
     from connectors.readers import chunk_bytes
     from connectors.readers.csv import CarefulReadNeeded
     from connectors.write_behind import WriteBehind
 
-    mapping = map_headers(resource, stream.headers, str(source))
+    mapping = _map_headers(resource, stream, source)
     landed = LandedBatch(
         resource=resource.code, table=resource.table, source_file=str(source), fingerprint=fingerprint,
         raw_path=str(target / DATA_FILE), rows=0, encoding=stream.encoding,
         landed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         ignored_headers=mapping.ignored, absent_items=mapping.absent, format=fmt.value, careful=careful,
         unknown_columns=[{"position": i + 1, "header": h, "column": f"_unmapped_{i + 1}"} for i, h in mapping.unknown.items()],
+        columns=[mapping.columns.get(i) or (f"_unmapped_{i + 1}" if i in mapping.unknown else "") for i in range(len(stream.headers))],
     )
     schema = raw_schema(resource, mapping)
     protect = protected_columns(personal_codes(resource), schema.names)
@@ -166,7 +173,24 @@ def _land_stream(
     return landed
 
 
-PROBLEM_COLUMNS = ("_problem", "_problem_text", "_problem_params")
+def _map_headers(resource: Resource, stream: TextStream, source: Path):
+    """The header mapping; when a required column is missing, the reader may know the real reason
+    (a `;`-separated file, records wrapped in an object, no header row at all) and say that instead."""
+    from connectors.headers import header_labels, map_headers
+
+    try:
+        return map_headers(resource, stream.headers, str(source))
+    except Refusal as refusal:
+        if refusal.code != "missing-required-column" or stream.diagnose is None:
+            raise
+        better = stream.diagnose(set(header_labels(resource)))
+        if better is None:
+            raise
+        raise better from None
+
+
+# _problem_cells: a ragged row's fields as parsed (JSON list), for feedback that shows its cells.
+PROBLEM_COLUMNS = ("_problem", "_problem_text", "_problem_params", "_problem_cells")
 # Min/max statistics only where a reader can skip by them: the raw text is always read whole, and
 # statistics of wide text columns cost up to half of the writing.
 RAW_STATISTICS = ["_row", "_line"]
@@ -219,6 +243,8 @@ def _problem_rows(problems, schema: pa.Schema) -> pa.Table:
         "_problem": pa.array([p.code for p in problems], pa.string()),
         "_problem_text": pa.array([p.text for p in problems], pa.string()),
         "_problem_params": pa.array([json.dumps(p.params, ensure_ascii=False) for p in problems], pa.string()),
+        "_problem_cells": pa.array([None if p.cells is None else json.dumps(p.cells, ensure_ascii=False) for p in problems],
+                                   pa.string()),
     }
     n = len(problems)
     return pa.Table.from_arrays([values.get(f.name, pa.nulls(n, f.type)) for f in schema], schema=schema)

@@ -5,7 +5,9 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from catalog.model import Resource
-from common.problems import Refusal
+from common.problems import Refusal, excerpt
+
+SHOWN_HEADERS = 10  # headers a refusal names; a file may have thousands
 
 
 def normalise_header(text: str) -> str:
@@ -47,13 +49,20 @@ def map_headers(resource: Resource, headers: list[str], source: str) -> HeaderMa
         if code is None:
             unknown[index] = str(header or "")
         elif code in columns.values():
-            raise Refusal(source, "duplicate-header", column=str(header), position=index + 1, header=header, item=code)
+            raise Refusal(source, "duplicate-header", column=str(header), position=index + 1, header=excerpt(str(header)), item=code)
         else:
             columns[index] = code
     found = set(columns.values())
     missing_required = [i for i in resource.source_items if i.required and i.code not in found]
     if missing_required:
         names = [f"{i.name} ({i.code})" for i in missing_required]
-        raise Refusal(source, "missing-required-column", column=missing_required[0].code, columns=names, headers=list(map(str, headers)))
+        raise Refusal(source, "missing-required-column", column=missing_required[0].code, columns=names, headers=shown_headers(headers))
     absent = [i.code for i in resource.source_items if i.code not in found]
     return HeaderMapping(columns=columns, unknown=unknown, absent=absent)
+
+
+def shown_headers(headers: list) -> list[str]:
+    """The first SHOWN_HEADERS headers as a message quotes them (short, printable), and how many more."""
+    shown = [excerpt(str(h or ""), 40) for h in headers[:SHOWN_HEADERS]]
+    more = len(headers) - SHOWN_HEADERS
+    return shown + [f"… (and {more:,} more)"] if more > 0 else shown

@@ -68,13 +68,16 @@ with DAG(
     @task
     def leak_gate(results: list[dict]) -> None:
         """Fail the run, visibly, when the leak gate blocked a resource: its report names
-        resource, file, column, rule and count (never a value). The others were published."""
+        resource, file, column, rule and cells (never a value); the department is e-mailed about a
+        new block. The others were published."""
         from airflow.sdk.exceptions import AirflowFailException
 
+        from kcdata.alerts import notify_blocked
         from kcdata.pipeline import leak_report
 
         report = leak_report(results)
         if report:
+            notify_blocked(results)  # the department hears of a new block by e-mail, with what to do
             raise AirflowFailException("personal data found, not published:\n" + "\n".join(report))
 
     published = publish()

@@ -1,6 +1,12 @@
 """Coerce the text cells of a raw batch to the catalog's item types in DuckDB, keeping every
 per-cell problem. Cells equal to a declared missing-value token (`NA`, `N/A`, ...) are empty.
 
+Edge whitespace (ASCII and Unicode: U+3000, NBSP, ...) is trimmed first for the items that trim
+(`Resource.trims`, on by default) and counted (`trimmed_counts_sql`), a warning; for the others it is
+the `whitespace` problem. A `uscc` / `id_card` item whose cell is not code-shaped at all (wrong
+length, characters no such code has, Chinese text) is `not-uscc` / `not-id-card`, told apart from
+a code-shaped value whose check character is wrong (the GX expectations).
+
 A cell that cannot be coerced becomes NULL in the typed column, and the problem is kept in
 the row's `_errors` list as (rule, column, value) so quarantine can say exactly what was sent.
 One SQL projection does the whole batch: no per-row Python.
@@ -8,18 +14,23 @@ One SQL projection does the whole batch: no per-row Python.
 from __future__ import annotations
 
 from catalog.model import DUCKDB_TYPES, Item, ItemType, Resource
+from common.codes import USCC_CHARSET
 from common.problems import problem
 from common.sqltext import ident, literal
 
 # Problem codes (common/problems.py) found while coercing.
 WHITESPACE = problem("whitespace").code
+NOT_USCC = problem("not-uscc").code
+NOT_ID_CARD = problem("not-id-card").code
 FULL_WIDTH = problem("full-width").code
 DATE_FORMAT = problem("date-format").code
 TYPE = problem("type").code
 
-_SPACES = " \t\r\n\u3000\u00a0"
+# What trimming removes: ASCII whitespace, Unicode spaces (NBSP, U+2000-U+200A, U+3000...) and the
+# invisible zero-width space and BOM.
+EDGE_SPACES = " \t\r\n\x0b\x0c\x85\u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200C))) + "\u2028\u2029\u202f\u205f\u3000\ufeff"
 _FULL_WIDTH = "[０-９Ａ-Ｚａ-ｚ．－＋，]"
-_AT_EITHER_END = f"^[{_SPACES}]|[{_SPACES}]$"  # a cell that trimming would change
+_AT_EITHER_END = f"^[{EDGE_SPACES}]|[{EDGE_SPACES}]$"  # a cell that trimming would change
 _CANONICAL = {  # whole-cell matches (regexp_full_match): ASCII only, no spaces
     ItemType.N: r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?",
     ItemType.I: r"-?[0-9]+",
@@ -28,8 +39,13 @@ _CANONICAL = {  # whole-cell matches (regexp_full_match): ASCII only, no spaces
 }
 _BOOL_TRUE = ("是", "true", "1", "y", "yes")
 _BOOL_FALSE = ("否", "false", "0", "n", "no")
+# Code-shaped values of the named checks: the check character decides the rest (custom.py).
+CODE_SHAPES = {"uscc": (f"[{USCC_CHARSET}]{{18}}", NOT_USCC), "id_card": ("[0-9]{17}[0-9Xx]", NOT_ID_CARD)}
 
 
+def trimmed(t: str) -> str:
+    """SQL: text expression `t` without its edge whitespace."""
+    return f"trim({t}, {literal(EDGE_SPACES)})"
 
 
 def _typed(item: Item, t: str) -> str:
@@ -46,9 +62,10 @@ def _typed(item: Item, t: str) -> str:
     return f"CASE WHEN regexp_full_match({t}, {literal(_CANONICAL[item.type])}) THEN TRY_CAST({t} AS {target}) END"
 
 
-def _problem(item: Item, t: str, typed: str) -> str:
-    """The rule a non-empty cell breaks, or NULL: whitespace, then full-width, then type.
-    `typed` is the column holding the cell's typed value (computed once, see coercion_sql).
+def _problem(item: Item, t: str, typed: str, trims: bool) -> str:
+    """The rule a non-empty cell breaks, or NULL: whitespace (unless trimmed), then full-width,
+    then the shape of a named code, then type. `typed` is the column holding the cell's typed
+    value (computed once, see coercion_sql).
 
     A cell with a typed value breaks none of them (the canonical forms are ASCII without spaces),
     so for typed items the checks run only on the few cells that could not be typed: DuckDB
@@ -57,11 +74,15 @@ def _problem(item: Item, t: str, typed: str) -> str:
     checks = []
     if item.type is not ItemType.C:
         checks.append(f"WHEN {typed} IS NOT NULL THEN NULL")
-    checks.append(f"WHEN regexp_matches({t}, {literal(_AT_EITHER_END)}) THEN {literal(WHITESPACE)}")
+    if not trims:  # a trimmed cell has no edge whitespace left
+        checks.append(f"WHEN regexp_matches({t}, {literal(_AT_EITHER_END)}) THEN {literal(WHITESPACE)}")
     if item.type is not ItemType.C or item.pattern:
         checks.append(
             f"WHEN strlen({t}) <> length({t}) AND regexp_matches({t}, {literal(_FULL_WIDTH)}) THEN {literal(FULL_WIDTH)}"
         )
+    if item.pattern in CODE_SHAPES:
+        shape, code = CODE_SHAPES[item.pattern]
+        checks.append(f"WHEN NOT regexp_full_match({t}, {literal(shape)}) THEN {literal(code)}")
     if item.type in (ItemType.D, ItemType.T):
         checks.append(f"ELSE {literal(DATE_FORMAT)}")
     elif item.type is not ItemType.C:
@@ -87,10 +108,12 @@ def coercion_sql(resource: Resource, present: set[str], relation: str) -> str:
             selects.append(f"CAST(NULL AS {target}) AS {ident(item.code)}")
             continue
         t, p, v = ident(item.code), ident("__p_" + item.code), ident("__v_" + item.code)
-        tokens = resource.missing_tokens(item)
-        blanked.append(f"CASE WHEN {t} IN ({', '.join(map(literal, tokens))}) THEN NULL ELSE {t} END AS {t}" if tokens else t)
+        tokens, trims = resource.missing_tokens(item), resource.trims(item)
+        cell = trimmed(t) if trims else t
+        missing = f"CASE WHEN {cell} IN ({', '.join(map(literal, tokens))}) THEN NULL ELSE {cell} END" if tokens else cell
+        blanked.append(f"{missing} AS {t}")
         typing += [t, f"{_typed(item, t)} AS {v}"]
-        inner += [t, v, f"{_problem(item, t, v)} AS {p}"]
+        inner += [t, v, f"{_problem(item, t, v, trims)} AS {p}"]
         selects.append(f"CASE WHEN {p} IS NULL AND {t} <> '' THEN {v} END AS {ident(item.code)}")
         problems.append(f"CASE WHEN {p} IS NOT NULL THEN {{'rule': {p}, 'column': {literal(item.code)}, 'value': {t}}} END")
     empty = "[]::STRUCT(rule VARCHAR, \"column\" VARCHAR, value VARCHAR)[]"
@@ -105,3 +128,13 @@ def coercion_sql(resource: Resource, present: set[str], relation: str) -> str:
         f"SELECT {', '.join(selects)}, {errors} AS _errors "
         f"FROM (SELECT {', '.join(inner)} FROM (SELECT {', '.join(typing)} FROM (SELECT {', '.join(blanked)} FROM {relation})))"
     )
+
+
+def trimmed_counts_sql(resource: Resource, present: set[str], relation: str) -> str | None:
+    """SELECT over `relation` giving, per trimmed item the file has, how many of its cells trimming
+    changed (one row, a column per item code); None when no item trims."""
+    codes = [i.code for i in resource.source_items if i.code in present and resource.trims(i)]
+    if not codes:
+        return None
+    counts = ", ".join(f"count_if({ident(c)} <> {trimmed(ident(c))}) AS {ident(c)}" for c in codes)
+    return f"SELECT {counts} FROM {relation}"

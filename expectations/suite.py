@@ -100,21 +100,22 @@ def build_suite(resource: Resource, rules: str | None = None):
 
 
 # Bump when the validation logic itself changes in a way that should re-validate stored batches.
-VALIDATION_LOGIC = "2"
+VALIDATION_LOGIC = "3"  # 3: not-uscc / not-id-card, shifted-columns, ragged cells kept
 
 
 def rules_signature(resource: Resource, folder: Path | None = None) -> str:
     """8 hex digits naming the rules a batch is validated under: the sent items' types and
-    checks, the key, the missing-value tokens, the held-back limit, the hand-written extras and
-    each item's open-view treatment. A batch validated under other rules is validated again, as
-    a new version (so its open view, named by the same signature, is built anew)."""
+    checks, the key, the missing-value tokens, whether cells are trimmed, the held-back limit,
+    the hand-written extras and each item's open-view treatment. A batch validated under other
+    rules is validated again, as a new version (so its open view, named by the same signature, is
+    built anew)."""
     import hashlib
     import json
 
     path = (folder or get_paths().expectations_dir / "extra") / f"{resource.table}.yaml"
     checks = [
         i.model_dump(mode="json", include={"code", "type", "required", "unique", "pattern", "range", "allowed"})
-        | {"missing": resource.missing_tokens(i)}
+        | {"missing": resource.missing_tokens(i), "trim": resource.trims(i)}
         for i in resource.source_items
     ]
     document = {

@@ -31,7 +31,9 @@ from common.lake import DATA_FILE, FEEDBACK_FILE, OUTCOME_FILE, Zone
 from common.problems import problem
 from common.settings import Paths, get_paths
 from common.sqltext import ident, literal
-from expectations.coerce import coercion_sql
+from expectations.coerce import coercion_sql, trimmed_counts_sql
+from expectations.ragged import create_ragged_cells
+from expectations.report import SHAPE_RULES
 from expectations.suite import COERCION, ROW_ID, build_suite, rules_signature
 
 CHUNK_ROWS = int(os.environ.get("KCDATA_VALIDATE_CHUNK_ROWS", "1000000"))
@@ -169,6 +171,7 @@ def validate_batch(
         else:
             gx_success = _run_suite_pandas(con, resource, paths, rows, rules, run)
         _collect_reasons(con, resource)
+        create_ragged_cells(con, resource, landing)
         outcome = replace(_outcome(con, resource, landing, rows, rules, gx_success, vdir, qdir), gx_run=run)
         _write(con, resource, landing, outcome, vdir, qdir)
     accepted = _count(vdir / DATA_FILE)
@@ -240,7 +243,8 @@ def _load(con, resource: Resource, raw_file: Path, engine: str) -> int:
 
     source = duckdb_source(con, raw_file, "raw_batch")
     present = {name for (name, *_) in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
-    missing = {"_line": "BIGINT", "_problem": "VARCHAR", "_problem_text": "VARCHAR", "_problem_params": "VARCHAR"}
+    missing = {"_line": "BIGINT", "_problem": "VARCHAR", "_problem_text": "VARCHAR", "_problem_params": "VARCHAR",
+               "_problem_cells": "VARCHAR"}
     extra = "".join(f", NULL::{t} AS {n}" for n, t in missing.items() if n not in present)
     con.execute(f"CREATE TEMP VIEW raw AS SELECT *{extra} FROM {source}")
     typed = coercion_sql(resource, present, "(SELECT * FROM raw WHERE _problem IS NULL)")
@@ -408,7 +412,9 @@ def _collect_reasons(con, resource: Resource) -> None:
     """Temp table `reasons`: one list of (rule, column, value) per rejected row, values as sent.
 
     The reader's row problems, the cell problems of coercion, then GX's (`gx_failures`), without
-    reporting a cell as "missing" when the department did send a value that could not be read."""
+    reporting a cell as "missing" when the department did send a value that could not be read;
+    and `shifted-columns` (value: the items' names) for a row where two or more items fail their
+    type or shape at once, the mark of values that moved to a neighbouring column."""
     present = {name for (name, *_) in con.execute("DESCRIBE raw").fetchall()}
     compound = len(resource.key) > 1
     as_sent = " ".join(
@@ -432,15 +438,46 @@ def _collect_reasons(con, resource: Resource) -> None:
             FROM gx_failures f JOIN raw r USING ({ROW_ID})
             WHERE NOT (f.rule = 'missing-value'
                        AND EXISTS (SELECT 1 FROM coerced c WHERE c._row = f._row AND c."column" = f."column"))
-        ), alls AS (
+        ), cells AS (
             SELECT * FROM parse
             UNION ALL SELECT {ROW_ID}, rule, "column", value FROM coerced
             UNION ALL SELECT * FROM gx
+        ), shifted AS (
+            SELECT {ROW_ID}, 'shifted-columns' AS rule, '' AS "column",
+                   array_to_string(list({_item_sql(resource, "name")} ORDER BY {_item_sql(resource, "position")}), '、') AS value
+            FROM (SELECT DISTINCT {ROW_ID}, "column" FROM cells WHERE rule IN ({", ".join(map(literal, SHAPE_RULES))}))
+            GROUP BY {ROW_ID} HAVING count(*) >= 2
+        ), alls AS (
+            SELECT * FROM cells UNION ALL SELECT * FROM shifted
         )
         SELECT {ROW_ID}, list({{'rule': rule, 'column': "column", 'value': value}} ORDER BY rule, "column") AS _reasons
         FROM alls GROUP BY {ROW_ID}
         """
     )
+
+
+def _item_sql(resource: Resource, what: str) -> str:
+    """SQL: the `name` of the item a reason's "column" names (else the column), or its `position`
+    in the entry (to list a row's items in the catalog's order)."""
+    cases = " ".join(
+        f"WHEN {literal(i.code)} THEN {literal(i.name) if what == 'name' else n}" for n, i in enumerate(resource.items)
+    )
+    other = '"column"' if what == "name" else str(len(resource.items))
+    return f'CASE "column" {cases} ELSE {other} END'
+
+
+def _trimmed(con, resource: Resource) -> list[dict]:
+    """A `trimmed-whitespace` warning per item whose cells lost edge whitespace, with the count."""
+    present = {name for (name, *_) in con.execute("DESCRIBE raw").fetchall()}
+    query = trimmed_counts_sql(resource, present, "(SELECT * FROM raw WHERE _problem IS NULL)")
+    if query is None:
+        return []
+    result = con.execute(query)
+    counts = dict(zip([d[0] for d in result.description], result.fetchall()[0], strict=True))
+    return [
+        {"code": "trimmed-whitespace", "column": code, "item": resource.item(code).name, "count": int(n)}
+        for code, n in counts.items() if n
+    ]
 
 
 def _outcome(con, resource: Resource, landing: dict, rows: int, rules: str, gx_success: bool, vdir: Path, qdir: Path):
@@ -455,6 +492,7 @@ def _outcome(con, resource: Resource, landing: dict, rows: int, rules: str, gx_s
         {"code": "missing-optional-column", "column": code, "item": resource.item(code).name}
         for code in landing.get("absent_items", []) if code in {i.code for i in resource.source_items}
     ]
+    drift += _trimmed(con, resource)
     return ValidationOutcome(
         resource=resource.code,
         table=resource.table,
@@ -476,8 +514,9 @@ def _outcome(con, resource: Resource, landing: dict, rows: int, rules: str, gx_s
 
 
 def _write(con, resource: Resource, landing: dict, outcome: ValidationOutcome, vdir: Path, qdir: Path) -> None:
-    """Quarantine (values as sent, reasons, feedback) and validated (typed) batches, atomically;
-    personal items and the reasons (which quote values) encrypted (common/lake_crypto.py)."""
+    """Quarantine (values as sent, reasons, a ragged row's cells, feedback) and validated (typed)
+    batches, atomically; personal items and the reasons (which quote values) encrypted
+    (common/lake_crypto.py)."""
     from common.lake_crypto import copy_query, personal_codes, protected_columns, require_master_key
     from expectations.report import write_feedback
 
@@ -497,10 +536,12 @@ def _write(con, resource: Resource, landing: dict, outcome: ValidationOutcome, v
         copy_query(
             con,
             f"""SELECT r.{ROW_ID}, r._line, {sent}, {stamp}, q._reasons,
-                      array_to_string(list_transform(q._reasons, lambda x: x.rule || '@' || x."column"), '; ') AS _reason
-                      FROM raw r JOIN reasons q USING ({ROW_ID}) ORDER BY r.{ROW_ID}""",
+                      array_to_string(list_transform(q._reasons, lambda x: x.rule || '@' || x."column"), '; ') AS _reason,
+                      g._cells
+                      FROM raw r JOIN reasons q USING ({ROW_ID}) LEFT JOIN ragged_cells g USING ({ROW_ID}) ORDER BY r.{ROW_ID}""",
             tmp / DATA_FILE,
-            protected_columns(personal, columns),
+            # _cells: a ragged row's cells as parsed, masked where personal (expectations/ragged.py)
+            protected_columns(personal, columns) + (["_cells"] if personal else []),
         )
         write_feedback(con, resource, tmp / FEEDBACK_FILE, outcome)
     with staged_dir(vdir) as tmp:

@@ -28,7 +28,15 @@ from catalog.freshness import Freshness, Status, freshness, utc
 from catalog.model import Resource
 from catalog.store import CatalogStore, open_store
 from notify.mail import MailError, SmtpSettings, send
-from notify.messages import HeldBackNotice, Message, RefusalNotice, held_back_message, overdue_message, refused_message
+from notify.messages import (
+    HeldBackNotice,
+    Message,
+    RefusalNotice,
+    blocked_message,
+    held_back_message,
+    overdue_message,
+    refused_message,
+)
 
 log = logging.getLogger("kcdata.alerts")
 
@@ -114,7 +122,7 @@ def _refusal_notice(records: list, item: Any) -> RefusalNotice:
     record = next((r for r in reversed(records) if r.source_file == source and code in (None, r.code)), None)
     if record is not None:
         return RefusalNotice(Path(record.source_file).name, record.code, record.message_zh, record.message_en,
-                             record.feedback_path, record.row, record.column)
+                             record.feedback_path, record.row, record.column, delivered_at=record.refused_at)
     message = str(_field(item, "message", ""))  # not recorded (should not happen): the one-paragraph message
     return RefusalNotice(Path(source).name, str(code), message, message, str(_field(item, "feedback_path", "")))
 
@@ -149,7 +157,16 @@ def _held_back_notice(resource: Resource, item: Any, store: CatalogStore) -> Hel
         version=version if version is not None else (row.version if row else None), file_name=Path(str(source)).name,
         rows=rows, accepted=int(_field(outcome, "accepted")), quarantined=quarantined, max_bad_share=limit,
         verdict=verdict, feedback_path=str(_field(outcome, "feedback_path", "")), by_rule=dict(_field(outcome, "by_rule") or {}),
+        delivered_at=_landed_at(landed, row),
     )
+
+
+def _landed_at(landed: Any, row: Any) -> datetime | None:
+    """When the delivery landed: from the landing record (ISO text through XCom) or the version row."""
+    value = _field(landed, "landed_at") if landed is not None else None
+    if isinstance(value, str) and value:
+        return datetime.fromisoformat(value)
+    return value or (row.landed_at if row is not None else None)
 
 
 def notify_failed(resource: Resource, results: list, store: CatalogStore | None = None) -> list[dict]:
@@ -164,6 +181,17 @@ def notify_failed(resource: Resource, results: list, store: CatalogStore | None 
     if not notices:
         return []
     return _deliver([held_back_message(resource, notices, load_bureau(), web_url())])
+
+
+def notify_blocked(results: list[dict]) -> list[dict]:
+    """E-mail each department whose approved version the leak gate newly blocked (a publish
+    run's results, as dicts; a block already told about, same version and same hits, is not
+    sent again)."""
+    from catalog.entries import get_resource
+
+    messages = [blocked_message(get_resource(r["code"]), r.get("version"), r["reasons"], load_bureau(), web_url())
+                for r in results if r["action"] == "blocked" and r.get("news")]
+    return _deliver(messages)
 
 
 # --- freshness ---------------------------------------------------------------------------------

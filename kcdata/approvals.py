@@ -7,7 +7,7 @@ decision then asks a running system for a publish run, so the portal follows at 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from catalog.accounts import Account, Role
 from catalog.audit import Actor
@@ -31,6 +31,16 @@ DONE = {
 }
 
 
+# What a department does about a leak-gate block (the CLI, the web and e-mail say the same).
+BLOCK_ADVICE = (
+    "若命中的并非个人信息（如土地证号被识别为手机号），本部门审核员可登记有期限的例外；否则请修正该信息项的敏感级别或处理方式 "
+    "If the matched values are not personal data (a land-certificate number read as a mobile number), a reviewer "
+    "of the department records a time-limited exception: kcdata catalog allow {code} --column ITEM --rule RULE "
+    "--reason TEXT --expires YYYY-MM-DD --by ACCOUNT (or on the resource page); otherwise correct the item's "
+    "sensitivity or treatment in the catalog entry."
+)
+
+
 class NotAllowed(KcdataError):
     """The account may not take this step on this resource (the web answers 403)."""
 
@@ -39,6 +49,7 @@ class NotAllowed(KcdataError):
 class Outcome:
     row: ApprovalRow
     run_id: str | None  # the publish run started on the running system, None when none runs here
+    blocks: list[str] = field(default_factory=list)  # what keeps an approved resource off the portal anyway
 
     @property
     def publish_note(self) -> str:
@@ -46,6 +57,9 @@ class Outcome:
         code = self.row.resource_code
         if self.row.action == "submit":
             return "已提交，等待本部门审核员决定 Submitted: the department's reviewer decides next."
+        if self.blocks:
+            return (f"但仍不能发布 Approved, but it will not be published: {'; '.join(self.blocks)}. "
+                    f"{BLOCK_ADVICE.format(code=code)}")
         if self.run_id:
             return f"已请求发布运行 {self.run_id} A publish run started on the running system: {self.run_id}"
         return (f"系统未运行，发布将在下次运行时生效（或执行 kcdata publish {code}） "
@@ -97,9 +111,43 @@ def act(
         row = store.record_approval(resource, action, by, note.strip(), actor=actor)
     except ValueError as exc:
         raise KcdataError(str(exc)) from exc
-    run_id = None
+    run_id, blocks = None, []
+    if action == "approve":  # said now, not only in a task log: what the gate will still refuse
+        from portal.publisher import preview_blocks
+
+        blocks = preview_blocks(resource, store=store)
     if action != "submit":
         from kcdata.system import request_publish
 
         run_id = request_publish(f"{action} {resource.code} by {row.by}")
-    return Outcome(row, run_id)
+    return Outcome(row, run_id, blocks)
+
+
+@dataclass(frozen=True)
+class GateStatus:
+    """Where a resource stands with the publication gate, for `catalog show` and the resource page."""
+
+    reasons: list[str]  # why it is off the portal now (empty: it passes)
+    waived: list[dict]  # leak hits that reviewed exceptions allowed in the newest publish run
+    checked_at: object | None  # when the newest publish run looked (None: never)
+    leak_blocked: bool = False
+
+    @property
+    def advice(self) -> str:
+        return BLOCK_ADVICE if self.leak_blocked else ""
+
+
+def gate_status(resource: Resource, store: CatalogStore) -> GateStatus:
+    """The gate's rules now, plus the newest publish run's leak-gate outcome when it was about
+    the latest version (a block is shown here, not only in a task log)."""
+    from catalog import gate_records
+    from portal.publisher import gate_decision
+
+    decision, latest = gate_decision(store, resource)
+    last = gate_records.result(store, resource.code)
+    current = last is not None and latest is not None and last.version == latest.version
+    reasons = list(decision.reasons)
+    blocked = not reasons and current and last.action == "blocked"
+    if blocked:
+        reasons = list(last.reasons)
+    return GateStatus(reasons, list(last.waived) if current else [], last.checked_at if last else None, blocked)

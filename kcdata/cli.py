@@ -115,16 +115,31 @@ def ingest(
 @app.command()
 def revalidate(codes: Annotated[Optional[list[str]], typer.Argument(help="resource codes (default: all)")] = None) -> None:
     """Validate the stored deliveries again where the catalog entry's rules or limits changed
-    (new versions, history kept); nothing changed, nothing done."""
+    (new versions, history kept); nothing changed, nothing done. On a running system this is the
+    resource's ingest run, so transform, open view and publish follow by themselves."""
     from catalog.entries import get_resource, load_catalog
-    from kcdata.pipeline import validate_pending
+    from kcdata.pipeline import pending_batches, validate_pending
     from kcdata.report import print_ingest_result
+    from kcdata.system import request_run
+    from kcdata.topology import ingest_dag_id
 
+    paths, store = get_paths(), open_store()
     done = 0
     for resource in [get_resource(c) for c in codes] if codes else load_catalog():
+        waiting = pending_batches(resource, paths, store)
+        if not waiting:
+            continue
+        done += 1
+        run_id = request_run(ingest_dag_id(resource.table), f"revalidate {resource.code}")
+        if run_id:
+            console.print(f"{resource.code}: {len(waiting)} stored deliver{'y' if len(waiting) == 1 else 'ies'} to validate "
+                          f"under the changed rules: {ingest_dag_id(resource.table)} run {run_id} started on the running "
+                          f"system; transform, open view and publish follow (`kcdata deliveries {resource.code}`)")
+            continue
         for result in validate_pending(resource):
             print_ingest_result(console, result)
-            done += 1
+        console.print(f"no running system here: `kcdata transform`, `kcdata open-view` and `kcdata publish {resource.code}` "
+                      "carry the new version on")
     if not done:
         console.print("every stored delivery is validated under the current rules: nothing to do")
 
@@ -211,18 +226,36 @@ def run(
 
 @app.command()
 def submit(
-    file: Annotated[Path, typer.Argument(help="the file to deliver (CSV, XLSX or JSON)")],
+    file: Annotated[Path, typer.Argument(help="the file to deliver (CSV, XLSX, XLS or JSON)")],
     resource: Annotated[str, typer.Option("--resource", "-r", help="resource code (KC-SCJG-001) or table name")],
+    wait: Annotated[bool, typer.Option("--wait", help="follow the delivery to its version and the portal (or its refusal)")] = False,
+    timeout: Annotated[float, typer.Option(help="seconds --wait follows it")] = 600,
 ) -> None:
     """Deliver a file as its department: copied into inbox/<table>/, then marked complete (`.ready`),
     which starts the resource's ingest DAG on the running system."""
     from catalog.entries import get_resource
     from connectors.inbox import submit_delivery
+    from kcdata.deliveries_cli import follow
 
     r = get_resource(resource)
-    target = submit_delivery(r, file, get_paths())
-    console.print(f"{r.code}: delivered {escape(str(target))} (marker {escape(target.name)}.ready); "
-                  f"the running system picks it up within seconds (`kcdata status`, Airflow UI)")
+    try:
+        target = submit_delivery(r, file, get_paths())
+    except Refusal as refusal:  # refused before delivery (a link, a .doc...): recorded as the inbox records it
+        import os
+
+        if not os.path.lexists(file):
+            raise  # a mistyped name is not a delivery
+        from kcdata.pipeline import refuse
+        from kcdata.report import print_refused
+
+        print_refused(console, refuse(r, refusal, get_paths(), open_store()))
+        raise typer.Exit(1) from None
+    console.print(f"{r.code}: delivered {escape(target.name)} (marker {escape(target.name)}.ready); the running system "
+                  f"picks it up within seconds: `kcdata deliveries {r.code}` shows where it stands")
+    if wait:
+        code = follow(r.code, file, target, timeout)
+        if code:
+            raise typer.Exit(code)
 
 
 @app.command()
@@ -252,20 +285,29 @@ def publish(codes: Annotated[Optional[list[str]], typer.Argument(help="resource 
 
 
 def _decide(code: str, action: str, by: str, note: str) -> None:
-    """One workflow step from the CLI, through the same function the web uses (kcdata/approvals.py)."""
-    from catalog.audit import Actor
+    """One workflow step from the CLI, through the same function the web uses (kcdata/approvals.py),
+    as a named account of the catalog web, checked against its role as the web checks it."""
     from catalog.entries import get_resource
     from kcdata.approvals import DONE, act
+    from kcdata.users_cli import cli_account
 
     try:
         resource = get_resource(code)
-        outcome = act(resource, action, by, note, actor=Actor(f"cli:{by.strip()}"))
+        account = cli_account(by)
+        outcome = act(resource, action, account.record_name, note, actor=account.actor("cli"), account=account)
     except (KcdataError, ValueError) as exc:
         _fail(exc)
     row = outcome.row
     console.print(f"{resource.code}: {DONE[action]} by {row.by} at {row.at:%Y-%m-%d %H:%M} UTC (version {row.version or '—'})")
     if action == "submit":
         return
+    if outcome.blocks:
+        console.print("[red]the gate still keeps it off the portal:[/red]")
+        for reason in outcome.blocks:
+            console.print(f"  {escape(reason)}", soft_wrap=True)
+        from kcdata.approvals import BLOCK_ADVICE
+
+        console.print(escape(BLOCK_ADVICE.format(code=resource.code)), soft_wrap=True)
     if outcome.run_id:
         console.print(f"publish__portal run {outcome.run_id} started on the running system")
     else:
@@ -273,7 +315,8 @@ def _decide(code: str, action: str, by: str, note: str) -> None:
 
 
 CodeArg = Annotated[str, typer.Argument(help="resource code or table name")]
-ByOption = Annotated[str, typer.Option("--by", help="the name on the record (the department's user or reviewer)")]
+ByOption = Annotated[str, typer.Option("--by", help="your catalog-web account (username): a reviewer of the providing "
+                                                   "department or a bureau admin decides; its users submit")]
 
 
 @catalog_app.command("submit")
@@ -308,6 +351,20 @@ def catalog_list() -> None:
     from kcdata.report import catalog_table
 
     console.print(catalog_table())
+
+
+@catalog_app.command("check")
+def catalog_check() -> None:
+    """Load every catalog entry (and departments.yaml) as the running system will: a bad entry is
+    refused with its file and field named. Run it after adding or editing an entry."""
+    from catalog.entries import load_catalog
+
+    try:
+        resources = load_catalog()
+    except KcdataError as exc:
+        _fail(exc)
+    departments = {r.provider.slug for r in resources}
+    console.print(f"catalog ok: {len(resources)} entries of {len(departments)} departments in {get_paths().catalog_dir}")
 
 
 @catalog_app.command("show")
@@ -377,6 +434,12 @@ app.add_typer(_keys_app, name="keys")
 
 _register_system(app)
 _register_export(catalog_app)
+from kcdata.gate_cli import register as _register_gate  # noqa: E402
+
+_register_gate(catalog_app)
+from kcdata.deliveries_cli import register as _register_deliveries  # noqa: E402
+
+_register_deliveries(app)
 app.command("freshness")(_freshness)
 from kcdata.verify_cli import verify as _verify  # noqa: E402
 

@@ -9,7 +9,16 @@ from rich.table import Table
 
 from catalog.store import open_store
 from common.errors import KcdataError
+from common.problems import hide_paths
 from common.settings import get_paths
+
+
+def delivered(source_file: str, when) -> str:
+    """A delivery as its department knows it: the file's name and when it landed (Beijing time),
+    never the inbox path on the server (archived away after landing)."""
+    from catalog.freshness import beijing_text
+
+    return f"{Path(source_file).name} ({beijing_text(when)})" if when else Path(source_file).name
 
 
 def catalog_table() -> Table:
@@ -69,11 +78,12 @@ def print_resource(console: Console, code: str) -> None:
         items.add_row(i.name, i.code, i.type.value, *flags, rule, i.unit or "", i.sensitivity.value if i.sensitivity else "—", treatment)
     console.print(items)
     vt = Table(title="versions")
-    for col in ("version", "source file", "fingerprint", "rows", "accepted", "quarantined", "validation", "problems", "validated at"):
+    for col in ("version", "file (delivered)", "fingerprint", "rows", "accepted", "quarantined", "validation", "problems", "validated at"):
         vt.add_column(col)
     for v in versions:
         vt.add_row(
-            f"v{v.version}", v.source_file, v.fingerprint[:16], f"{v.rows_in:,}", f"{v.rows_accepted:,}", f"{v.rows_quarantined:,}",
+            f"v{v.version}", delivered(v.source_file, v.landed_at), v.fingerprint[:16],
+            f"{v.rows_in:,}", f"{v.rows_accepted:,}", f"{v.rows_quarantined:,}",
             "passed" if v.validation_passed else "held back", ", ".join(f"{k}={n}" for k, n in v.problems_by_rule.items()),
             v.validated_at.isoformat(timespec="seconds"),
         )
@@ -88,6 +98,29 @@ def print_resource(console: Console, code: str) -> None:
     publication = store.publication(resource.code)
     if publication:
         console.print(f"[bold]portal[/bold] {publication.state} v{publication.version} {publication.url} (CKAN id {publication.ckan_id})")
+    _print_gate(console, store, resource)
+
+
+def _print_gate(console: Console, store, resource) -> None:
+    """Why the resource is (not) on the portal: the gate's rules and the newest leak-gate outcome."""
+    from catalog import gate_records
+    from kcdata.approvals import gate_status
+
+    status = gate_status(resource, store)
+    if status.reasons:
+        console.print("[bold]publication gate[/bold] [red]not published[/red]:")
+        for reason in status.reasons:
+            console.print(f"  {escape(reason)}", soft_wrap=True)
+        if status.advice:
+            console.print(f"  {escape(status.advice.format(code=resource.code))}", soft_wrap=True)
+    else:
+        console.print("[bold]publication gate[/bold] passes: the next publish run puts the latest version on the portal")
+    for w in status.waived:
+        console.print(f"  allowed by exception #{w['exception']}: {w['file']} column {w['column']}: {w['rule']} in {w['cells']:,} cell(s)",
+                      soft_wrap=True)
+    for row in gate_records.exceptions(store, resource.code):
+        label = gate_records.status_label(row)
+        console.print(f"  leak-gate exception #{row.id}: {row.column} / {row.rule} ({label}): {escape(row.reason)}", soft_wrap=True)
 
 
 def _print_problems(console: Console, store, r, versions: list) -> None:
@@ -111,9 +144,12 @@ def _print_problems(console: Console, store, r, versions: list) -> None:
             console.print(f"    feedback: {f.feedback_path}")
     drifted = [(v.version, d) for v in versions for d in (v.delivery_problems or [])]
     if drifted:
-        console.print("[bold]columns that drifted from the entry[/bold]")
+        from expectations.report import message
+
+        console.print("[bold]warnings: columns that drifted from the entry, cells trimmed[/bold]")
         for number, d in drifted:
-            console.print(f"  v{number}: {d['code']} {d.get('header') or d.get('column')}")
+            text = message(d["code"], None, **{k: v for k, v in d.items() if k != "code"})[1]
+            console.print(f"  v{number}: {d['code']} {d.get('header') or d.get('column')}: {escape(text)}")
 
 
 def print_run_summary(console: Console) -> None:
@@ -169,7 +205,8 @@ def print_ingest_result(console: Console, result) -> None:
 
 def print_refused(console: Console, refused) -> None:
     """A refused delivery in one paragraph: the file, the place, the reason; and the feedback."""
-    console.print(f"[red]refused:[/red] {escape(refused.message)}")
+    message = refused.message.replace(refused.source_file, Path(refused.source_file).name)
+    console.print(f"[red]refused:[/red] {escape(hide_paths(message))}")
     console.print(f"  recorded in the catalog; feedback for the department: {refused.feedback_path}")
 
 

@@ -108,17 +108,22 @@ def up(report: Report) -> AirflowApi:
     return wait_for_dags(report)
 
 
-def request_publish(reason: str) -> str | None:
-    """Ask a running system for a publish run (after an approval or a withdrawal); the run id, or
-    None when no system runs here (then `kcdata publish` does it without Airflow)."""
+def request_run(dag_id: str, reason: str) -> str | None:
+    """Ask a running system for a run of `dag_id`; the run id, or None when no system runs here."""
     from stack.layout import AIRFLOW_PORT, HOST
     from stack.proc import port_open
 
     if not port_open(HOST, AIRFLOW_PORT):
         return None
-    from kcdata.topology import PUBLISH
-
     try:
-        return api().trigger(PUBLISH, conf={"reason": reason})
+        return api().trigger(dag_id, conf={"reason": reason})
     except KcdataError:
         return None
+
+
+def request_publish(reason: str) -> str | None:
+    """Ask a running system for a publish run (after an approval or a withdrawal); the run id, or
+    None when no system runs here (then `kcdata publish` does it without Airflow)."""
+    from kcdata.topology import PUBLISH
+
+    return request_run(PUBLISH, reason)

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from catalog.accounts import Account
 from common.errors import KcdataError
 
 users_app = typer.Typer(help="Accounts of the catalog web (目录网站账号).", no_args_is_help=True)
@@ -89,3 +90,19 @@ def users_disable(username: Annotated[str, typer.Argument()]) -> None:
     except KcdataError as exc:
         _fail(exc)
     console.print(f"account {escape(username)} disabled")
+
+
+def cli_account(username: str) -> Account:
+    """The account a CLI step is taken as (`--by`): it must exist and be enabled, so that every
+    decision names a person with a role, exactly as in the catalog web."""
+    from catalog.accounts import get_account
+    from catalog.store import open_store
+
+    name = username.strip()
+    account = get_account(open_store(), name) if name else None
+    if account is None or account.disabled:
+        state = "is disabled" if account is not None else "is not an account of the catalog web"
+        raise KcdataError(
+            f"--by {name!r} {state}: name your own account (kcdata users list); a bureau admin adds one with "
+            "`kcdata users add NAME --role department_reviewer --department SLUG`")
+    return account

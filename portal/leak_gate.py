@@ -15,7 +15,11 @@ are scanned, in DuckDB SQL, for:
 The number rules look at *tokens*, maximal runs of ASCII letters and digits (a decimal's
 fraction stays with it): a mobile inside a longer digit run, a 64-hex pseudonym, a USCC, a
 timestamp or 13812345678.5 is not a hit; masked values (138****1234, 张*, 4401121990********,
-l***@example.cn) are not either. A hit names file, column, rule and count, never the value.
+l***@example.cn) are not either. A hit names file, column, rule and the number of cells (a cell
+holding three numbers counts once), never the value. A digit run in free text can still be
+something else (a land-certificate number 第13021120006号 looks like a mobile number): a
+department reviewer answers such a false positive with a time-limited exception for that column
+and rule (catalog/gate_records.py), which the publisher applies.
 
 Speed: one query per rule family, one branch per column (Parquet reads only that column), and a
 cheap filter first (an 11-digit run, an `@`, a personal value) so the costly checks (check
@@ -24,7 +28,7 @@ character, Luhn) only see candidates. A CSV is read once into a scratch Parquet 
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from catalog.model import ItemType, Resource
@@ -69,15 +73,16 @@ END"""
 
 @dataclass(frozen=True)
 class Hit:
-    """Values in one column of one file that one rule matched (never the values themselves)."""
+    """Cells of one column of one file that one rule matched (never the values themselves)."""
 
     file: str
-    column: str
+    column: str  # as the file names it: `contact_phone`, or `联系电话 (contact_phone)` for a CSV header
     rule: str
-    count: int
+    count: int  # cells, however many matching tokens each holds
+    item: str = field(default="", compare=False)  # the item code (what an exception names), else the column
 
     def text(self, code: str) -> str:
-        return f"{code}: leak gate: {self.file} column {self.column}: {self.rule} in {self.count:,} value(s)"
+        return f"{code}: leak gate: {self.file} column {self.column}: {self.rule} in {self.count:,} cell(s)"
 
 
 def personal_values(resource: Resource, curated: Path | None) -> list[str]:
@@ -142,10 +147,10 @@ class LeakScanner:
         counts: list[tuple[str, str, int]] = []
         branches = [b for c, t in types.items() if (b := _number_branch(source, c, t))]
         if branches:
-            counts += self.con.execute(
-                f"SELECT col, rule, count(*) FROM (SELECT col, {_CLASSIFY} AS rule FROM ({' UNION ALL '.join(branches)}) "
-                f"WHERE length(t) BETWEEN 11 AND 19 AND regexp_full_match(t, {literal(_LONG_NUMBER)})) "
-                "WHERE rule IS NOT NULL GROUP BY col, rule"
+            counts += self.con.execute(  # a cell counts once per rule, however many tokens it holds
+                f"SELECT col, rule, count(DISTINCT cell) FROM (SELECT col, cell, {_CLASSIFY} AS rule FROM "
+                f"({' UNION ALL '.join(branches)}) WHERE length(t) BETWEEN 11 AND 19 "
+                f"AND regexp_full_match(t, {literal(_LONG_NUMBER)})) WHERE rule IS NOT NULL GROUP BY col, rule"
             ).fetchall()
         if text:
             counts += self._per_column(source, text, "email", "contains({c}, '@') AND regexp_matches({c}, " + literal(_EMAIL) + ")")
@@ -157,7 +162,8 @@ class LeakScanner:
             )
         order = {c: n for n, c in enumerate(types)}
         counts.sort(key=lambda x: (order[x[0]], RULES.index(x[1])))
-        return [Hit(label, self._column_label(column), rule, count) for column, rule, count in counts if count]
+        return [Hit(label, self._column_label(column), rule, count, self._item_code(column))
+                for column, rule, count in counts if count]
 
     def _per_column(self, source: str, columns: list[str], rule: str, condition: str) -> list[tuple[str, str, int]]:
         """Cells per column meeting `condition` ({c} is the column)."""
@@ -166,6 +172,10 @@ class LeakScanner:
             for c in columns
         )
         return self.con.execute(branches).fetchall()
+
+    def _item_code(self, column: str) -> str:
+        item = next((i for i in self.resource.items if column in (i.code, i.name)), None)
+        return item.code if item else column
 
     def _column_label(self, column: str) -> str:
         """`contact_phone` for an item code, `联系电话 (contact_phone)` for a CSV header."""
@@ -177,17 +187,20 @@ _INTEGERS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", 
 
 
 def _number_branch(source: str, column: str, column_type: str) -> str | None:
-    """The long tokens of one column, as (col, t) rows: text cells with an 11-digit run split into
-    tokens; whole numbers of 11 or more digits as their digits; other types hold none."""
+    """The long tokens of one column, as (col, cell, t) rows (`cell` tells one cell from another):
+    text cells with an 11-digit run split into tokens; whole numbers of 11 or more digits as their
+    digits; other types hold none."""
     c, name = ident(column), literal(column)
     if column_type == "VARCHAR":
-        return (f"SELECT {name} AS col, unnest(regexp_extract_all({c}, {literal(_TOKEN)})) AS t "
-                f"FROM {source} WHERE regexp_matches({c}, '[0-9]{{11}}')")
+        return (f"SELECT col, cell, unnest(regexp_extract_all(v, {literal(_TOKEN)})) AS t FROM "
+                f"(SELECT {name} AS col, row_number() OVER () AS cell, {c} AS v FROM {source} "
+                f"WHERE regexp_matches({c}, '[0-9]{{11}}'))")
     if column_type in _INTEGERS:
-        return f"SELECT {name} AS col, CAST(abs({c}) AS VARCHAR) AS t FROM {source} WHERE abs({c}) >= 10000000000"
+        return (f"SELECT {name} AS col, row_number() OVER () AS cell, CAST(abs({c}) AS VARCHAR) AS t FROM {source} "
+                f"WHERE abs({c}) >= 10000000000")
     if column_type in ("DOUBLE", "FLOAT") or column_type.startswith("DECIMAL"):  # a whole number written as one
-        return (f"SELECT {name} AS col, CAST(CAST(abs({c}) AS HUGEINT) AS VARCHAR) AS t FROM {source} "
-                f"WHERE abs({c}) >= 1e10 AND abs({c}) < 1e20 AND {c} = trunc({c})")
+        return (f"SELECT {name} AS col, row_number() OVER () AS cell, CAST(CAST(abs({c}) AS HUGEINT) AS VARCHAR) AS t "
+                f"FROM {source} WHERE abs({c}) >= 1e10 AND abs({c}) < 1e20 AND {c} = trunc({c})")
     return None
 
 

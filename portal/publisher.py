@@ -11,8 +11,10 @@ resources by their stable names (no duplicates). The same version again makes no
 Every version is published with a signed manifest (portal/manifest.py: manifest.json,
 manifest.json.sig, signing-key.pem; a copy stays in `<lake>/manifests/`), and before any write
 for a resource its open view and every file are put through the leak gate (portal/leak_gate.py):
-a hit blocks that resource (action `blocked`, reasons naming file, column, rule and count) and
+a hit blocks that resource (action `blocked`, reasons naming file, column, rule and cells) and
 nothing of it is uploaded; a version already on the portal stays as it is. Other resources go on.
+A hit on a column and rule that a department reviewer has excepted (a reason and an expiry) is
+allowed and recorded. Every outcome is stored (gate_results) for the department to see.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from catalog import gate_records
+from catalog.approval_terms import changed_terms, published_terms
 from catalog.dcat_terms import MEDIA_TYPES
 from catalog.model import Resource
 from catalog.store import CatalogStore, open_store
@@ -29,7 +33,7 @@ from common.lake import OpenView, Zone
 from common.settings import Paths, get_paths
 from portal.client import Portal
 from portal.files import PublishedFile, write_files
-from portal.gate import Decision, Mode, decide
+from portal.gate import NOT_APPROVED, Decision, Mode, decide
 from portal.leak_gate import Hit, scan_files
 from portal.manifest import (
     MANIFEST,
@@ -64,33 +68,55 @@ class PublishResult:
     action: str  # published | updated | unchanged | retracted | not-published | waiting | blocked (leak gate)
     url: str | None = None
     reasons: list[str] = field(default_factory=list)
+    waived: list[dict] = field(default_factory=list)  # leak hits a reviewed exception allowed
+    version: int | None = None  # the catalog version the gate looked at
+    news: bool = False  # a block not recorded before (same version, same hits): the department is told
 
 
 def gate_decision(store: CatalogStore, resource: Resource) -> tuple[Decision, object | None]:
     """The gate's decision for `resource` now, and its latest version."""
     latest = store.latest_version(resource.code)
     approval = store.current_approval(resource.code)
-    covers = True
+    covers, uncovered = True, None
     if approval is not None and latest is not None:  # a demo approval covers only its own sample-data version
         covers = not (approval.sample_only and approval.version != latest.version)
+    if approval is not None and approval.action == "approve":  # nor any approval an entry whose terms changed
+        changes = changed_terms(approval.terms, published_terms(resource))
+        if changes:
+            covers, uncovered = False, (
+                f"the entry changed since the approval of {approval.at:%Y-%m-%d} ({'; '.join(changes)}): "
+                f"a department reviewer must approve again (kcdata catalog approve {resource.code} --by ACCOUNT)")
     decision = decide(
-        resource, None if latest is None else latest.validation_passed, approval.action if approval else None, covers
+        resource, None if latest is None else latest.validation_passed, approval.action if approval else None, covers,
+        uncovered,
     )
     return decision, latest
 
 
 def publish_resource(resource: Resource, portal: Portal, paths: Paths | None = None, store: CatalogStore | None = None) -> PublishResult:
-    """Bring the portal in line with the gate for one resource."""
+    """Bring the portal in line with the gate for one resource, and record the outcome where the
+    department looks (catalog/gate_records.py), a block by the leak gate above all."""
     paths = paths or get_paths()
     store = store or open_store(paths.catalog_url)
+    result, version = _publish(resource, portal, paths, store)
+    before = gate_records.result(store, resource.code)
+    result.version = version
+    result.news = result.action == "blocked" and not (
+        before is not None and (before.version, before.action, before.reasons) == (version, "blocked", result.reasons))
+    gate_records.record_result(store, resource, version, result.action, result.reasons, result.waived)
+    return result
+
+
+def _publish(resource: Resource, portal: Portal, paths: Paths, store: CatalogStore) -> tuple[PublishResult, int | None]:
     decision, latest = gate_decision(store, resource)
+    version = None if latest is None else latest.version
     name = dataset_name(resource)
     if decision.mode is Mode.none:
-        return _retract(resource, portal, store, decision.reasons)
+        return _retract(resource, portal, store, decision.reasons), version
 
     view_file = paths.batch_file(Zone.open, resource.table, latest.fingerprint, latest.rules)
     if not view_file.exists():  # the open-view stage has not run for this version: nothing to upload yet
-        return PublishResult(resource.code, "waiting", None, [f"no open view of version {latest.version} yet"])
+        return PublishResult(resource.code, "waiting", None, [f"no open view of version {latest.version} yet"]), version
     view = OpenView.describe(view_file, [i.code for i in resource.items])
     facts = VersionFacts(
         version=latest.version, fingerprint=latest.fingerprint, rows_published=view.rows, rows_in=latest.rows_in,
@@ -103,11 +129,11 @@ def publish_resource(resource: Resource, portal: Portal, paths: Paths | None = N
         files = write_files(resource, view, Path(tmp), with_data=decision.mode is Mode.data)
         signed, signed_files = sign_version(resource, latest, files, Path(tmp) / "signed", paths)
         files += signed_files
-        hits = find_leaks(resource, view, files, paths)
+        hits, waived = allowed_hits(store, resource, find_leaks(resource, view, files, paths))
         if hits:  # nothing of this version is uploaded; what the portal already shows stays as it is
             shown = current is not None and current.get("state") == "active"
             return PublishResult(resource.code, "blocked", _url(portal, name) if shown else None,
-                                 [h.text(resource.code) for h in hits])
+                                 [h.text(resource.code) for h in hits], waived), version
         record_manifest(signed, resource, latest, paths)
         org = portal.show("organization_show", id=organization_dict(resource)["name"]) or portal.call(
             "organization_create", **organization_dict(resource)
@@ -131,11 +157,46 @@ def publish_resource(resource: Resource, portal: Portal, paths: Paths | None = N
                 _ensure_preview(portal, csv_resource)
             portal.call("package_patch", id=current["id"], fingerprint=marker)
             result = PublishResult(resource.code, action, _url(portal, name))
+    result.waived = waived
     store.record_publication(
         resource.code, ckan_id=current["id"], ckan_name=name, url=result.url, state="published",
         version=latest.version, fingerprint=latest.fingerprint,
     )
-    return result
+    return result, version
+
+
+def preview_blocks(resource: Resource, paths: Paths | None = None, store: CatalogStore | None = None) -> list[str]:
+    """What would keep the latest version off the portal now, checked at once (an approval's
+    answer): the gate's reasons other than the approval itself, and the leak gate over the open
+    view where it has been built (the published files are made from it)."""
+    paths = paths or get_paths()
+    store = store or open_store(paths.catalog_url)
+    decision, latest = gate_decision(store, resource)
+    reasons = [r for r in decision.reasons if r not in NOT_APPROVED.values()]
+    if latest is None or reasons:
+        return reasons
+    view_file = paths.batch_file(Zone.open, resource.table, latest.fingerprint, latest.rules)
+    if not view_file.exists():
+        return []
+    view = OpenView.describe(view_file, [i.code for i in resource.items])
+    hits = scan_files(resource, paths.current_file(resource.table), [("open view", view.path, "Parquet")])
+    blocking, _ = allowed_hits(store, resource, hits)
+    return [h.text(resource.code) for h in blocking]
+
+
+def allowed_hits(store: CatalogStore, resource: Resource, hits: list[Hit]) -> tuple[list[Hit], list[dict]]:
+    """The hits that block, and those a reviewer's exception for that column and rule allows
+    (each named with its exception, for the record)."""
+    exceptions = gate_records.allowed(store, resource.code)
+    blocking, waived = [], []
+    for hit in hits:
+        exception = exceptions.get((hit.item, hit.rule))
+        if exception is None:
+            blocking.append(hit)
+        else:
+            waived.append({"file": hit.file, "column": hit.item, "rule": hit.rule, "cells": hit.count,
+                           "exception": exception})
+    return blocking, waived
 
 
 def _url(portal: Portal, name: str) -> str:

@@ -300,8 +300,10 @@ class SnapshotCache:
         if snapshot is not None and snapshot.signature == signature:
             snapshot.checked = time.monotonic()
             return snapshot
-        if snapshot is not None and snapshot.signature[0] != signature[0]:
-            forget_loaded_catalog()  # the YAML changed: load_catalog must read it again
+        if snapshot is None or snapshot.signature[0] != signature[0]:
+            # the YAML changed, or this is the first snapshot: load_catalog must read it again (an
+            # earlier call in this process, before an entry was added, is cached per folder)
+            forget_loaded_catalog()
         snapshot = build_snapshot(store, paths.catalog_dir, signature=signature)
         with self._lock:
             self._snapshots[key] = snapshot

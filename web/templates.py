@@ -3,13 +3,14 @@ the globals every page's layout needs (so templates never reach into settings th
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from catalog.freshness import duration_text
+from common.problems import hide_paths
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 SITE_NAME_ZH = "知识城数据资源目录"
@@ -50,6 +51,12 @@ def format_datetime(value: Any) -> str:
             value = value.astimezone(timezone.utc)
         return value.strftime("%Y-%m-%d %H:%M") + " UTC"
     return str(value)
+
+
+def file_name(path: Any) -> str:
+    """A delivered file as its department knows it: the name, never the server's folders (the
+    inbox copy is archived away anyway)."""
+    return PurePath(str(path or "")).name
 
 
 def format_duration(value: Any) -> str:
@@ -108,6 +115,8 @@ def build_environment() -> Environment:
         percent=format_percent,
         dt=format_datetime,
         duration=format_duration,
+        file_name=file_name,
+        no_paths=hide_paths,
     )
     env.globals.update(
         site_name_zh=SITE_NAME_ZH,

@@ -18,26 +18,31 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from common.problems import Refusal
-from connectors.readers import BATCH_ROWS, RowProblem, TextStream, chunk_bytes, shown
+from common.problems import Refusal, excerpt
+from connectors.readers import BATCH_ROWS, RowProblem, TextStream, binary_kind, chunk_bytes, shown, shown_cells
 
 FIELD_LIMIT = 1 << 20  # characters in one field; a larger one makes its row `oversized-field`
 OPEN_QUOTE_LINES = 1_000  # a quoted value running over more lines than this is a broken quote
 _HEAD_BYTES = 1 << 20
+SEPARATORS = (",", ";", "\t", "|")  # what departments' tools write between fields
+HEADER_CHARS = 200  # a "column name" longer than this means the first line is no header row
 
 
 class CarefulReadNeeded(Exception):
     """The fast path met something only the careful path can isolate to its rows."""
 
 
-def read_csv(path: Path, careful: bool = False) -> TextStream:
-    """The header and the rows of a CSV file (see the module docstring for the two paths)."""
+def read_csv(path: Path, careful: bool = False, delimiter: str = ",") -> TextStream:
+    """The header and the rows of a CSV file whose fields are separated by `delimiter` (see the
+    module docstring for the two paths)."""
     encoding = _encoding(path)
-    headers = _header(path, encoding)
+    headers, line = _header(path, encoding, delimiter)
+    problems: list[RowProblem] = []
     if careful:
-        problems: list[RowProblem] = []
-        return TextStream(headers, _careful_batches(path, encoding, len(headers), problems), encoding, problems)
-    return _fast(path, encoding, headers)
+        batches = _careful_batches(path, encoding, len(headers), problems, delimiter)
+    else:
+        batches = _fast_batches(path, encoding, len(headers), problems, delimiter)
+    return TextStream(headers, batches, encoding, problems, diagnose=_diagnosis(str(path), headers, line, delimiter))
 
 
 def _encoding(path: Path) -> str:
@@ -48,15 +53,19 @@ def _encoding(path: Path) -> str:
     if not head.strip():
         raise Refusal(str(path), "empty-file")
     if b"\x00" in head:
-        raise Refusal(str(path), "wrong-format", format="CSV", detail="binary data (NUL bytes), not text")
+        kind = binary_kind(head)
+        detail = f"it is {kind}, not text" if kind else "binary data (NUL bytes), not text"
+        raise Refusal(str(path), "wrong-format", format="CSV", detail=f"{detail}; a CSV file is text, one row per line")
     try:
         return detect_encoding(path)
     except UnicodeError as exc:
-        raise Refusal(str(path), "unreadable-encoding", detail=str(exc).split(": ", 1)[-1]) from exc
+        kind = binary_kind(head)
+        detail = f"it is {kind}" if kind else "its bytes are not text in any known encoding"
+        raise Refusal(str(path), "unreadable-encoding", detail=f"{detail}; a CSV file is text (UTF-8 or GB18030)") from exc
 
 
-def _header(path: Path, encoding: str) -> list[str]:
-    """The first record, parsed as CSV (any line ending: LF, CRLF or the old Mac's CR)."""
+def _header(path: Path, encoding: str, delimiter: str) -> tuple[list[str], str]:
+    """The first record, parsed as CSV (any line ending: LF, CRLF or the old Mac's CR), and the line."""
     with path.open("rb") as fh:
         head = fh.read(_HEAD_BYTES)
     first = next(_physical_lines(io.BytesIO(head)), b"")
@@ -65,20 +74,57 @@ def _header(path: Path, encoding: str) -> list[str]:
     except UnicodeDecodeError as exc:
         raise Refusal(str(path), "unreadable-encoding", detail=f"the header line is not {encoding}") from exc
     try:
-        headers = next(stdcsv.reader([text]), [])
+        headers = next(stdcsv.reader([text], delimiter=delimiter), [])
     except stdcsv.Error as exc:
         raise Refusal(str(path), "wrong-format", format="CSV", detail=f"the header line cannot be parsed ({exc})") from exc
     if not any(h.strip() for h in headers):
         raise Refusal(str(path), "empty-file")
-    return headers
+    return headers, text
+
+
+def separator_name(delimiter: str) -> str:
+    """How a message (and a catalog entry) spells a separator: `';'`, or `tab`."""
+    return "tab" if delimiter == "\t" else repr(delimiter)
+
+
+def _diagnosis(source: str, headers: list[str], line: str, delimiter: str):
+    """Why a header lacking required columns may not be a header problem at all (see TextStream)."""
+    from connectors.headers import normalise_header
+
+    def diagnose(labels: set[str]) -> Refusal | None:
+        if any(normalise_header(h) in labels for h in headers):
+            return None  # some columns are named as the entry says: a column is really missing
+        found = _separator_used(line, delimiter, labels)
+        if found is not None:
+            return Refusal(source, "wrong-delimiter", found=separator_name(found), expected=separator_name(delimiter))
+        if _garbled(line) or max(map(len, headers)) > HEADER_CHARS:
+            return Refusal(source, "wrong-format", format="CSV",
+                           detail=f"the first line is not a row of column names; it starts '{excerpt(line)}'")
+        return None
+
+    return diagnose
+
+
+def _garbled(line: str) -> bool:
+    """Whether the line holds what no header row does: control characters, replaced or unassigned ones."""
+    import unicodedata
+
+    return any(c == "\ufffd" or (c != "\t" and unicodedata.category(c) in ("Cc", "Cn", "Co", "Cs")) for c in line)
+
+
+def _separator_used(line: str, delimiter: str, labels: set[str]) -> str | None:
+    """The separator that splits the header line into the most known column names, if not `delimiter`."""
+    from connectors.headers import normalise_header
+
+    def known(sep: str) -> int:
+        return sum(normalise_header(h) in labels for h in next(stdcsv.reader([line], delimiter=sep), []))
+
+    scores = {sep: known(sep) for sep in SEPARATORS if sep != delimiter and sep in line}
+    best = max(scores, key=scores.get, default=None)
+    return best if best is not None and scores[best] > 0 else None
 
 
 # --------------------------------------------------------------------------- fast path
-
-
-def _fast(path: Path, encoding: str, headers: list[str]) -> TextStream:
-    problems: list[RowProblem] = []
-    return TextStream(headers, _fast_batches(path, encoding, len(headers), problems), encoding, problems)
 
 
 class _Abortable(io.RawIOBase):
@@ -108,7 +154,7 @@ class _Abortable(io.RawIOBase):
         super().close()
 
 
-def _fast_batches(path: Path, encoding: str, width: int, problems: list[RowProblem]) -> Iterator[pa.RecordBatch]:
+def _fast_batches(path: Path, encoding: str, width: int, problems: list[RowProblem], delimiter: str = ",") -> Iterator[pa.RecordBatch]:
     """Arrow's streaming reader over blocks of chunk_bytes()/32 (it reads up to 32 blocks ahead,
     so its read-ahead holds about one chunk); opened on first use, run dry and closed at the end."""
     from pyarrow import csv
@@ -124,7 +170,9 @@ def _fast_batches(path: Path, encoding: str, width: int, problems: list[RowProbl
         data_row = row.number - 1  # Arrow counts the header as row 1
         text = row.text or ""
         code = "bad-quoting" if text.count('"') % 2 else "ragged-row"
-        pending.append(RowProblem(data_row, None, code, shown(text), {"actual": row.actual_columns, "expected": row.expected_columns}))
+        cells = _ragged_cells(text, delimiter) if code == "ragged-row" else None
+        pending.append(RowProblem(data_row, None, code, shown(text), {"actual": row.actual_columns, "expected": row.expected_columns},
+                                  cells))
         return "skip"
 
     utf8 = encoding in ("utf-8", "utf-8-sig")
@@ -142,7 +190,7 @@ def _fast_batches(path: Path, encoding: str, width: int, problems: list[RowProbl
                     column_types={n: pa.string() for n in names},
                     strings_can_be_null=True, quoted_strings_can_be_null=True, null_values=[""],
                 ),
-                parse_options=csv.ParseOptions(newlines_in_values=True, invalid_row_handler=set_aside),
+                parse_options=csv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=set_aside),
             )
             next_row = 1
             for batch in reader:
@@ -159,6 +207,15 @@ def _fast_batches(path: Path, encoding: str, width: int, problems: list[RowProbl
         problems.sort(key=lambda p: p.row)
     finally:
         _close(reader, source)
+
+
+def _ragged_cells(text: str, delimiter: str = ",") -> tuple[str, ...] | None:
+    """The fields of a ragged row Arrow set aside, split as the careful path splits a record."""
+    try:
+        rows = list(stdcsv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except stdcsv.Error:
+        return None
+    return shown_cells(rows[0]) if len(rows) == 1 else None
 
 
 def _block_bytes() -> int:
@@ -274,7 +331,7 @@ def _complete(pending: list[tuple[int, bytes]], final: bool) -> Iterator[tuple[i
             yield from _complete(pending, final=False)
 
 
-def _parse(number: int, raw: bytes, encoding: str, width: int) -> list[str | None] | RowProblem:
+def _parse(number: int, raw: bytes, encoding: str, width: int, delimiter: str = ",") -> list[str | None] | RowProblem:
     """The fields of one record, or the problem that keeps it from parsing."""
     try:
         text = raw.decode("utf-8" if encoding == "utf-8-sig" else encoding).rstrip("\r\n")
@@ -286,7 +343,7 @@ def _parse(number: int, raw: bytes, encoding: str, width: int) -> list[str | Non
     if text.count('"') % 2:
         return RowProblem(0, number, "bad-quoting", shown(text))
     try:
-        rows = list(stdcsv.reader(io.StringIO(text, newline="")))
+        rows = list(stdcsv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except stdcsv.Error as exc:
         code = "oversized-field" if "field larger" in str(exc) else "bad-quoting"
         return RowProblem(0, number, code, shown(text), {"limit": FIELD_LIMIT})
@@ -294,11 +351,13 @@ def _parse(number: int, raw: bytes, encoding: str, width: int) -> list[str | Non
         return RowProblem(0, number, "bad-quoting", shown(text))
     fields = rows[0]
     if len(fields) != width:
-        return RowProblem(0, number, "ragged-row", shown(text), {"actual": len(fields), "expected": width})
+        return RowProblem(0, number, "ragged-row", shown(text), {"actual": len(fields), "expected": width}, shown_cells(fields))
     return [f if f != "" else None for f in fields]
 
 
-def _careful_batches(path: Path, encoding: str, width: int, problems: list[RowProblem]) -> Iterator[pa.RecordBatch]:
+def _careful_batches(
+    path: Path, encoding: str, width: int, problems: list[RowProblem], delimiter: str = ","
+) -> Iterator[pa.RecordBatch]:
     stdcsv.field_size_limit(FIELD_LIMIT)
     names = [f"c{i}" for i in range(width)]
     columns: list[list[str | None]] = [[] for _ in range(width)]
@@ -309,9 +368,9 @@ def _careful_batches(path: Path, encoding: str, width: int, problems: list[RowPr
         if not raw.strip(b"\r\n \t"):
             continue  # blank lines are not rows (the fast path skips them too)
         data_row += 1
-        parsed = _parse(number, raw, encoding, width)
+        parsed = _parse(number, raw, encoding, width, delimiter)
         if isinstance(parsed, RowProblem):
-            problems.append(RowProblem(data_row, parsed.line, parsed.code, parsed.text, parsed.params))
+            problems.append(RowProblem(data_row, parsed.line, parsed.code, parsed.text, parsed.params, parsed.cells))
             continue
         for column, value in zip(columns, parsed, strict=True):
             column.append(value)

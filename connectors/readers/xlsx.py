@@ -143,14 +143,19 @@ def read_xlsx(path: Path, sheet: str | None = None, hints: Hints | None = None) 
         chosen = _choose_sheet(wb, sheet, hints, source)
         if not chosen.peek:
             raise Refusal(source, "empty-file")
-        layout = _scan_layout(path, chosen)
-        at, headers = _choose_header(chosen.peek, hints, layout.merges)
+        return sheet_stream(source, wb, chosen, _scan_layout(path, chosen), hints)
     except Exception as exc:
         if wb is not None:
             wb.close()
         if isinstance(exc, (KcdataError, MemoryError)):
             raise
         raise _unreadable(source, exc) from exc
+
+
+def sheet_stream(source: str, wb, chosen: _Sheet, layout: _Layout, hints: Hints) -> TextStream:
+    """The stream of the chosen sheet from its header row on; `wb` (anything with `close()` and
+    `epoch`) is closed when the rows run out. Shared with the Excel 97-2003 reader (xls.py)."""
+    at, headers = _choose_header(chosen.peek, hints, layout.merges)
     header_line = chosen.peek[at][0]
     width = len(headers)
     dates = _date_columns(headers, hints)

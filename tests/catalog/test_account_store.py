@@ -226,12 +226,23 @@ def test_the_users_and_approval_commands(store):
     assert "王科长" in listed.output and "scrypt" not in listed.output and PASSWORD not in listed.output
     assert runner.invoke(app, ["users", "passwd", "wang", "--password-stdin"], input=PASSWORD + " 2\n").exit_code == 0
     assert sign_in(store, "wang", PASSWORD + " 2", "cli").account is not None
+    zhang = runner.invoke(app, ["users", "add", "zhang", "--role", "department_user", "--department", "health",
+                                "--name", "张三", "--password-stdin"], input=PASSWORD + "\n")
+    assert zhang.exit_code == 0, zhang.output
+
+    # CLI steps name an account, checked against its role as the web checks it
+    assert runner.invoke(app, ["catalog", "submit", "KC-WSJK-001", "--by", "zhang"]).exit_code == 0
+    stranger = runner.invoke(app, ["catalog", "approve", "KC-WSJK-001", "--by", "王科长"])
+    assert stranger.exit_code == 1 and "'王科长' is not an account of the catalog web" in stranger.output
+    user_decides = runner.invoke(app, ["catalog", "approve", "KC-WSJK-001", "--by", "zhang"])
+    assert user_decides.exit_code == 1 and "you may not approve" in user_decides.output
+    rejected = runner.invoke(app, ["catalog", "reject", "KC-WSJK-001", "--by", "wang", "--reason", "字段缺失"])
+    assert rejected.exit_code == 0 and "rejected by 王科长 (wang)" in rejected.output
+    assert runner.invoke(app, ["catalog", "reject", "KC-WSJK-001", "--by", "wang"]).exit_code != 0  # --reason is required
+    assert [(e.actor, e.action) for e in events(store, resource_code="KC-WSJK-001")] == [
+        ("wang", "approval.reject"), ("zhang", "approval.submit")]
+
     assert runner.invoke(app, ["users", "disable", "wang"]).exit_code == 0
     assert "disabled" in runner.invoke(app, ["users", "list"]).output
-
-    assert runner.invoke(app, ["catalog", "submit", "KC-WSJK-001", "--by", "张三"]).exit_code == 0
-    rejected = runner.invoke(app, ["catalog", "reject", "KC-WSJK-001", "--by", "王科长", "--reason", "字段缺失"])
-    assert rejected.exit_code == 0 and "rejected by 王科长" in rejected.output
-    assert runner.invoke(app, ["catalog", "reject", "KC-WSJK-001", "--by", "王科长"]).exit_code != 0  # --reason is required
-    assert [(e.actor, e.action) for e in events(store, resource_code="KC-WSJK-001")] == [
-        ("cli:王科长", "approval.reject"), ("cli:张三", "approval.submit")]
+    gone = runner.invoke(app, ["catalog", "withdraw", "KC-WSJK-001", "--by", "wang"])
+    assert gone.exit_code == 1 and "'wang' is disabled" in gone.output

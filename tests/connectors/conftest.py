@@ -25,7 +25,7 @@ import pytest
 from catalog.model import Provider, Resource
 from connectors.pull import Credentials
 
-PROVIDER = Provider(name="测试局", name_en="Test bureau", code="11440100TEST00001X", slug="test_bureau")
+PROVIDER = Provider(name="测试局", name_en="Test bureau", code="11440100TE0000001K", slug="test_bureau")
 
 ITEMS = [
     {"name": "读数编号", "code": "reading_id", "type": "I", "sensitivity": "public", "required": True, "unique": True},

@@ -6,7 +6,9 @@ with warnings. `rows_sent` is counted here, independently of the connector.
 from __future__ import annotations
 
 import io
+import json
 import os
+import shutil
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +32,9 @@ def uscc(n: int) -> str:
 
 def enterprise(n: int, capital: str = "100.5") -> list[str]:
     return [uscc(n), f"广州知识城{n}号科技有限公司", "有限责任公司", "制造业", capital, "2024-01-05", "九佛街道", "张三", "13800138000"]
+
+
+NO_SEPARATOR = bytes(c for c in range(0x21, 0x7f) if c not in b",;|")  # printable noise a header cannot be
 
 
 def csv_text(rows: list[list[str]], headers: list[str] = HEADERS, eol: str = "\n") -> str:
@@ -143,6 +148,24 @@ def _link_outside(folder: Path) -> Path:
     return link
 
 
+def clinic(n: int) -> dict[str, str]:
+    return {"医疗机构登记号": f"PDY{n:08d}", "机构名称": f"知识城第{n}诊所", "机构类别": "诊所", "地址": "广州市黄埔区九佛街道",
+            "许可证有效期至": "2030-12-31"}
+
+
+def _wrapped_json(folder: Path) -> Path:
+    """Records inside an object, as many systems export them; the entry names no records_path."""
+    data = {"code": 200, "total": 3, "erDataList": [clinic(i) for i in range(3)]}
+    return _write("wrapped.json", json.dumps(data, ensure_ascii=False), "utf-8")(folder)
+
+
+XLS_FIXTURE = Path(__file__).parents[1] / "connectors" / "fixtures" / "inspections.xls"  # Excel 97-2003, 4 rows
+
+
+def _xls(folder: Path) -> Path:
+    return Path(shutil.copyfile(XLS_FIXTURE, folder / "检查记录 2003.xls"))
+
+
 def _fifo(folder: Path) -> Path:
     path = folder / "pipe.csv"
     os.mkfifo(path)
@@ -170,7 +193,17 @@ REFUSED = [
     Case("sheet not found", lambda f: _workbook(f, "sheets.xlsx", {"封面": [["说明"]], "其他": [INSPECTION_HEADERS]}), "refused",
          frozenset({"sheet-not-found"}), INSPECTIONS),
     Case("not JSON", _write("broken.json", "{\"a\": [1, 2", "utf-8"), "refused", frozenset({"wrong-format"}), CLINICS),
-    Case("JSON scalar", _write("number.json", "42", "utf-8"), "refused", frozenset({"wrong-format", "missing-required-column"}), CLINICS),
+    Case("JSON scalar", _write("number.json", "42", "utf-8"), "refused", frozenset({"not-a-list-of-records"}), CLINICS),
+    Case("JSON records wrapped in an object", _wrapped_json, "refused", frozenset({"not-a-list-of-records"}), CLINICS),
+    Case("random bytes .json", _write("random.json", os.urandom(4096)), "refused", frozenset({"wrong-format"}), CLINICS),
+    Case("semicolon-separated CSV", _write("semicolons.csv", csv_text(_good(3)).replace(",", ";")), "refused",
+         frozenset({"wrong-delimiter"})),
+    Case("tab-separated CSV", _write("tabs.csv", csv_text(_good(3)).replace(",", "\t")), "refused", frozenset({"wrong-delimiter"})),
+    Case("random printable bytes", _write("printable.csv", NO_SEPARATOR * 50), "refused", frozenset({"wrong-format"})),
+    Case("HTML page saved as .xls", _write("export.xls", "<html><table><tr><td>检查编号</td></tr></table></html>", "utf-8"),
+         "refused", frozenset({"wrong-format"}), INSPECTIONS),
+    Case("damaged .xls", _write("damaged.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + os.urandom(2048)), "refused",
+         frozenset({"wrong-format"}), INSPECTIONS),
     Case("empty JSON array", _write("empty.json", "[]", "utf-8"), "refused",
          frozenset({"no-data-rows", "wrong-format", "missing-required-column"}), CLINICS),
     Case("symlink to a file outside the inbox", _link_outside, "refused", frozenset({"not-a-regular-file"})),
@@ -197,6 +230,7 @@ LANDED = [
     Case("ten thousand unknown columns", _wide_drift, "landed", rows_sent=3, warnings=frozenset({"unknown-column"})),
     Case("optional column missing", _write("no_street.csv", csv_text([r[:6] + r[7:] for r in _good(3)], HEADERS[:6] + HEADERS[7:])),
          "landed", rows_sent=3, warnings=frozenset({"missing-optional-column"})),
+    Case("Excel 97-2003 workbook (.xls)", _xls, "landed", rows_sent=4, resource=INSPECTIONS),
     Case("NA for a missing optional value", _write("na.csv", csv_text([r[:6] + ["NA"] + r[7:] for r in _good(3)])), "landed", rows_sent=3),
     Case("1e40 sent as capital", _write("huge_capital.csv", csv_text([enterprise(0), enterprise(1, "1e40")])), "landed",
          frozenset({"out-of-range"}), rows_sent=2, bad_rows={2: "out-of-range"}),

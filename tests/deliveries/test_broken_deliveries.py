@@ -20,6 +20,8 @@ from kcdata.cli import app
 
 pytestmark = pytest.mark.integration
 
+MESSAGE_LIMIT = 400  # characters of a refusal's message, in each language
+
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
@@ -54,6 +56,9 @@ def test_a_refused_delivery_says_why_and_leaves_a_record(env, case):
     record = [r for r in open_store().refused_deliveries(resource.code) if Path(r.source_file).name == path.name]
     assert record, "the refusal is recorded in the catalog"
     assert record[-1].code in case.codes, (record[-1].code, record[-1].message_en)
+    for message in (record[-1].message_en, record[-1].message_zh):  # a short paragraph, never pages of a file's bytes
+        assert len(message) <= MESSAGE_LIMIT and message.isprintable(), message
+    assert len(result.output) <= 2 * len(str(path)) + 2 * MESSAGE_LIMIT + 400, result.output
     with open(record[-1].feedback_path, encoding="utf-8-sig", newline="") as fh:
         lines = list(csv.DictReader(fh))
     assert lines[0]["问题代码"] == record[-1].code and lines[0]["问题说明"] and lines[0]["description"]

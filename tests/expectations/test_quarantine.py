@@ -22,8 +22,8 @@ KIND_RULE = {
     "mixed_date": "date-format",
     "duplicate_key": "duplicate-key",
     "full_width_digits": "full-width",
-    "stray_whitespace": "whitespace",
 }
+TRIMMED = "stray_whitespace"  # trimmed by default and reported as a warning, not quarantined
 # Between them these cover every kind, every file format and every encoding.
 RESOURCES = ["KC-SCJG-001", "KC-STHJ-001", "KC-YJGL-001", "KC-CSGL-001", "KC-RLZY-001"]
 
@@ -76,6 +76,20 @@ def test_each_bad_row_kind_is_quarantined_with_its_reason(ingested, kind):
     assert seen > 0, f"no {kind} rows were generated"
 
 
+def test_stray_whitespace_is_trimmed_counted_per_column_and_not_quarantined(ingested):
+    seen = 0
+    for code, entry in ingested.items():
+        outcome = entry["result"].outcome
+        spoiled = _sql(f"""SELECT "column", count(*) FROM read_parquet('{entry["sample"].manifest}')
+                           WHERE kind = '{TRIMMED}' GROUP BY 1""")
+        trimmed = {d["column"]: d["count"] for d in outcome.delivery_problems if d["code"] == "trimmed-whitespace"}
+        assert trimmed == dict(spoiled), code
+        quarantined = {row for row, kind, _, rules in _reasons_of_spoiled_rows(entry) if kind == TRIMMED and rules}
+        assert quarantined == set(), f"{code}: rows quarantined only for whitespace"
+        seen += sum(n for _, n in spoiled)
+    assert seen > 0, "no stray whitespace was generated"
+
+
 @pytest.mark.parametrize("code", RESOURCES)
 def test_accepted_plus_quarantined_equals_generated(ingested, code):
     entry = ingested[code]
@@ -97,7 +111,8 @@ def test_clean_rows_are_never_quarantined(ingested, code):
     entry = ingested[code]
     wrongly = _sql(
         f"""SELECT q._row, q._reason FROM read_parquet('{entry["result"].outcome.quarantine_path}', hive_partitioning=false) q
-            ANTI JOIN read_parquet('{entry["sample"].manifest}') m ON m.row = q._row LIMIT 5"""
+            ANTI JOIN (SELECT * FROM read_parquet('{entry["sample"].manifest}') WHERE kind <> '{TRIMMED}') m
+            ON m.row = q._row LIMIT 5"""
     )
     assert wrongly == []
 

@@ -10,7 +10,7 @@ from catalog.model import DUCKDB_TYPES, Provider, Resource
 from common.settings import Paths
 
 BATCH = "ab" * 32
-PROVIDER = Provider(name="测试局", name_en="Test bureau", code="11440100TEST00001X", slug="test_bureau")
+PROVIDER = Provider(name="测试局", name_en="Test bureau", code="11440100TE0000001K", slug="test_bureau")
 
 
 def entry(items: list[dict[str, Any]], key: list[str] | None = None, **fields: Any) -> Resource:

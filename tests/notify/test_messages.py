@@ -1,6 +1,6 @@
 """The notification e-mails, built without a store, a clock or a server: who gets them, Chinese
 first with the English below, the reasons as recorded, the link to the feedback, and nothing of
-the delivered cells or the settings."""
+the delivered cells, the settings or the server's paths."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -58,8 +58,7 @@ def test_a_refusal_goes_to_the_department_copied_to_the_bureau_in_both_languages
     zh, en = _halves(m.body)
     assert "黄埔区市场监督管理局" in zh and "header_only.csv" in zh and "no-data-rows" in zh and "文件只有表头，没有数据行" in zh
     assert "the file has a header but no data rows" in en and "header_only.csv" in en
-    assert "file:///lake/quarantine/enterprise_registrations/refused=ab/feedback.csv" in zh
-    assert "file:///lake/quarantine/enterprise_registrations/refused=ab/feedback.csv" in en
+    assert "本部门问题数据" in zh and "your department's problem page" in en, "where the feedback is, without a web address"
     assert "不计为按时提交" in zh and "do not count as a delivery in time" in en
 
 
@@ -71,10 +70,29 @@ def test_a_refusal_with_a_place_names_row_and_column():
     assert "2 个文件" in zh and "2 file(s)" in en
 
 
-def test_the_web_url_replaces_the_file_link():
-    assert feedback_link(ENTERPRISES, REFUSAL.feedback_path, "https://catalog.example/") == "https://catalog.example/resources/KC-SCJG-001"
+def test_the_web_url_links_the_department_problem_page():
+    assert feedback_link(ENTERPRISES, "https://catalog.example/") == "https://catalog.example/department/market_supervision/problems"
     m = refused_message(ENTERPRISES, [REFUSAL], BUREAU, web_url="https://catalog.example")
-    assert "https://catalog.example/resources/KC-SCJG-001" in m.body and "file://" not in m.body
+    assert "https://catalog.example/department/market_supervision/problems" in m.body and "file://" not in m.body
+
+
+def test_no_server_path_only_the_file_name_and_delivery_time():
+    """The inbox path is gone once the file is archived, and the lake is not the department's to
+    browse: an e-mail names the file and when it was delivered, never a folder of the server."""
+    delivered = datetime(2026, 11, 20, 2, 5, tzinfo=timezone.utc)
+    refusal = RefusalNotice(
+        file_name="/tmp/kcdata-x/inbox/enterprise_registrations/企业登记_11月.csv", code="wrong-format",
+        message_zh="文件内容不是 CSV 格式：cannot open /tmp/kcdata-x/inbox/enterprise_registrations/企业登记_11月.csv",
+        message_en="the file is not a valid CSV file: cannot open /tmp/kcdata-x/inbox/enterprise_registrations/企业登记_11月.csv",
+        feedback_path="/tmp/kcdata-x/lake/quarantine/enterprise_registrations/refused=ab/feedback.csv", delivered_at=delivered,
+    )
+    held = HeldBackNotice(**{**HELD.__dict__, "delivered_at": delivered})
+    for m in (refused_message(ENTERPRISES, [refusal], BUREAU), held_back_message(ENTERPRISES, [held], BUREAU)):
+        zh, en = _halves(m.body)
+        assert "/tmp/" not in m.body and "/lake/" not in m.body and "file://" not in m.body
+        assert "（2026-11-20 10:05 (UTC+8) 提交）" in zh and "(delivered 2026-11-20 10:05 (UTC+8))" in en
+    zh, en = _halves(refused_message(ENTERPRISES, [refusal], BUREAU).body)
+    assert "企业登记_11月.csv（2026-11-20 10:05 (UTC+8) 提交）" in zh and "cannot open 企业登记_11月.csv" in en
 
 
 def test_a_held_back_version_carries_verdict_and_counts():
@@ -87,7 +105,7 @@ def test_a_held_back_version_carries_verdict_and_counts():
     assert "uscc-check" in zh and "200" in zh and "统一社会信用代码校验码错误" in zh
     assert "unified social credit code fails its check character): 200" in en
     assert "数值超出允许范围 […, …]" in zh, "templates show … for their parameters, never a cell value"
-    assert "file:///lake/quarantine/enterprise_registrations/batch=cd.1234abcd/feedback.csv" in en
+    assert "feedback" in en and "/lake/" not in m.body
 
 
 def test_an_overdue_resource_says_cycle_due_time_and_how_late():

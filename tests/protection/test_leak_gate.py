@@ -17,6 +17,7 @@ import pytest
 
 from catalog.entries import get_resource
 from catalog.model import Sensitivity
+from catalog.store import open_store
 from common.codes import USCC_CHARSET, id_card_check_char, uscc_check_char
 from common.lake import Zone
 from portal.leak_gate import Hit, scan_files
@@ -109,7 +110,7 @@ def test_each_rule_names_file_column_rule_and_count_never_the_value(tmp_path):
     for where in ("open view", "data.csv"):
         assert {(h.column, h.rule, h.count) for h in hits if h.file == where} == expected
     report = "\n".join(h.text(ENTERPRISES) for h in hits)
-    assert "KC-SCJG-001: leak gate: open view column phone: mobile in 7 value(s)" in report
+    assert "KC-SCJG-001: leak gate: open view column phone: mobile in 7 cell(s)" in report
     for value in [*phones, *ids, *cards, *mails, *NAMES]:
         assert value not in report
 
@@ -205,11 +206,11 @@ def test_a_personal_item_declared_public_blocks_the_resource(tmp_path, lake, mon
     if declared_public is None:  # the entry as it is: masked names, no phone: nothing to block
         monkeypatch.setattr(publisher, "record_manifest", lambda *a: None)
         with pytest.raises(AssertionError, match="let organization_create through|let package_create through"):
-            publisher.publish_resource(resource, portal, lake, store=object())
+            publisher.publish_resource(resource, portal, lake, store=open_store(lake.catalog_url))
         return
-    result = publisher.publish_resource(resource, portal, lake, store=object())
+    result = publisher.publish_resource(resource, portal, lake, store=open_store(lake.catalog_url))
     assert result.action == "blocked"
     assert portal.calls == ["package_show"]  # looked, wrote nothing
-    assert any("column contact_phone: mobile in 50 value(s)" in r for r in result.reasons), result.reasons
+    assert any("column contact_phone: mobile in 50 cell(s)" in r for r in result.reasons), result.reasons
     assert any("data.csv column 联系电话 (contact_phone): mobile" in r for r in result.reasons), result.reasons
     assert not (lake.lake / "manifests").exists()  # nothing recorded as about to be published

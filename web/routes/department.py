@@ -22,8 +22,9 @@ from common.errors import KcdataError
 from common.formulas import neutralise
 from common.lake import FEEDBACK_FILE
 from common.lake_store import lake_root
+from common.problems import hide_paths
 from web.auth import can_see_department, get_store, require_account
-from web.templates import templates
+from web.templates import file_name, templates
 
 log = logging.getLogger("kcdata.web")
 
@@ -108,7 +109,7 @@ def refused_csv(request: Request, slug: str, code: str) -> Response:
     _department_or_404(request, slug)
     resource = _resource_of(slug, code)
     rows = [
-        [r.source_file, r.resource_code, r.row or "", r.column or "", r.code, r.message_zh, r.message_en,
+        [file_name(r.source_file), r.resource_code, r.row or "", r.column or "", r.code, hide_paths(r.message_zh), hide_paths(r.message_en),
          r.refused_at.isoformat(sep=" ", timespec="seconds")]
         for r in get_store().refused_deliveries(resource.code)
     ]
@@ -137,7 +138,10 @@ def quarantine_csv(request: Request, slug: str, code: str, version: str) -> Resp
 def _quarantine_lines(resource: Resource, version: VersionRow) -> tuple[list[str], list[list]]:
     """Lines about the whole delivery first (no row number), then each quarantined row's values
     as sent with its reasons joined (Chinese and English). The personal items are encrypted in
-    the quarantine; the department's own people see them, decrypted with the lake's key."""
+    the quarantine; the department's own people see them, decrypted with the lake's key. A row
+    the reader could not split into the header's columns (ragged) shows its cells as parsed under
+    the columns their positions have, masked where personal (expectations/ragged.py); fields past
+    the header, or under columns no item claims, go to a last column."""
     from common.lake_crypto import read_table
 
     reasons: dict[str, list[dict]] = {}
@@ -146,17 +150,35 @@ def _quarantine_lines(resource: Resource, version: VersionRow) -> tuple[list[str
         (reasons.setdefault(line["行号"], []) if line.get("行号") else general).append(line)
     items = [i for i in resource.items if not i.derived]
     header = ["行号 Row", "问题说明", "description", "问题代码 Problem"] + [i.name for i in items]
-    lines = [["", g.get("问题说明", ""), g.get("description", ""), g.get("问题代码", "")] + [""] * len(items) for g in general]
+    lines = [["", g.get("问题说明", ""), g.get("description", ""), g.get("问题代码", "")] + [""] * (len(items) + 1) for g in general]
     path = lake_root(version.quarantine_path)
     if path.is_file():
         table = read_table(path)
         present = set(table.column_names)
         for record in table.to_pylist():
             found = reasons.get(str(record.get("_row")), [])
+            cells, other = _ragged(record.get("_cells"), {i.code for i in items})
             lines.append([
                 record.get("_row"),
                 "；".join(f"{r.get('信息项') or ''}：{r.get('问题说明')}".lstrip("：") for r in found),
                 "; ".join(f"{r.get('列代码') or ''}: {r.get('description')}".lstrip(": ") for r in found),
                 ",".join(sorted({r.get("问题代码", "") for r in found})),
-            ] + [record.get(i.code) if i.code in present else "" for i in items])
+            ] + [cells.get(i.code, record.get(i.code) if i.code in present else "") for i in items] + [other])
+    if any(line[-1] for line in lines):
+        header.append(OTHER_FIELDS)
+    else:
+        lines = [line[:len(header)] for line in lines]
     return header, lines
+
+
+OTHER_FIELDS = "其他字段 Other fields (as parsed)"
+
+
+def _ragged(cells: list[dict] | None, codes: set[str]) -> tuple[dict[str, str], str]:
+    """A ragged row's cells by item code, and the others (past the header, unclaimed columns)
+    joined with ` | `; nothing for a row the reader could split."""
+    if not cells:
+        return {}, ""
+    by_item = {c["column"]: c["value"] or "" for c in cells if c["column"] in codes}
+    other = " | ".join(c["value"] or "" for c in cells if c["column"] not in codes)
+    return by_item, other

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from catalog.accounts import Account
+from catalog import gate_records
 from catalog.entries import get_resource
 from catalog.model import Resource
-from catalog.tables import ApprovalRow
+from catalog.tables import ApprovalRow, GateExceptionRow
 from common.errors import KcdataError
-from kcdata.approvals import ACTIONS, LABELS, NotAllowed, act, available_actions
+from kcdata.approvals import ACTIONS, LABELS, NotAllowed, act, available_actions, gate_status, may
 from web.auth import ReviewerOrAdmin, SignedIn, client_address, current_account, flash, get_store
 from web.templates import templates
 
@@ -28,18 +28,24 @@ class WorkflowState:
     decision: ApprovalRow | None  # newest approve/reject/withdraw
     pending: ApprovalRow | None  # a submission waiting for a decision
     gate_reasons: list[str]  # why the gate keeps it off the portal now (empty: it publishes)
+    gate_advice: str  # what the department can do about a leak-gate block ("" otherwise)
+    waived: list[dict]  # leak hits the newest publish run allowed by an exception
+    exceptions: list[tuple[GateExceptionRow, str]]  # (exception, its status) newest first
+    may_except: bool  # this account may record a leak-gate exception here
 
 
 def workflow_state(request: Request, resource: Resource) -> WorkflowState:
     """For `workflow/_actions.html` (a Jinja global, since the include gets only resource and request)."""
-    from portal.publisher import gate_decision
-
     store = get_store()
+    account = current_account(request)
     step = store.latest_workflow_step(resource.code)
-    decision, _ = gate_decision(store, resource)
+    gate = gate_status(resource, store)
+    rows = gate_records.exceptions(store, resource.code)
     return WorkflowState(
-        available_actions(current_account(request), resource, store), store.current_approval(resource.code),
-        step if step is not None and step.action == "submit" else None, decision.reasons,
+        available_actions(account, resource, store), store.current_approval(resource.code),
+        step if step is not None and step.action == "submit" else None, gate.reasons,
+        gate.advice.format(code=resource.code), gate.waived, [(r, gate_records.status_label(r)) for r in rows],
+        account is not None and may(account, "approve", resource),
     )
 
 
@@ -48,10 +54,6 @@ def _resource(code: str) -> Resource:
         return get_resource(code)
     except KcdataError as exc:
         raise HTTPException(404, "没有这个资源 No such resource.") from exc
-
-
-def _by(account: Account) -> str:
-    return f"{account.display_name} ({account.username})" if account.display_name else account.username
 
 
 @router.post("/resource/{code}/workflow/{action}")
@@ -66,7 +68,7 @@ async def take_step(
         return flash(response, request, "驳回须填写理由 A rejection needs a reason.", "error")
     try:
         outcome = await run_in_threadpool(
-            act, resource, action, _by(account), note, actor=account.actor(client_address(request)), account=account,
+            act, resource, action, account.record_name, note, actor=account.actor(client_address(request)), account=account,
             store=get_store(),
         )
     except NotAllowed as exc:
@@ -78,6 +80,33 @@ async def take_step(
     return flash(RedirectResponse(f"/resource/{resource.code}", status_code=303), request, text, "success")
 
 
+@router.post("/resource/{code}/gate-exception")
+async def record_exception(
+    request: Request, code: str, account: SignedIn, column: str = Form(...), rule: str = Form(...),
+    reason: str = Form(""), expires: str = Form(...),
+) -> Response:
+    """A reviewer's time-limited exception to one leak-gate rule on one column (as `kcdata catalog allow`)."""
+    from datetime import datetime
+
+    from kcdata.system import request_publish
+
+    resource = _resource(code)
+    back = RedirectResponse(f"/resource/{resource.code}", status_code=303)
+    if not may(account, "approve", resource):
+        raise HTTPException(403, "只有本部门审核员可以登记例外 Only a reviewer of the providing department may record an exception.")
+    try:
+        until = datetime.strptime(expires, "%Y-%m-%d")
+        row = await run_in_threadpool(gate_records.add_exception, get_store(), resource, column, rule, reason, until,
+                                      account, account.actor(client_address(request)))
+    except ValueError:
+        return flash(back, request, "有效期格式应为 YYYY-MM-DD The expiry must be a date, YYYY-MM-DD.", "error")
+    except KcdataError as exc:
+        return flash(back, request, str(exc), "error")
+    await run_in_threadpool(request_publish, f"leak-gate exception #{row.id} on {resource.code}")
+    return flash(back, request, f"{resource.code}：已登记例外 #{row.id} Exception #{row.id} recorded: {row.rule} allowed on "
+                 f"{row.column} until {row.expires_at:%Y-%m-%d}; the next publish run applies it.", "success")
+
+
 @router.get("/review", response_class=HTMLResponse)
 def review_queue(
     request: Request, account: ReviewerOrAdmin,
@@ -86,8 +115,17 @@ def review_queue(
     return templates.TemplateResponse(request, "workflow/review.html", {"rows": rows, "nav": "review"})
 
 
+def resource_deliveries(resource: Resource) -> list:
+    """The resource's newest deliveries and where each stands (as `kcdata deliveries` shows them)."""
+    from common.settings import get_paths
+    from kcdata.deliveries import deliveries
+
+    return deliveries(resource, get_paths(), get_store(), limit=10)
+
+
 def install_globals() -> None:
-    templates.env.globals.update(workflow_state=workflow_state, workflow_labels=LABELS)
+    templates.env.globals.update(workflow_state=workflow_state, workflow_labels=LABELS, leak_rules=gate_records.LEAK_RULES,
+                                 resource_deliveries=resource_deliveries)
 
 
 install_globals()
