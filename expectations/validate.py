@@ -28,7 +28,7 @@ from catalog.model import Resource
 from common.atomic import staged_dir, sweep_stale_temps
 from common.errors import KcdataError
 from common.lake import DATA_FILE, FEEDBACK_FILE, OUTCOME_FILE, Zone
-from common.problems import problem
+from common.problems import problem, unknown_column_problems
 from common.settings import Paths, get_paths
 from common.sqltext import ident, literal
 from expectations.coerce import coercion_sql, trimmed_counts_sql
@@ -487,7 +487,7 @@ def _outcome(con, resource: Resource, landing: dict, rows: int, rules: str, gx_s
             "SELECT x.rule, count(DISTINCT _row) FROM (SELECT _row, unnest(_reasons) AS x FROM reasons) GROUP BY 1 ORDER BY 1"
         ).fetchall()
     )
-    drift = [{"code": "unknown-column", "position": c["position"], "header": c["header"]} for c in landing.get("unknown_columns", [])]
+    drift = unknown_column_problems(landing.get("unknown_columns", []))  # 10,000 stray columns: one line
     drift += [
         {"code": "missing-optional-column", "column": code, "item": resource.item(code).name}
         for code in landing.get("absent_items", []) if code in {i.code for i in resource.source_items}

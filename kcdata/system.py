@@ -108,12 +108,24 @@ def up(report: Report) -> AirflowApi:
     return wait_for_dags(report)
 
 
+def serves_this_lake() -> bool:
+    """Whether the system running here works on this shell's lake and catalog (a test or a
+    second checkout with a lake of its own must not start runs over another lake)."""
+    from stack import get_layout
+    from stack import secrets as sec
+
+    running = sec.load(get_layout().system_env)
+    mine = settings()
+    return all(running.get(key) == mine.get(key) for key in ("KCDATA_LAKE", "KCDATA_CATALOG_DIR"))
+
+
 def request_run(dag_id: str, reason: str) -> str | None:
-    """Ask a running system for a run of `dag_id`; the run id, or None when no system runs here."""
+    """Ask a running system for a run of `dag_id`; the run id, or None when no system runs here
+    (or the one running works on another lake)."""
     from stack.layout import AIRFLOW_PORT, HOST
     from stack.proc import port_open
 
-    if not port_open(HOST, AIRFLOW_PORT):
+    if not port_open(HOST, AIRFLOW_PORT) or not serves_this_lake():
         return None
     try:
         return api().trigger(dag_id, conf={"reason": reason})

@@ -99,7 +99,7 @@ def _diagnosis(source: str, headers: list[str], line: str, delimiter: str):
             return Refusal(source, "wrong-delimiter", found=separator_name(found), expected=separator_name(delimiter))
         if _garbled(line) or max(map(len, headers)) > HEADER_CHARS:
             return Refusal(source, "wrong-format", format="CSV",
-                           detail=f"the first line is not a row of column names; it starts '{excerpt(line)}'")
+                           detail=f"the first line is not a row of column names; it starts '{excerpt(line, 40)}'")
         return None
 
     return diagnose

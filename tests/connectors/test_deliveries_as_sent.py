@@ -44,7 +44,8 @@ def _uscc(n: int) -> str:
 
 
 def _enterprises(n: int) -> list[list[str]]:
-    return [[_uscc(i), f"知识城{i}号公司", "有限责任公司", "制造业", "100.5", "2024-01-05", "九佛街道", "张三", "13800138000"] for i in range(n)]
+    return [[_uscc(i), f"知识城{i}号公司", "有限责任公司", "制造业", "100.5", "2024-01-05", "九佛街道", "张三", "13800138000"]
+            for i in range(n)]
 
 
 def _separated(path: Path, sep: str, rows: list[list[str]], headers: list[str] = HEADERS) -> Path:
