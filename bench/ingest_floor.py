@@ -23,6 +23,8 @@ USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28]
 ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 EDGE_SPACE = "^[ \t\r\n\u3000\u00a0]|[ \t\r\n\u3000\u00a0]$"
+# what trimming removes at a cell's edges (kcdata trims by default: entry or item `trim`)
+EDGE_CHARS = " \t\r\n\x0b\x0c\x85\u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200C))) + "\u2028\u2029\u202f\u205f\u3000\ufeff"
 FULL_WIDTH = "[０-９Ａ-Ｚａ-ｚ．－＋，]"
 CANONICAL = {
     "N": r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$",
@@ -55,12 +57,13 @@ def _typed(kind: str, t: str) -> str:
     return f"CASE WHEN regexp_matches({t}, {lit(CANONICAL[kind])}) THEN TRY_CAST({t} AS {SQL_TYPES[kind]}) END"
 
 
-def _problem(kind: str, patterned: bool, t: str, cast: str) -> str:
+def _problem(kind: str, patterned: bool, t: str, cast: str, trims: bool = True) -> str:
     """The rule a non-empty cell breaks; `cast` is the column holding its typed candidate. As fast
     as plain SQL makes it: a typed cell breaks none (canonical forms are ASCII without spaces), so
     the other checks run only where a CASE branch is reached; full-width only in non-ASCII cells."""
     checks = [f"WHEN {cast} IS NOT NULL THEN NULL"] if kind != "C" else []
-    checks.append(f"WHEN regexp_matches({t}, {lit(EDGE_SPACE)}) THEN 'whitespace'")  # 3x faster than trim(t, chars)
+    if not trims:  # a trimmed cell has no edge whitespace left
+        checks.append(f"WHEN regexp_matches({t}, {lit(EDGE_SPACE)}) THEN 'whitespace'")  # 3x faster than trim(t, chars)
     if kind != "C" or patterned:
         checks.append(f"WHEN strlen({t}) <> length({t}) AND regexp_matches({t}, {lit(FULL_WIDTH)}) THEN 'full-width'")
     if kind in ("D", "T"):
@@ -122,12 +125,13 @@ def checked_sql(resource, source: str) -> str:
 
     for i in items:
         t, v, kind = q("t_" + i.code), q(i.code), i.type.value
-        tokens = resource.missing_tokens(i)
-        inside = f"{t} IN ({', '.join(map(lit, tokens))}) OR " if tokens else ""
-        blanked.append(f"CASE WHEN {inside}{t} = '' THEN NULL ELSE {t} END AS {t}")
+        tokens, trims = resource.missing_tokens(i), resource.trims(i)
+        cell = f"trim({t}, {lit(EDGE_CHARS)})" if trims else t
+        inside = f"{cell} IN ({', '.join(map(lit, tokens))}) OR " if tokens else ""
+        blanked.append(f"CASE WHEN {inside}{cell} = '' THEN NULL ELSE {cell} END AS {t}")
         c, p = q("c_" + i.code), q("p_" + i.code)
         cast.append(f"{_typed(kind, t)} AS {c}")  # each cell is parsed once, in its own layer
-        problems.append(f"{_problem(kind, bool(i.pattern), t, c)} AS {p}")
+        problems.append(f"{_problem(kind, bool(i.pattern), t, c, trims)} AS {p}")
         typed.append(f"CASE WHEN {p} IS NULL THEN {c} END AS {v}")
 
         def reason(cond: str, rule: str, code: str = i.code, t: str = t) -> None:

@@ -47,6 +47,12 @@ def node_label(uri: str) -> str:
     return f"{zone} · {name}" + (f" · {batch}" if batch else "")
 
 
+def _node_id(uri: str) -> str:
+    """A delivered file by its name (`file:企业登记.csv`): the page never shows the server's inbox
+    path, which is gone once the file is archived; lake addresses stay as they are."""
+    return f"file:{node_label(uri)}" if uri.startswith("file://") else uri
+
+
 def _kept_edges(edges: list[LineageEdge], versions: list[VersionRow]) -> list[LineageEdge]:
     newest = {v.id for v in sorted(versions, key=lambda v: v.version)[-MAX_VERSIONS:]}
     return [e for e in edges if e.version_id is None or e.version_id in newest]
@@ -65,8 +71,8 @@ def lineage_graph(resource: Resource, edges: list[LineageEdge], versions: list[V
 
     department = node("department:" + resource.provider.slug, "department", resource.provider.name)
     for e in kept:
-        source = node(e.source_uri, stage_of(e.source_uri), node_label(e.source_uri))
-        target = node(e.target_uri, stage_of(e.target_uri), node_label(e.target_uri))
+        source = node(_node_id(e.source_uri), stage_of(e.source_uri), node_label(e.source_uri))
+        target = node(_node_id(e.target_uri), stage_of(e.target_uri), node_label(e.target_uri))
         links.append({"source": source, "target": target, "step": e.step})
         if nodes[source]["stage"] == "file":
             links.append({"source": department, "target": source, "step": "deliver"})

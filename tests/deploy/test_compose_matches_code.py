@@ -51,6 +51,7 @@ OPTIONAL = {
     "KCDATA_WEB_SESSION_MAX_HOURS": "tuning with a safe default",
     "KCDATA_LOCK_TIMEOUT": "tuning with a safe default",
     "KCDATA_LAND_CHUNK_BYTES": "tuning with a safe default",
+    "KCDATA_XLS_MAX_BYTES": "tuning with a safe default (64 MiB)",
     "KCDATA_XLSX_MAX_BYTES": "tuning with a safe default",
     "KCDATA_MAX_FILE_BYTES": "tuning with a safe default",
     "KCDATA_VALIDATE_CHUNK_ROWS": "tuning with a safe default",

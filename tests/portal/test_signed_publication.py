@@ -121,6 +121,8 @@ def test_a_resource_with_a_wrong_sensitivity_is_blocked_and_never_reaches_ckan(p
     latest = store.latest_version(PERSONAL)
     view = build_open_view(wrong, latest.fingerprint, latest.rules, lake)
     assert "contact_phone" in view.columns
+    # a reviewer approved the mislabelled terms (an approval covers only the terms it was given for)
+    store.record_approval(wrong, "approve", "测试审核员", note="test: mislabelled entry approved by mistake")
     try:
         result = publish_resource(wrong, Portal(target), lake, store)
         assert result.action == "blocked"
@@ -134,4 +136,5 @@ def test_a_resource_with_a_wrong_sensitivity_is_blocked_and_never_reaches_ckan(p
             anon.action.package_show(id=name)
         assert anon.action.package_search(q=f'resource_code:"{PERSONAL}"', include_private=True)["count"] == 0
     finally:  # the entry as it is publishes again (its phones masked), for the tests after this one
+        store.record_approval(resource, "approve", "测试审核员", note="test: the entry as it is")
         assert publish_resource(resource, Portal(target)).action == "published"

@@ -86,6 +86,7 @@ def test_the_department_sees_where_its_deliveries_stand_on_the_resource_page(sit
     own = client_of("scjg_user", "department_user", ENTERPRISES.provider.slug).get(f"/resource/{ENTERPRISES.code}").text
     box = re.search(r'<section class="deliveries".*?</section>', own, re.S).group(0)
     assert sample.name in box and 'data-stage="validated"' in box and "transform (dbt) and the open view are next" in box
-    assert str(tmp_path) not in box
+    assert str(tmp_path) not in own, "no server path anywhere on the page (the lineage names the file)"
+    assert f"file:{sample.name}" in own
     other = client_of("health_user", "department_user", "health").get(f"/resource/{ENTERPRISES.code}").text
     assert 'class="deliveries"' not in other
