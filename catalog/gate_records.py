@@ -66,13 +66,18 @@ def result(store, code: str) -> GateResultRow | None:
         return s.get(GateResultRow, code)
 
 
+def _may_except(account: Account, resource: Resource) -> bool:
+    """A reviewer of the providing department, or a bureau admin (as for approvals)."""
+    return account.is_admin or (account.is_reviewer and account.department == resource.provider.slug)
+
+
 def add_exception(
     store, resource: Resource, column: str, rule: str, reason: str, expires_at: datetime, account: Account,
     actor: Actor,
 ) -> GateExceptionRow:
     """A reviewer of the providing department (or a bureau admin) allows `rule` on `column`
     until `expires_at`; refused with the reason when the request does not fit the rules."""
-    if not (account.is_admin or (account.is_reviewer and account.department == resource.provider.slug)):
+    if not _may_except(account, resource):
         raise ExceptionRefused(
             f"只有{resource.provider.name}的审核员可以登记例外 only a reviewer of {resource.provider.slug} "
             f"(or a bureau admin) may record a leak-gate exception for {resource.code}; {account.username} is "
@@ -106,7 +111,7 @@ def add_exception(
 
 def revoke_exception(store, resource: Resource, exception_id: int, account: Account, actor: Actor) -> GateExceptionRow:
     """End an exception at once (the next publish run applies the rule again)."""
-    if not (account.is_admin or (account.is_reviewer and account.department == resource.provider.slug)):
+    if not _may_except(account, resource):
         raise ExceptionRefused(f"only a reviewer of {resource.provider.slug} (or a bureau admin) may revoke it")
     with store.session() as s:
         row = s.get(GateExceptionRow, exception_id)

@@ -129,7 +129,6 @@ class GateStatus:
 
     reasons: list[str]  # why it is off the portal now (empty: it passes)
     waived: list[dict]  # leak hits that reviewed exceptions allowed in the newest publish run
-    checked_at: object | None  # when the newest publish run looked (None: never)
     leak_blocked: bool = False
 
     @property
@@ -150,4 +149,4 @@ def gate_status(resource: Resource, store: CatalogStore) -> GateStatus:
     blocked = not reasons and current and last.action == "blocked"
     if blocked:
         reasons = list(last.reasons)
-    return GateStatus(reasons, list(last.waived) if current else [], last.checked_at if last else None, blocked)
+    return GateStatus(reasons, list(last.waived) if current else [], blocked)

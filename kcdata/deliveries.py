@@ -17,7 +17,7 @@ from pathlib import Path
 from catalog import gate_records
 from catalog.model import Resource
 from catalog.store import CatalogStore
-from catalog.tables import VersionRow
+from catalog.tables import GateResultRow, PublicationRow, VersionRow
 from common.lake import Zone
 from common.settings import Paths
 
@@ -90,26 +90,38 @@ def in_inbox(resource: Resource, paths: Paths) -> list[Delivery]:
     return found
 
 
-def _version_stage(resource: Resource, v: VersionRow, paths: Paths, store: CatalogStore) -> tuple[str, str]:
-    """Stage and detail of the delivery whose newest version is `v`."""
-    from kcdata.approvals import gate_status
+@dataclass(frozen=True)
+class _PortalSide:
+    """What the portal side says of a resource now, read once for all its deliveries."""
 
+    latest: int  # the newest version's number
+    publication: PublicationRow | None
+    result: GateResultRow | None  # the newest publish outcome
+    reasons: list[str]  # why the gate keeps it off the portal now (kcdata.approvals.gate_status)
+
+    @classmethod
+    def of(cls, resource: Resource, store: CatalogStore, latest: int) -> _PortalSide:
+        from kcdata.approvals import gate_status
+
+        return cls(latest, store.publication(resource.code), gate_records.result(store, resource.code),
+                   gate_status(resource, store).reasons)
+
+
+def _version_stage(resource: Resource, v: VersionRow, paths: Paths, portal: _PortalSide) -> tuple[str, str]:
+    """Stage and detail of the delivery whose newest version is `v`."""
     if not v.validation_passed:
         share = v.rows_quarantined / v.rows_in if v.rows_in else 1.0
         return "held_back", (f"version {v.version}: {share:.1%} of {v.rows_in:,} rows quarantined, over the limit of "
                              f"{resource.max_bad_share:.1%}; the portal keeps the last version that passed")
-    latest = store.latest_version(resource.code)
-    if latest is not None and latest.version != v.version:
-        return "superseded", f"version {v.version} was followed by version {latest.version}"
-    publication = store.publication(resource.code)
+    if portal.latest != v.version:
+        return "superseded", f"version {v.version} was followed by version {portal.latest}"
+    publication, result = portal.publication, portal.result
     if publication is not None and publication.version == v.version and publication.state == "published":
         return "published", f"version {v.version}: {publication.url}"
-    result = gate_records.result(store, resource.code)
     if result is not None and result.version == v.version and result.action != "waiting":
         if result.action in ("published", "updated", "unchanged"):
             return "published", f"version {v.version}" + (f": {publication.url}" if publication else "")
-        reasons = gate_status(resource, store).reasons or result.reasons
-        return "not_published", f"version {v.version}: " + "; ".join(reasons)
+        return "not_published", f"version {v.version}: " + "; ".join(portal.reasons or result.reasons)
     if paths.batch_file(Zone.open, resource.table, v.fingerprint, v.rules).exists():
         return "open_view", f"version {v.version}: the publish run is next"
     accepted = f"{v.rows_accepted:,} of {v.rows_in:,} rows accepted"
@@ -124,9 +136,11 @@ def recorded(resource: Resource, paths: Paths, store: CatalogStore) -> list[Deli
         if v.fingerprint not in newest or v.version > newest[v.fingerprint].version:
             newest[v.fingerprint] = v
     found = []
-    for v in newest.values():
-        stage, detail = _version_stage(resource, v, paths, store)
-        found.append(Delivery(Path(v.source_file).name, v.landed_at, stage, detail, v.fingerprint, v.version))
+    if newest:
+        portal = _PortalSide.of(resource, store, max(v.version for v in versions))
+        for v in newest.values():
+            stage, detail = _version_stage(resource, v, paths, portal)
+            found.append(Delivery(Path(v.source_file).name, v.landed_at, stage, detail, v.fingerprint, v.version))
     for f in store.refused_deliveries(resource.code):
         where = "".join(f", {k} {val}" for k, val in (("row", f.row), ("column", f.column)) if val)
         found.append(Delivery(Path(f.source_file).name, f.refused_at, "refused",
