@@ -63,12 +63,12 @@ def main() -> None:
     from catalog.store import open_store
     from common.settings import get_paths
     from connectors.inbox import submit_delivery
-    from kcdata import system
     from portal.mapping import dataset_name
     from samples.generate import generate_resource
     from stack import connection
+    from system import running
 
-    api = system.up(report=lambda m: print(m, flush=True))
+    api = running.up(report=lambda m: print(m, flush=True))
     paths = get_paths()
     resource = get_resource(CODE)
     store = open_store(paths.catalog_url)

@@ -39,6 +39,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common.sqltext import ident  # noqa: E402
+
 KINDS = ("search", "dataset_page", "datastore_search", "datastore_search_sql", "download")
 WEIGHTS = {"search": 30, "dataset_page": 25, "datastore_search": 20, "datastore_search_sql": 5, "download": 20}
 REQUEST_TIMEOUT_S = 60
@@ -101,7 +103,7 @@ async def discover(session: aiohttp.ClientSession, url: str) -> tuple[Holdings, 
     sql = False
     if tables:
         try:
-            await _api(session, url, "datastore_search_sql", sql=f'SELECT count(*) FROM "{tables[0][0]}"')
+            await _api(session, url, "datastore_search_sql", sql=f"SELECT count(*) FROM {ident(tables[0][0])}")
             sql = True
         except RuntimeError:
             sql = False  # ckan.datastore.sqlsearch.enabled is off (CKAN's default): no such action
@@ -125,7 +127,7 @@ async def _one(session: aiohttp.ClientSession, url: str, kind: str, h: Holdings,
     elif kind == "datastore_search_sql":
         rid, rows, dataset = rng.choice(h.tables)
         req = (f"{url}/api/3/action/datastore_search_sql",
-               {"sql": f'SELECT * FROM "{rid}" ORDER BY _id LIMIT 100 OFFSET {rng.randrange(max(rows - 100, 1))}'})
+               {"sql": f"SELECT * FROM {ident(rid)} ORDER BY _id LIMIT 100 OFFSET {rng.randrange(max(rows - 100, 1))}"})
     else:
         link, dataset = rng.choice(h.downloads)
         req = (link, None)

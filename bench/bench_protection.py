@@ -30,6 +30,8 @@ import typer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common.sqltext import literal  # noqa: E402
+
 app = typer.Typer(add_completion=False)
 FINGERPRINT = "be" * 32
 
@@ -58,7 +60,7 @@ ROWS_SQL = """SELECT printf('V%08d', i) AS visit_no, '张' || (i % 5000)::VARCHA
     'P' || i::VARCHAR AS person, '检查员' || (i % 300)::VARCHAR AS inspector,
     TIMESTAMP '2026-01-01' + to_seconds(i * 7) AS visited_at, 113.4 + (i % 20000) / 100000.0 AS lon,
     (i % 90)::BIGINT AS age, (i % 40)::BIGINT AS household, '黄埔区' AS district,
-    i::BIGINT AS _row, '{batch}' AS _batch, TIMESTAMP '2026-05-01' AS _loaded_at
+    i::BIGINT AS _row, {batch} AS _batch, TIMESTAMP '2026-05-01' AS _loaded_at
     FROM range({rows}) t(i)"""
 
 
@@ -96,7 +98,7 @@ def _treatments(paths, rows: int, repeat: int) -> dict[str, float]:
         resource = _resource("bench_treated" if treated else "bench_kept", treated)
         current = paths.current_file(resource.table)
         current.parent.mkdir(parents=True, exist_ok=True)
-        duckdb.sql(f"COPY ({ROWS_SQL.format(rows=rows, batch=FINGERPRINT[:16])}) TO '{current}' (FORMAT parquet)")
+        duckdb.sql(f"COPY ({ROWS_SQL.format(rows=rows, batch=literal(FINGERPRINT[:16]))}) TO {literal(current)} (FORMAT parquet)")
         figures[label] = _best(
             lambda r=resource: build_open_view(r, FINGERPRINT, "bench", paths), repeat,
             before=lambda r=resource: shutil.rmtree(paths.table_dir(Zone.open, r.table), ignore_errors=True),
@@ -110,7 +112,7 @@ def _encryption(folder: Path, rows: int, repeat: int) -> dict[str, float]:
 
     from common.lake_crypto import dataset, parquet_writer, read_table
 
-    table = duckdb.sql(ROWS_SQL.format(rows=rows, batch=FINGERPRINT[:16])).to_arrow_table()
+    table = duckdb.sql(ROWS_SQL.format(rows=rows, batch=literal(FINGERPRINT[:16]))).to_arrow_table()
     personal = [i["code"] for i in ITEMS if i["sensitivity"] in ("personal", "sensitive_personal")]
     batches = table.to_batches(max_chunksize=65_536)
     plain, sealed = folder / "plain" / "data.parquet", folder / "sealed" / "data.parquet"
@@ -123,6 +125,7 @@ def _encryption(folder: Path, rows: int, repeat: int) -> dict[str, float]:
                 writer.write_batch(batch)
 
     count = "SELECT count(DISTINCT visitor), count(DISTINCT mobile), count(DISTINCT id_no) FROM {}"
+    plain_sql = count.format(f"read_parquet({literal(plain)})")
 
     def scan_sealed() -> None:
         con = duckdb.connect()
@@ -135,7 +138,7 @@ def _encryption(folder: Path, rows: int, repeat: int) -> dict[str, float]:
         "write, personal columns encrypted": _best(lambda: write(sealed, personal), repeat),
         "read whole, plain": _best(lambda: pq.read_table(plain), repeat),
         "read whole, decrypting": _best(lambda: read_table(sealed), repeat),
-        "DuckDB scan of personal columns, plain": _best(lambda: duckdb.sql(count.format(f"read_parquet('{plain}')")).fetchall(), repeat),
+        "DuckDB scan of personal columns, plain": _best(lambda: duckdb.sql(plain_sql).fetchall(), repeat),
         "DuckDB scan of personal columns, decrypting": _best(scan_sealed, repeat),
     }
 

@@ -213,9 +213,9 @@ def run_batch(workers: int, catalog: Path, work: Path, batch: list[str], rows: i
 
     from catalog.entries import forget_loaded_catalog, get_resource
     from connectors.inbox import submit_delivery
-    from kcdata import system
-    from kcdata.topology import ingest_dag_id
+    from orchestration.topology import ingest_dag_id
     from samples.generate import generate_resource
+    from system import running
 
     run_dir = work / f"w{workers}"
     env = {"KCDATA_LAKE": str(run_dir / "lake"), "KCDATA_INBOX": str(run_dir / "inbox"),
@@ -238,8 +238,8 @@ def run_batch(workers: int, catalog: Path, work: Path, batch: list[str], rows: i
         import stack
 
         say = lambda m: print(f"  [{workers} worker(s)] {m}", flush=True)  # noqa: E731
-        stack.up(report=say, settings=system.settings())
-        api = system.wait_for_dags(say, timeout=900)  # a big catalog's first parse is slow at start-up
+        stack.up(report=say, settings=running.settings())
+        api = running.wait_for_dags(say, timeout=900)  # a big catalog's first parse is slow at start-up
         up_seconds = time.monotonic() - started
         for dag_id in DOWNSTREAM:
             _set_paused(api, dag_id, True)
@@ -312,9 +312,9 @@ def own_system() -> Iterator[None]:
     again afterwards with the settings it ran with."""
     from unittest import mock
 
-    from kcdata import system
     from stack import down, get_layout, status
     from stack import secrets as sec
+    from system import running
 
     was_running = status().running
     before = sec.load(get_layout().system_env) if was_running else {}
@@ -333,7 +333,7 @@ def own_system() -> Iterator[None]:
         if was_running:
             clean = {k: v for k, v in os.environ.items() if not k.startswith(("KCDATA_EXECUTOR", "KCDATA_CELERY_"))}
             with mock.patch.dict(os.environ, {**clean, **before}, clear=True):
-                system.up(report=lambda m: print(f"  [restore] {m}", flush=True))
+                running.up(report=lambda m: print(f"  [restore] {m}", flush=True))
 
 
 def main() -> None:

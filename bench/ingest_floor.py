@@ -17,44 +17,33 @@ import re
 import time
 from pathlib import Path
 
+from common.codes import ID_CARD_CHECK_CHARS, ID_CARD_WEIGHTS, USCC_CHARSET, USCC_WEIGHTS
+from common.literals import AT_EITHER_END, DATE, DATETIME, EDGE_SPACES, FALSE_WORDS, FULL_WIDTH_CHARS, INTEGER, NUMBER, TRUE_WORDS
+from common.sqltext import ident as q
+from common.sqltext import literal
+
 ROOT = Path(__file__).resolve().parents[1]
 DBT = ROOT / "dbt"
-USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-USCC_WEIGHTS = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28]
-ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-EDGE_SPACE = "^[ \t\r\n\u3000\u00a0]|[ \t\r\n\u3000\u00a0]$"
-# what trimming removes at a cell's edges (kcdata trims by default: entry or item `trim`)
-EDGE_CHARS = " \t\r\n\x0b\x0c\x85\u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200C))) + "\u2028\u2029\u202f\u205f\u3000\ufeff"
-FULL_WIDTH = "[０-９Ａ-Ｚａ-ｚ．－＋，]"
-CANONICAL = {
-    "N": r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$",
-    "I": r"^-?[0-9]+$",
-    "D": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
-    "T": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2})?$",
-}
+# kcdata's grammar of typed cells (common/literals.py), as coercion applies it
+CANONICAL = {"N": NUMBER, "I": INTEGER, "D": DATE, "T": DATETIME}
 SQL_TYPES = {"C": "VARCHAR", "N": "DOUBLE", "I": "BIGINT", "D": "DATE", "T": "TIMESTAMP", "L": "BOOLEAN"}
 _REF = re.compile(r"""ref\(\s*['"](\w+)['"]\s*\)""")
 
 
-def q(name: str) -> str:
-    """A quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 def lit(value: object) -> str:
-    """A SQL literal (text or number)."""
+    """A SQL literal: a number as itself, anything else quoted as text."""
     if isinstance(value, (int, float)):
         return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
+    return literal(str(value))
 
 
 def _typed(kind: str, t: str) -> str:
     if kind == "C":
         return t
     if kind == "L":
-        return (f"CASE WHEN lower({t}) IN ('是','true','1','y','yes') THEN TRUE "
-                f"WHEN lower({t}) IN ('否','false','0','n','no') THEN FALSE END")
-    return f"CASE WHEN regexp_matches({t}, {lit(CANONICAL[kind])}) THEN TRY_CAST({t} AS {SQL_TYPES[kind]}) END"
+        return (f"CASE WHEN lower({t}) IN ({', '.join(map(lit, TRUE_WORDS))}) THEN TRUE "
+                f"WHEN lower({t}) IN ({', '.join(map(lit, FALSE_WORDS))}) THEN FALSE END")
+    return f"CASE WHEN regexp_full_match({t}, {lit(CANONICAL[kind])}) THEN TRY_CAST({t} AS {SQL_TYPES[kind]}) END"
 
 
 def _problem(kind: str, patterned: bool, t: str, cast: str, trims: bool = True) -> str:
@@ -63,9 +52,9 @@ def _problem(kind: str, patterned: bool, t: str, cast: str, trims: bool = True) 
     the other checks run only where a CASE branch is reached; full-width only in non-ASCII cells."""
     checks = [f"WHEN {cast} IS NOT NULL THEN NULL"] if kind != "C" else []
     if not trims:  # a trimmed cell has no edge whitespace left
-        checks.append(f"WHEN regexp_matches({t}, {lit(EDGE_SPACE)}) THEN 'whitespace'")  # 3x faster than trim(t, chars)
+        checks.append(f"WHEN regexp_matches({t}, {lit(AT_EITHER_END)}) THEN 'whitespace'")  # 3x faster than trim(t, chars)
     if kind != "C" or patterned:
-        checks.append(f"WHEN strlen({t}) <> length({t}) AND regexp_matches({t}, {lit(FULL_WIDTH)}) THEN 'full-width'")
+        checks.append(f"WHEN strlen({t}) <> length({t}) AND regexp_matches({t}, {lit(FULL_WIDTH_CHARS)}) THEN 'full-width'")
     if kind in ("D", "T"):
         checks.append(f"WHEN {cast} IS NULL THEN 'date-format'")
     elif kind != "C":
@@ -82,10 +71,10 @@ def _check_char_ok(v: str, charset: str, weights: list[int], modulus: int, check
 
 def _pattern_ok(pattern: str, v: str) -> str:
     if pattern == "uscc":
-        ok = _check_char_ok(v, USCC_CHARSET, USCC_WEIGHTS, 31, USCC_CHARSET, "(31 - {total} % {m}) % {m}")
+        ok = _check_char_ok(v, USCC_CHARSET, list(USCC_WEIGHTS), 31, USCC_CHARSET, "(31 - {total} % {m}) % {m}")
         return f"(regexp_full_match({v}, '[0-9A-HJ-NPQRTUWXY]{{18}}') AND {ok})"
     if pattern == "id_card":
-        ok = _check_char_ok(v, "0123456789", ID_WEIGHTS, 11, "10X98765432", "{total} % {m}")
+        ok = _check_char_ok(v, "0123456789", list(ID_CARD_WEIGHTS), 11, ID_CARD_CHECK_CHARS, "{total} % {m}")
         return f"(regexp_full_match({v}, '[0-9]{{17}}[0-9X]') AND {ok})"
     return f"regexp_matches({v}, {lit(pattern)})"
 
@@ -126,7 +115,7 @@ def checked_sql(resource, source: str) -> str:
     for i in items:
         t, v, kind = q("t_" + i.code), q(i.code), i.type.value
         tokens, trims = resource.missing_tokens(i), resource.trims(i)
-        cell = f"trim({t}, {lit(EDGE_CHARS)})" if trims else t
+        cell = f"trim({t}, {lit(EDGE_SPACES)})" if trims else t
         inside = f"{cell} IN ({', '.join(map(lit, tokens))}) OR " if tokens else ""
         blanked.append(f"CASE WHEN {inside}{cell} = '' THEN NULL ELSE {cell} END AS {t}")
         c, p = q("c_" + i.code), q("p_" + i.code)

@@ -56,7 +56,7 @@ STAGES = {
     "validate": """
         from catalog.entries import get_resource
         from connectors.file_drop import LandedBatch
-        from kcdata.pipeline import validate_landed
+        from flow.pipeline import validate_landed
         import json, pathlib
         b = LandedBatch(**json.loads(pathlib.Path(OUT, "landed.json").read_text()))
         r = validate_landed(get_resource(CODE), [b])[0]
@@ -65,7 +65,7 @@ STAGES = {
     """,
     "transform": """
         from catalog.entries import get_resource
-        from kcdata.pipeline import transform
+        from flow.pipeline import transform
         r = transform(tables=[get_resource(CODE).table])
         RESULT = {"models": r.rows, "note": ", ".join(f"{k} {v:,}" for k, v in r.rows.items())}
     """,

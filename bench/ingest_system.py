@@ -26,7 +26,7 @@ PUBLISH = """
     from catalog.entries import get_resource
     from catalog.store import open_store
     from common.settings import get_paths
-    from kcdata.pipeline import open_views
+    from flow.pipeline import open_views
     from kcdata.targets import ckan_target
     from portal.client import Portal
     import portal.publisher as pub
@@ -69,9 +69,9 @@ def system_running() -> bool:
 
 def bring_up(report: Report):
     """The running system on this process's lake and inbox (the benchmark's), DAGs ready."""
-    from kcdata import system
+    from system import running
 
-    return system.up(report=report)
+    return running.up(report=report)
 
 
 def _when(value: str | None) -> datetime | None:
@@ -103,7 +103,7 @@ def airflow_task_start(api, resource, sample: Path, paths) -> dict:
     import shutil
 
     from connectors.inbox import submit_delivery
-    from kcdata.topology import ingest_dag_id
+    from orchestration.topology import ingest_dag_id
 
     dag_id = ingest_dag_id(resource.table)
     copy = paths.lake.parent / "outbox" / resource.table / sample.name

@@ -16,14 +16,20 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidKey
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from catalog.audit import Actor, add_event
 from catalog.tables import AccountRow, LoginAttemptRow, WebSessionRow
 from common.errors import KcdataError
+from common.settings import read_settings
+
+if TYPE_CHECKING:
+    from catalog.store import CatalogStore
 
 MIN_PASSWORD_LENGTH = 12
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
@@ -151,7 +157,7 @@ def _check_role(role: Role | str, department: str | None) -> tuple[Role, str | N
 
 
 def create_account(
-    store, username: str, password: str, role: Role | str, department: str | None = None, display_name: str = "",
+    store: CatalogStore, username: str, password: str, role: Role | str, department: str | None = None, display_name: str = "",
     actor: Actor | None = None,
 ) -> Account:
     username = username.strip()
@@ -174,25 +180,25 @@ def create_account(
         return _account(row)
 
 
-def get_account(store, username: str) -> Account | None:
+def get_account(store: CatalogStore, username: str) -> Account | None:
     with store.session() as s:
         row = s.scalar(select(AccountRow).where(AccountRow.username == username))
         return None if row is None else _account(row)
 
 
-def list_accounts(store) -> list[Account]:
+def list_accounts(store: CatalogStore) -> list[Account]:
     with store.session() as s:
         return [_account(r) for r in s.scalars(select(AccountRow).order_by(AccountRow.username))]
 
 
-def _existing(s, username: str) -> AccountRow:
+def _existing(s: Session, username: str) -> AccountRow:
     row = s.scalar(select(AccountRow).where(AccountRow.username == username))
     if row is None:
         raise KcdataError(f"没有该用户 no account named {username!r}")
     return row
 
 
-def set_password(store, username: str, password: str, actor: Actor | None = None) -> None:
+def set_password(store: CatalogStore, username: str, password: str, actor: Actor | None = None) -> None:
     """Change a password; the account's open sessions end."""
     check_password_strength(password)
     with store.session() as s:
@@ -202,7 +208,7 @@ def set_password(store, username: str, password: str, actor: Actor | None = None
         add_event(s, actor or Actor("cli"), "account.password", department=row.department, subject=username)
 
 
-def disable_account(store, username: str, actor: Actor | None = None) -> None:
+def disable_account(store: CatalogStore, username: str, actor: Actor | None = None) -> None:
     """Disable an account (kept for the record) and end its sessions."""
     with store.session() as s:
         row = _existing(s, username)
@@ -221,11 +227,9 @@ class RateLimit:
 
     @classmethod
     def from_env(cls) -> RateLimit:
-        return cls(
-            int(os.environ.get("KCDATA_WEB_LOGIN_MAX_FAILURES", 5)),
-            int(os.environ.get("KCDATA_WEB_LOGIN_MAX_FAILURES_PER_CLIENT", 20)),
-            timedelta(minutes=float(os.environ.get("KCDATA_WEB_LOGIN_WINDOW_MINUTES", 15))),
-        )
+        given = read_settings()
+        return cls(given.web_login_max_failures, given.web_login_max_failures_per_client,
+                   timedelta(minutes=given.web_login_window_minutes))
 
 
 @dataclass(frozen=True)
@@ -251,7 +255,7 @@ def _wait(failures: list[datetime], limit: int, window: timedelta, now: datetime
     return max(1, math.ceil((frees_at - now).total_seconds() / 60))
 
 
-def sign_in(store, username: str, password: str, client: str, now: datetime | None = None,
+def sign_in(store: CatalogStore, username: str, password: str, client: str, now: datetime | None = None,
             limit: RateLimit | None = None) -> SignIn:
     """Check a password under the rate limit; record the attempt and an audit event either way.
 
@@ -283,7 +287,7 @@ def sign_in(store, username: str, password: str, client: str, now: datetime | No
         actor = Actor(username or "(empty)", row.role if row else None, row.department if row else None, client)
         add_event(s, actor, "login.success" if ok else "login.failure", subject=username, at=now,
                   detail={} if ok or row is None or not row.disabled else {"disabled": True})
-        return SignIn(_account(row) if ok else None)
+        return SignIn(_account(row) if ok and row is not None else None)
 
 
 # --- sessions ----------------------------------------------------------------------------------
@@ -295,17 +299,15 @@ class SessionLimits:
 
     @classmethod
     def from_env(cls) -> SessionLimits:
-        return cls(
-            timedelta(minutes=float(os.environ.get("KCDATA_WEB_SESSION_IDLE_MINUTES", 60))),
-            timedelta(hours=float(os.environ.get("KCDATA_WEB_SESSION_MAX_HOURS", 8))),
-        )
+        given = read_settings()
+        return cls(timedelta(minutes=given.web_session_idle_minutes), timedelta(hours=given.web_session_max_hours))
 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def open_session(store, account: Account, client: str = "", now: datetime | None = None) -> str:
+def open_session(store: CatalogStore, account: Account, client: str = "", now: datetime | None = None) -> str:
     """A new session for `account`; returns the token for the cookie (the store keeps its hash)."""
     now = now or _now()
     token = secrets.token_urlsafe(32)
@@ -315,7 +317,9 @@ def open_session(store, account: Account, client: str = "", now: datetime | None
     return token
 
 
-def session_account(store, token: str | None, now: datetime | None = None, limits: SessionLimits | None = None) -> Account | None:
+def session_account(
+    store: CatalogStore, token: str | None, now: datetime | None = None, limits: SessionLimits | None = None,
+) -> Account | None:
     """The account of a live session (its idle clock restarts), or None: unknown, expired (idle or
     past its absolute limit; then removed) or the account was disabled."""
     if not token:
@@ -334,7 +338,7 @@ def session_account(store, token: str | None, now: datetime | None = None, limit
         return _account(account)
 
 
-def close_session(store, token: str | None) -> None:
+def close_session(store: CatalogStore, token: str | None) -> None:
     if token:
         with store.session() as s:
             s.execute(delete(WebSessionRow).where(WebSessionRow.token_hash == token_hash(token)))

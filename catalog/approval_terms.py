@@ -9,12 +9,14 @@ the entry as it is now.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from catalog.model import Resource
 
 
-def published_terms(resource: Resource) -> dict:
+def published_terms(resource: Resource) -> dict[str, Any]:
     """The entry's publication terms, as JSON: {"open": type, "items": {code: "type|sensitivity|treatment"}}."""
-    items = {}
+    items: dict[str, str] = {}
     for item in resource.items:
         treatment = item.effective_treatment
         sensitivity = item.sensitivity.value if item.sensitivity is not None else "undeclared"
@@ -25,7 +27,7 @@ def published_terms(resource: Resource) -> dict:
 _PARTS = ("type", "sensitivity", "treatment")
 
 
-def changed_terms(approved: dict | None, now: dict) -> list[str]:
+def changed_terms(approved: dict[str, Any] | None, now: dict[str, Any]) -> list[str]:
     """What changed since the approval, in words ([] when nothing did, or when the approval
     predates recorded terms and so covers the resource as approvals always did)."""
     if not approved:

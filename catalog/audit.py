@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.tables import AuditEventRow
+
+if TYPE_CHECKING:
+    from catalog.store import CatalogStore
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,7 @@ def _now() -> datetime:
 
 def add_event(
     s: Session, actor: Actor, action: str, *, resource_code: str | None = None, department: str | None = None,
-    subject: str = "", detail: dict | None = None, at: datetime | None = None,
+    subject: str = "", detail: dict[str, Any] | None = None, at: datetime | None = None,
 ) -> AuditEventRow:
     """Append one event inside the caller's transaction. `department` is the department the
     event concerns (the resource's provider), which decides which reviewers see it."""
@@ -42,14 +46,14 @@ def add_event(
     return row
 
 
-def record(store, actor: Actor, action: str, **fields) -> AuditEventRow:
+def record(store: CatalogStore, actor: Actor, action: str, **fields: Any) -> AuditEventRow:
     """Append one event in a transaction of its own (sign-in, sign-out: acts with no other row)."""
     with store.session() as s:
         return add_event(s, actor, action, **fields)
 
 
 def events(
-    store, *, department: str | None = None, resource_code: str | None = None, action: str | None = None, limit: int = 500
+    store: CatalogStore, *, department: str | None = None, resource_code: str | None = None, action: str | None = None, limit: int = 500
 ) -> list[AuditEventRow]:
     """Newest first; `department` limits to the events concerning that department."""
     query = select(AuditEventRow)
@@ -63,7 +67,7 @@ def events(
         return list(s.scalars(query.order_by(AuditEventRow.id.desc()).limit(limit)))
 
 
-def actions(store) -> list[str]:
+def actions(store: CatalogStore) -> list[str]:
     """Every action seen in the log (for the filter)."""
     with store.session() as s:
         return sorted(set(s.scalars(select(AuditEventRow.action).distinct())))

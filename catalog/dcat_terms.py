@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -67,9 +68,10 @@ class DcatTerms:
 
 
 @lru_cache(maxsize=1)
-def vocabularies() -> dict:
+def vocabularies() -> dict[str, Any]:
     """The mapping tables of catalog/vocabularies.yaml (read once)."""
-    return yaml.safe_load(VOCABULARIES.read_text(encoding="utf-8"))
+    tables: dict[str, Any] = yaml.safe_load(VOCABULARIES.read_text(encoding="utf-8"))
+    return tables
 
 
 def themes(category: str) -> list[str]:
@@ -99,7 +101,7 @@ def languages() -> list[str]:
 
 def spatial() -> str:
     """GeoNames Guangzhou: the smallest stable place IRI covering Huangpu District."""
-    return vocabularies()["spatial"]
+    return str(vocabularies()["spatial"])
 
 
 def dataset_uri(code: str, base_uri: str) -> str:

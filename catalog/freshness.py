@@ -1,6 +1,6 @@
 """Freshness: a resource's `update_cycle` (更新周期) is a deadline for its next delivery.
 
-Pure: no store, no clock of its own. The wiring (`kcdata.alerts`) gives it the last delivery time
+Pure: no store, no clock of its own. The wiring (`flow.alerts`) gives it the last delivery time
 and `now`, records the answer in the catalog store and sends the overdue alert.
 
 **The deadline.** A resource is due one *period* after its last delivery, plus a *grace* period

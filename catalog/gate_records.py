@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -18,6 +19,9 @@ from catalog.audit import Actor, add_event
 from catalog.model import Resource
 from catalog.tables import GateExceptionRow, GateResultRow, ResourceRow
 from common.errors import KcdataError
+
+if TYPE_CHECKING:
+    from catalog.store import CatalogStore
 
 LEAK_RULES = ("id_card", "mobile", "bank_card", "email", "personal_value")  # portal/leak_gate.py RULES
 MAX_EXCEPTION_DAYS = 366  # an exception is reviewed again at least once a year
@@ -48,7 +52,8 @@ class LeakFinding:
         return f"leak gate: {self.file} column {self.column}: {self.rule} in {self.cells:,} cell(s)"
 
 
-def record_result(store, resource: Resource, version: int | None, action: str, reasons: list[str], waived: list[dict]) -> None:
+def record_result(store: CatalogStore, resource: Resource, version: int | None, action: str, reasons: list[str],
+                  waived: list[dict[str, Any]]) -> None:
     """Keep the newest publish outcome of `resource` (one row per resource, replaced each time)."""
     code = resource.code
     with store.session() as s:
@@ -61,7 +66,7 @@ def record_result(store, resource: Resource, version: int | None, action: str, r
         s.add(row)
 
 
-def result(store, code: str) -> GateResultRow | None:
+def result(store: CatalogStore, code: str) -> GateResultRow | None:
     with store.session() as s:
         return s.get(GateResultRow, code)
 
@@ -72,7 +77,7 @@ def _may_except(account: Account, resource: Resource) -> bool:
 
 
 def add_exception(
-    store, resource: Resource, column: str, rule: str, reason: str, expires_at: datetime, account: Account,
+    store: CatalogStore, resource: Resource, column: str, rule: str, reason: str, expires_at: datetime, account: Account,
     actor: Actor,
 ) -> GateExceptionRow:
     """A reviewer of the providing department (or a bureau admin) allows `rule` on `column`
@@ -85,7 +90,7 @@ def add_exception(
     item = next((i for i in resource.items if i.code == column), None)
     if item is None:
         raise ExceptionRefused(f"{resource.code} has no item {column!r}; items: {', '.join(i.code for i in resource.items)}")
-    if item.personal:
+    if item.personal and item.sensitivity is not None:
         raise ExceptionRefused(f"{resource.code} item {column} is {item.sensitivity.value}: personal data is never "
                                "allowed through the leak gate; its treatment decides what is published")
     if rule not in LEAK_RULES:
@@ -109,7 +114,7 @@ def add_exception(
         return row
 
 
-def revoke_exception(store, resource: Resource, exception_id: int, account: Account, actor: Actor) -> GateExceptionRow:
+def revoke_exception(store: CatalogStore, resource: Resource, exception_id: int, account: Account, actor: Actor) -> GateExceptionRow:
     """End an exception at once (the next publish run applies the rule again)."""
     if not _may_except(account, resource):
         raise ExceptionRefused(f"only a reviewer of {resource.provider.slug} (or a bureau admin) may revoke it")
@@ -125,7 +130,7 @@ def revoke_exception(store, resource: Resource, exception_id: int, account: Acco
         return row
 
 
-def exceptions(store, code: str) -> list[GateExceptionRow]:
+def exceptions(store: CatalogStore, code: str) -> list[GateExceptionRow]:
     """Every exception of `code`, newest first (expired and revoked ones included)."""
     with store.session() as s:
         return list(s.scalars(select(GateExceptionRow).where(GateExceptionRow.resource_code == code)
@@ -144,6 +149,6 @@ def status_label(row: GateExceptionRow, now: datetime | None = None) -> str:
     return f"有效至 valid until {row.expires_at:%Y-%m-%d}"
 
 
-def allowed(store, code: str, now: datetime | None = None) -> dict[tuple[str, str], int]:
+def allowed(store: CatalogStore, code: str, now: datetime | None = None) -> dict[tuple[str, str], int]:
     """(column, rule) -> id of the exception that allows it now."""
     return {(r.column, r.rule): r.id for r in reversed(exceptions(store, code)) if active(r, now)}

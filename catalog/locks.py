@@ -27,16 +27,16 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from common.errors import KcdataError
+from common.settings import read_settings
 
-DEFAULT_TIMEOUT = 900.0  # long enough for a 10M-row validation ahead of us, short enough to notice
 _NAMESPACE = zlib.crc32(b"kcdata") & 0x7FFFFFFF  # first key of our PostgreSQL advisory locks
 _held = threading.local()  # lock key -> depth, per thread: what this thread holds already
 
@@ -48,12 +48,9 @@ class LockTimeout(KcdataError):
 
 
 def default_timeout() -> float:
-    """Seconds to wait for a lock: KCDATA_LOCK_TIMEOUT, else DEFAULT_TIMEOUT."""
-    raw = os.environ.get("KCDATA_LOCK_TIMEOUT", "")
-    try:
-        return max(0.0, float(raw)) if raw.strip() else DEFAULT_TIMEOUT
-    except ValueError:
-        raise KcdataError(f"KCDATA_LOCK_TIMEOUT must be a number of seconds, not {raw!r}") from None
+    """Seconds to wait for a lock: KCDATA_LOCK_TIMEOUT (900 by default: long enough for a 10M-row
+    validation ahead of us, short enough to notice)."""
+    return read_settings().lock_timeout
 
 
 def holder_text() -> str:
@@ -94,7 +91,7 @@ def _file_name(name: str) -> str:
 
 
 @contextmanager
-def _reentrant(key: str, lock) -> Iterator[None]:
+def _reentrant(key: str, lock: AbstractContextManager[None]) -> Iterator[None]:
     """Take `lock` unless this thread holds `key` already (then only count the nesting)."""
     depth: dict[str, int] = getattr(_held, "depth", None) or {}
     _held.depth = depth
@@ -204,7 +201,7 @@ def _advisory_lock(engine: Engine, name: str, what: str, timeout: float) -> Iter
         own.dispose()
 
 
-def _pg_holder(conn, params: dict) -> str | None:
+def _pg_holder(conn: Connection, params: dict[str, int]) -> str | None:
     """Who holds an advisory lock, from pg_locks and pg_stat_activity (None if it cannot tell)."""
     try:
         row = conn.execute(

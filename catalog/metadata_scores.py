@@ -18,10 +18,17 @@ class ScoreLike(Protocol):
     """What a score must offer (portal.metadata_quality.Score does); the catalog floor cannot
     import the portal stage, so it names the shape instead."""
 
-    points: int
-    max: int
-    rating: str
-    dimensions: dict[str, dict]
+    @property
+    def points(self) -> int: ...
+
+    @property
+    def max(self) -> int: ...
+
+    @property
+    def rating(self) -> str: ...
+
+    @property
+    def dimensions(self) -> dict[str, dict[str, Any]]: ...
 
     def indicators_json(self) -> list[dict[str, Any]]: ...
 

@@ -150,7 +150,7 @@ class Treatment(BaseModel):
                 return f"generalise:{self.period.value}"
             field, value = next((f, getattr(self, f)) for f in ("grid", "band", "suppress_below") if getattr(self, f) is not None)
             return f"generalise:{field}={_number_text(value)}"
-        return self.kind.value
+        return str(self.kind.value)
 
     @property
     def label(self) -> str:
@@ -332,7 +332,7 @@ class Item(BaseModel):
             self.treatment = t = Treatment(kind=TreatmentKind.mask, mask=kind)
         if not t.fits(self.type):
             raise ValueError(f"item {self.code}: treatment {t.spec} does not apply to a {self.type.value} item")
-        if t.kind is TreatmentKind.keep and self.personal:
+        if t.kind is TreatmentKind.keep and self.personal and self.sensitivity is not None:
             raise ValueError(
                 f"item {self.code}: a {self.sensitivity.value} item cannot be kept as it is; "
                 "mask, generalise, pseudonymise or drop it"

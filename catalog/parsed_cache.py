@@ -16,7 +16,7 @@ import pickle
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 T = TypeVar("T")
 _RACY_NS = 2_000_000_000
@@ -59,7 +59,7 @@ def cached(directory: Path, load: Callable[[], T]) -> T:
             with path.open("rb") as fh:
                 stored_key, value = pickle.load(fh)  # noqa: S301 - our own private file, see above
             if stored_key == key:
-                return value
+                return cast(T, value)  # what `_store` pickled from `load()` under this key
     except (OSError, pickle.PickleError, EOFError, ValueError, TypeError, AttributeError, ImportError):
         pass
     value = load()

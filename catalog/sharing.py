@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -17,6 +18,9 @@ from catalog.audit import add_event
 from catalog.model import Resource, ShareType
 from catalog.tables import SharingRequestRow
 from common.errors import KcdataError
+
+if TYPE_CHECKING:
+    from catalog.store import CatalogStore
 
 STATUS_LABELS = {
     "pending": "待审批 Pending",
@@ -68,7 +72,7 @@ def request_refusal(account: Account | None, resource: Resource) -> str | None:
 
 
 def request_access(
-    store, account: Account, resource: Resource, purpose: str, valid_from: datetime, valid_until: datetime,
+    store: CatalogStore, account: Account, resource: Resource, purpose: str, valid_from: datetime, valid_until: datetime,
     client: str = "", now: datetime | None = None,
 ) -> SharingRequestRow:
     now = now or _now()
@@ -104,7 +108,7 @@ def may_decide(account: Account | None, row: SharingRequestRow) -> bool:
         account.is_admin or (account.is_reviewer and account.department == row.provider))
 
 
-def _decision(store, account: Account, request_id: int, new_status: str, from_status: str, reason: str,
+def _decision(store: CatalogStore, account: Account, request_id: int, new_status: str, from_status: str, reason: str,
               client: str, now: datetime | None) -> SharingRequestRow:
     now = now or _now()
     with store.session() as s:
@@ -128,19 +132,22 @@ def _decision(store, account: Account, request_id: int, new_status: str, from_st
         return row
 
 
-def approve(store, account: Account, request_id: int, reason: str = "", client: str = "", now: datetime | None = None):
+def approve(store: CatalogStore, account: Account, request_id: int,
+            reason: str = "", client: str = "", now: datetime | None = None) -> SharingRequestRow:
     return _decision(store, account, request_id, "approved", "pending", reason, client, now)
 
 
-def refuse(store, account: Account, request_id: int, reason: str, client: str = "", now: datetime | None = None):
+def refuse(store: CatalogStore, account: Account, request_id: int,
+           reason: str, client: str = "", now: datetime | None = None) -> SharingRequestRow:
     return _decision(store, account, request_id, "refused", "pending", reason, client, now)
 
 
-def revoke(store, account: Account, request_id: int, reason: str, client: str = "", now: datetime | None = None):
+def revoke(store: CatalogStore, account: Account, request_id: int,
+           reason: str, client: str = "", now: datetime | None = None) -> SharingRequestRow:
     return _decision(store, account, request_id, "revoked", "approved", reason, client, now)
 
 
-def has_grant(store, department: str | None, code: str, now: datetime | None = None) -> bool:
+def has_grant(store: CatalogStore, department: str | None, code: str, now: datetime | None = None) -> bool:
     """True while `department` holds an approved, unexpired grant on resource `code`."""
     if not department:
         return False
@@ -158,7 +165,7 @@ class Requests:
     to_us: list[SharingRequestRow]  # to the account's department (all, for an admin)
 
 
-def requests_for(store, account: Account) -> Requests:
+def requests_for(store: CatalogStore, account: Account) -> Requests:
     with store.session() as s:
         newest = SharingRequestRow.id.desc()
         mine = list(s.scalars(select(SharingRequestRow).where(SharingRequestRow.requester == account.department)

@@ -36,7 +36,7 @@ TYPE_LABELS = {
     ItemType.C: "字符型 C", ItemType.N: "数值型 N", ItemType.I: "整数型 I", ItemType.D: "日期型 D",
     ItemType.T: "日期时间型 T", ItemType.L: "布尔型 L",
 }
-SENSITIVITY_LABELS = {
+SENSITIVITY_LABELS: dict[Sensitivity | None, str] = {  # None: not declared yet
     Sensitivity.public: "公开", Sensitivity.internal: "内部", Sensitivity.personal: "个人信息",
     Sensitivity.sensitive_personal: "敏感个人信息",
 }

@@ -13,9 +13,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, cast, overload
 
-from sqlalchemy import create_engine, func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import Select, create_engine, func, select
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import Session
 
 from catalog.approval_terms import published_terms
@@ -77,7 +78,7 @@ def _revisions(engine: Engine) -> set[str]:
         return set(MigrationContext.configure(connection).get_current_heads())
 
 
-def _latest(code: str, passing: bool = False):
+def _latest(code: str, passing: bool = False) -> Select[VersionRow]:
     """SELECT of the newest version of `code` (only among versions that passed, if `passing`)."""
     query = select(VersionRow).where(VersionRow.resource_code == code)
     if passing:
@@ -135,7 +136,8 @@ class CatalogStore:
                 s.add(row)
 
     def record_version(
-        self, resource: Resource, landed: dict, outcome: dict, schema: list[dict], edges: list[Edge], run: dict | None = None
+        self, resource: Resource, landed: dict[str, Any], outcome: dict[str, Any], schema: list[dict[str, Any]], edges: list[Edge],
+        run: dict[str, Any] | None = None,
     ) -> VersionRow:
         """Record one landed + validated batch and its lineage (and the Airflow `run` that made it);
         a known fingerprint returns its row."""
@@ -178,7 +180,7 @@ class CatalogStore:
             self._add_edges(s, resource.code, row.id, edges)
             return row
 
-    def record_refusal(self, resource: Resource, refusal: dict) -> RefusedDelivery:
+    def record_refusal(self, resource: Resource, refusal: dict[str, Any]) -> RefusedDelivery:
         """Record a delivery refused as a whole (once per file and content)."""
         self.sync_resources([resource])
         with self.session() as s:
@@ -328,7 +330,7 @@ class CatalogStore:
         with self.session() as s:
             return s.get(PublicationRow, code)
 
-    def record_publication(self, code: str, **fields) -> PublicationRow:
+    def record_publication(self, code: str, **fields: object) -> PublicationRow:
         """Upsert what the portal holds for `code` (ckan_id, ckan_name, url, state, version, fingerprint)."""
         with self.session() as s:
             row = s.get(PublicationRow, code) or PublicationRow(resource_code=code)
@@ -338,7 +340,7 @@ class CatalogStore:
             s.add(row)
             return row
 
-    # --- Freshness (catalog/freshness.py decides; kcdata/alerts.py checks, records and alerts) ---
+    # --- Freshness (catalog/freshness.py decides; flow/alerts.py checks, records and alerts) ---
 
     def last_deliveries(self) -> dict[str, datetime]:
         """Each resource's last delivery: the newest landing time (naive UTC) among its versions.
@@ -362,7 +364,7 @@ class CatalogStore:
         Overdue against a deadline not seen before starts a new overdue period, with no alert sent
         yet; any other status (a new delivery arrived) clears the period and its alert."""
         status = getattr(status, "value", status)  # catalog.freshness.Status or its value
-        due_at, last_delivered_at, checked_at = (_naive_utc(t) for t in (due_at, last_delivered_at, checked_at))
+        due_at, last_delivered_at, checked_at = _naive_utc(due_at), _naive_utc(last_delivered_at), _naive_utc(checked_at)
         with self.session() as s:
             row = s.get(FreshnessRow, code) or FreshnessRow(resource_code=code)
             row.status, row.due_at, row.last_delivered_at, row.checked_at = status, due_at, last_delivered_at, checked_at
@@ -388,7 +390,8 @@ class CatalogStore:
             .values(alerted_at=_now())
         )
         with self.session() as s:
-            return s.execute(claim).rowcount == 1
+            # an UPDATE's result is a CursorResult, which the Session's signature does not say
+            return cast(CursorResult[Any], s.execute(claim)).rowcount == 1
 
     def release_overdue_alert(self, code: str, overdue_since: datetime) -> None:
         """Undo a claim whose e-mail did not go out (no SMTP server, a refusal), so the next check tries again."""
@@ -403,6 +406,12 @@ class CatalogStore:
             s.execute(release)
 
 
+@overload
+def _naive_utc(moment: datetime) -> datetime: ...
+@overload
+def _naive_utc(moment: None) -> None: ...
+@overload
+def _naive_utc(moment: datetime | None) -> datetime | None: ...
 def _naive_utc(moment: datetime | None) -> datetime | None:
     """The store keeps naive UTC times (see `_now`); an aware time is converted first."""
     return moment if moment is None or moment.tzinfo is None else moment.astimezone(timezone.utc).replace(tzinfo=None)

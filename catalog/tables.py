@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -27,7 +28,7 @@ class ResourceRow(Base):
     grade: Mapped[str] = mapped_column(String(8))
     update_cycle: Mapped[str] = mapped_column(String(8))
     has_personal: Mapped[bool] = mapped_column(Boolean)
-    entry: Mapped[dict] = mapped_column(JSON)
+    entry: Mapped[dict[str, Any]] = mapped_column(JSON)
     synced_at: Mapped[datetime] = mapped_column(DateTime)
 
     versions: Mapped[list[VersionRow]] = relationship(back_populates="resource", order_by="VersionRow.version")
@@ -51,18 +52,18 @@ class VersionRow(Base):
     rows_in: Mapped[int] = mapped_column(Integer)
     rows_accepted: Mapped[int] = mapped_column(Integer)
     rows_quarantined: Mapped[int] = mapped_column(Integer)
-    schema: Mapped[list] = mapped_column(JSON)
+    schema: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     validation_passed: Mapped[bool] = mapped_column(Boolean)
     gx_success: Mapped[bool] = mapped_column(Boolean)
-    problems_by_rule: Mapped[dict] = mapped_column(JSON)
+    problems_by_rule: Mapped[dict[str, Any]] = mapped_column(JSON)
     raw_path: Mapped[str] = mapped_column(Text)
     validated_path: Mapped[str] = mapped_column(Text)
     quarantine_path: Mapped[str] = mapped_column(Text)
     landed_at: Mapped[datetime] = mapped_column(DateTime)
     validated_at: Mapped[datetime] = mapped_column(DateTime)
     rules: Mapped[str] = mapped_column(String(16), default="")  # signature of the rules it was validated under
-    delivery_problems: Mapped[list | None] = mapped_column(JSON, nullable=True)  # drift, parse problems: {code, ...}
-    produced_by: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # {dag_id, run_id, run_type, events}: the Airflow run
+    delivery_problems: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)  # drift, parse problems: {code, ...}
+    produced_by: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # {dag_id, run_id, run_type, events}: the Airflow run
 
     resource: Mapped[ResourceRow] = relationship(back_populates="versions")
 
@@ -99,7 +100,7 @@ class ApprovalRow(Base):
     sample_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)
     # What the reviewer saw: the published terms (open type; each item's type, sensitivity and
     # treatment) when approving. A later entry whose terms differ is not covered (portal/gate.py).
-    terms: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    terms: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class PublicationRow(Base):
@@ -132,12 +133,12 @@ class RefusedDelivery(Base):
     level: Mapped[str] = mapped_column(String(16))
     row: Mapped[int | None] = mapped_column(Integer, nullable=True)
     column: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    params: Mapped[dict] = mapped_column(JSON)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
     message_zh: Mapped[str] = mapped_column(Text)
     message_en: Mapped[str] = mapped_column(Text)
     feedback_path: Mapped[str] = mapped_column(Text)
     refused_at: Mapped[datetime] = mapped_column(DateTime)
-    produced_by: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # the Airflow run that refused it
+    produced_by: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # the Airflow run that refused it
 
 
 class FreshnessRow(Base):
@@ -167,8 +168,8 @@ class MetadataScoreRow(Base):
     points: Mapped[int] = mapped_column(Integer)
     max_points: Mapped[int] = mapped_column(Integer)
     rating: Mapped[str] = mapped_column(String(16))  # excellent | good | sufficient | bad
-    dimensions: Mapped[dict] = mapped_column(JSON)  # {dimension: {"points": n, "max": m}}
-    indicators: Mapped[list] = mapped_column(JSON)  # [{dimension, indicator, points, max, passed, detail}]
+    dimensions: Mapped[dict[str, Any]] = mapped_column(JSON)  # {dimension: {"points": n, "max": m}}
+    indicators: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{dimension, indicator, points, max, passed, detail}]
     source_url: Mapped[str] = mapped_column(Text)  # the DCAT record that was scored
 
 
@@ -229,7 +230,7 @@ class AuditEventRow(Base):
     action: Mapped[str] = mapped_column(String(48))
     resource_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
     subject: Mapped[str] = mapped_column(Text, default="")
-    detail: Mapped[dict] = mapped_column(JSON)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     client: Mapped[str] = mapped_column(String(64), default="")
 
 
@@ -263,8 +264,8 @@ class GateResultRow(Base):
     resource_code: Mapped[str] = mapped_column(ForeignKey("resources.code"), primary_key=True)
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     action: Mapped[str] = mapped_column(String(16))  # publisher.PublishResult.action
-    reasons: Mapped[list] = mapped_column(JSON)  # why not published (leak hits: file, column, rule, cells)
-    waived: Mapped[list] = mapped_column(JSON)  # leak hits an exception allowed: [{column, rule, cells, exception}]
+    reasons: Mapped[list[str]] = mapped_column(JSON)  # why not published (leak hits: file, column, rule, cells)
+    waived: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # leak hits an exception allowed: [{column, rule, cells, exception}]
     checked_at: Mapped[datetime] = mapped_column(DateTime)
 
 

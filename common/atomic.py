@@ -45,7 +45,7 @@ def staged_dir(target: Path) -> Iterator[Path]:
 
 
 @contextmanager
-def _staged_remote(target) -> Iterator[Path]:
+def _staged_remote(target: Path) -> Iterator[Path]:
     """Stage on local disk (under KCDATA_WORK), then publish to the bucket with the data file last."""
     scratch = work_dir(str(target).split("/", 3)[2]) / "staging"
     scratch.mkdir(parents=True, exist_ok=True)

@@ -53,7 +53,7 @@ from common.lake_crypto import (
     rewrap,
     wrapper_ids,
 )
-from common.settings import Paths
+from common.settings import Paths, read_settings
 
 MAX_SWEEPS = 20
 
@@ -91,7 +91,7 @@ class LakeKeys:
 
 def _writable_keys_file(name: str) -> Path:
     """The keys file `kcdata keys rotate` may rewrite for key `name`, or a clear refusal."""
-    if os.environ.get(name):
+    if read_settings().text(name):
         raise KcdataError(
             f"{name} is set in the environment, and kcdata cannot change the environment of the services "
             f"that use it. Rotate it where it is set, or move it into the keys file ({keys_file() or 'KCDATA_KEYS_FILE'}) "
@@ -197,7 +197,7 @@ def key_status() -> list[KeyStatus]:
     }
     out = []
     for name in ALL_KEYS:
-        if os.environ.get(name):
+        if read_settings().text(name):
             source = f"environment variable {name}"
         elif in_file.get(name):
             source = f"keys file {path}"

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from common.errors import KcdataError
+from common.settings import read_settings
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -43,11 +44,10 @@ class MissingKey(KcdataError):
 
 def keys_file() -> Path | None:
     """`KCDATA_KEYS_FILE`, else the running system's `keys.env`; None when neither is set."""
-    if os.environ.get(KEYS_FILE_VARIABLE):
-        return Path(os.environ[KEYS_FILE_VARIABLE])
-    if os.environ.get("KCDATA_SYSTEM_HOME"):
-        return Path(os.environ["KCDATA_SYSTEM_HOME"]) / "keys.env"
-    return None
+    given = read_settings()
+    if given.keys_file:
+        return given.keys_file
+    return given.system_home / "keys.env" if given.system_home else None
 
 
 def read_keys_file(path: Path) -> dict[str, str]:
@@ -121,7 +121,7 @@ def decode_key(value: str, where: str, length: int = 32) -> bytes:
 
 def _raw_key(name: str, length: int = 32) -> bytes:
     """The bytes of key `name` from the environment or the keys file; MissingKey says where to set it."""
-    value = os.environ.get(name)
+    value = read_settings().text(name)
     where = f"the environment variable {name}"
     if not value:
         path = keys_file()

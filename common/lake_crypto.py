@@ -25,18 +25,21 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from common.errors import KcdataError
-from common.keys import MASTER_KEY, MissingKey, decode_key, key_id, keys_file, master_key, read_keys_file
+from common.keys import MissingKey, decode_key, key_id, keys_file, master_key, read_keys_file
+from common.settings import read_settings
 
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
+    import pyarrow.parquet.encryption as pe
+    from duckdb import DuckDBPyConnection
 
 KEY_MATERIAL_PREFIX = "_KEY_MATERIAL_FOR_"  # pyarrow's name for external key material files
 MASTER_KEY_NAME = "kcdata-lake"  # the master key's name inside Parquet key material (not the key)
@@ -66,7 +69,24 @@ def protected_columns(personal: Iterable[str], names: Iterable[str]) -> list[str
     return [n for n in names if n in personal or n in CARRIER_COLUMNS or n.startswith(CARRIER_PREFIX)]
 
 
-def personal_codes(resource) -> list[str]:
+class _PersonalItem(Protocol):
+    """What `personal_codes` reads of a catalog item (the ground floor does not import the catalog)."""
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def maybe_personal(self) -> bool: ...
+
+
+class _Delivery(Protocol):
+    """What `personal_codes` reads of a catalog resource."""
+
+    @property
+    def source_items(self) -> Sequence[_PersonalItem]: ...
+
+
+def personal_codes(resource: _Delivery) -> list[str]:
     """Codes of the personal items a delivery carries (derived items are computed later, in dbt);
     an item whose sensitivity nobody declared yet is protected as if it were personal."""
     return [i.code for i in resource.source_items if i.maybe_personal]
@@ -117,14 +137,14 @@ def _ids(keys: dict[str, bytes]) -> str:
     return " or ".join(keys) or "none"
 
 
-def _kms_client_class():
+def _kms_client_class() -> type[pe.KmsClient]:
     import pyarrow.parquet.encryption as pe
 
-    class LakeKms(pe.KmsClient):
+    class LakeKms(pe.KmsClient):  # type: ignore[misc]  # pyarrow ships no types: its classes are Any
         """Wraps data keys with the current master key (AES-256-GCM, the key's name as associated
         data); unwraps with whichever configured master key the wrapped text names."""
 
-        def __init__(self, wrapping: bytes | None, opening: dict[str, bytes]):
+        def __init__(self, wrapping: bytes | None, opening: dict[str, bytes]) -> None:
             super().__init__()
             self._wrapping, self._opening = wrapping, opening
 
@@ -139,7 +159,7 @@ def _kms_client_class():
     return LakeKms
 
 
-def _factory(wrapping: bytes | None, opening: dict[str, bytes]):
+def _factory(wrapping: bytes | None, opening: dict[str, bytes]) -> tuple[pe.CryptoFactory, pe.KmsConnectionConfig]:
     """A CryptoFactory for one operation. Each call makes its own, so no cached client or key
     outlives a rotation in a long-lived process (Airflow workers, the catalog web)."""
     import pyarrow.parquet.encryption as pe
@@ -155,7 +175,7 @@ def opening_keys() -> dict[str, bytes]:
     current = master_key()
     keys[key_id(current)] = current
     path = keys_file()
-    if not os.environ.get(MASTER_KEY) and path is not None:
+    if not read_settings().master_key and path is not None:
         values = read_keys_file(path)
         for name in (MASTER_KEY_NEXT, MASTER_KEY_PREVIOUS):
             extra = file_key(values, name)
@@ -184,7 +204,7 @@ def _leaf_paths(schema: pa.Schema, columns: Iterable[str]) -> list[str]:
     return [c.path for c in parquet_schema if c.path.split(".")[0] in wanted]
 
 
-def encryption_properties(data_file: Path, schema: pa.Schema, columns: list[str]):
+def encryption_properties(data_file: Path, schema: pa.Schema, columns: list[str]) -> pe.FileEncryptionProperties:
     """File encryption properties for `data_file` (its key material is written beside it now, so
     write into a staged folder): `columns` encrypted, footer plaintext, data keys wrapped."""
     import pyarrow.parquet.encryption as pe
@@ -204,7 +224,7 @@ def encryption_properties(data_file: Path, schema: pa.Schema, columns: list[str]
 
 
 @contextmanager
-def parquet_writer(data_file: Path, schema: pa.Schema, protect: list[str], **options) -> Iterator[pq.ParquetWriter]:
+def parquet_writer(data_file: Path, schema: pa.Schema, protect: list[str], **options: object) -> Iterator[pq.ParquetWriter]:
     """A streaming ParquetWriter (zstd) with `protect` encrypted; plain Parquet when it is empty."""
     import pyarrow.parquet as pq
 
@@ -216,7 +236,7 @@ def parquet_writer(data_file: Path, schema: pa.Schema, protect: list[str], **opt
         yield writer
 
 
-def copy_query(con, sql: str, data_file: Path, protect: list[str], rows_per_batch: int = 122_880) -> None:
+def copy_query(con: DuckDBPyConnection, sql: str, data_file: Path, protect: list[str], rows_per_batch: int = 122_880) -> None:
     """Write the result of `sql` on DuckDB connection `con` to `data_file`: DuckDB's COPY when
     nothing is to be encrypted, else streamed as Arrow batches through an encrypting writer."""
     from common.sqltext import literal
@@ -241,7 +261,7 @@ def require_master_key(what: str) -> None:
 # --------------------------------------------------------------------------- reading
 
 
-def _material(data_file: Path) -> dict[str, dict]:
+def _material(data_file: Path) -> dict[str, dict[str, Any]]:
     """The key material beside `data_file`: key name in file -> its fields."""
     path = key_material_file(data_file)
     try:
@@ -261,7 +281,7 @@ def wrapper_ids(data_file: Path) -> set[str]:
         raise WrongKey(f"{data_file}: its key material ({key_material_file(data_file).name}) is damaged") from None
 
 
-def decryption_properties(data_file: Path):
+def decryption_properties(data_file: Path) -> pe.FileDecryptionProperties:
     """Decryption properties for an encrypted `data_file`, after checking the configured master
     key is the one that wrapped its data keys (a clear message instead of pyarrow's)."""
     import pyarrow.parquet.encryption as pe
@@ -307,7 +327,7 @@ def dataset(data_file: Path) -> ds.Dataset:
     return ds.dataset(str(data_file), format=ds.ParquetFileFormat(default_fragment_scan_options=options))
 
 
-def duckdb_source(con, data_file: Path, name: str) -> str:
+def duckdb_source(con: DuckDBPyConnection, data_file: Path, name: str) -> str:
     """A FROM-clause source for `data_file` on DuckDB connection `con`: `read_parquet` for a
     plain file; for an encrypted one, a decrypting dataset registered as `name`."""
     from common.sqltext import ident, literal

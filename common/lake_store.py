@@ -15,9 +15,13 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
+    from fsspec import AbstractFileSystem
 
 LAKE_ENV = "KCDATA_LAKE"
-WORK_ENV = "KCDATA_WORK"
 REMOTE_PREFIXES = ("s3://",)
 # Workers share the bucket: a cached listing would hide a batch another worker just wrote.
 S3_OPTIONS = {"use_listings_cache": False}
@@ -29,7 +33,7 @@ def is_remote(path: object) -> bool:
     return str(path).startswith(REMOTE_PREFIXES)
 
 
-def lake_root(value: str | os.PathLike) -> Path:
+def lake_root(value: str | os.PathLike[str]) -> Path:
     """The lake root for `value`: a local `Path`, or a `UPath` for `s3://bucket/prefix`."""
     text = str(value)
     if not is_remote(text):
@@ -39,44 +43,50 @@ def lake_root(value: str | os.PathLike) -> Path:
     bucket = text[len("s3://"):].split("/", 1)[0]
     if not bucket:
         raise ValueError(f"{LAKE_ENV}={text}: name a bucket, as in s3://kcdata-lake/city")
-    return UPath(text.rstrip("/"), **S3_OPTIONS)
+    # A UPath is no Path subclass, but it answers every Path method the lake uses: one path type throughout.
+    return cast(Path, UPath(text.rstrip("/"), **S3_OPTIONS))
 
 
 def remote_lake() -> bool:
     """Whether the configured lake (`KCDATA_LAKE`) is on object storage."""
-    return is_remote(os.environ.get(LAKE_ENV, ""))
+    from common.settings import read_settings  # here: common.settings builds its paths with this module
+
+    return is_remote(read_settings().lake or "")
 
 
 def work_dir(lake: object) -> Path:
     """Local scratch for a remote lake: `KCDATA_WORK`, else one folder per lake under the user's
     cache (so two lakes never share a dbt scratch file)."""
-    configured = os.environ.get(WORK_ENV)
+    from common.settings import read_settings  # here: common.settings builds its paths with this module
+
+    configured = read_settings().work
     if configured:
-        return Path(configured)
+        return configured
     tag = hashlib.sha256(str(lake).encode()).hexdigest()[:12]
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache) / "kcdata" / f"work-{tag}"
 
 
-def s3_filesystem():
+def s3_filesystem() -> AbstractFileSystem:
     """The fsspec S3 filesystem configured from the environment (cached by fsspec)."""
     import fsspec
 
     return fsspec.filesystem("s3", **S3_OPTIONS)
 
 
-def register_lake(con) -> None:
+def register_lake(con: DuckDBPyConnection) -> None:
     """Let DuckDB connection `con` read and write `s3://` paths (through fsspec/s3fs: DuckDB's own
     httpfs extension is not installed), when the lake is remote."""
     if remote_lake() and "s3" not in con.list_filesystems():  # one registration per database
         con.register_filesystem(s3_filesystem())
 
 
-def connect(database: str = ":memory:", **options):
+def connect(database: str = ":memory:", read_only: bool = False,
+            config: dict[str, str | bool | int | float | list[str]] | None = None) -> DuckDBPyConnection:
     """A DuckDB connection that can read the lake, wherever it is."""
     import duckdb
 
-    con = duckdb.connect(database, **options)
+    con = duckdb.connect(database, read_only=read_only, config=config or {})
     register_lake(con)
     return con
 
@@ -113,7 +123,7 @@ def unreachable(exc: BaseException) -> str | None:
             "half-written is visible: run the same command again once it is back")
 
 
-def put_if_absent(path, data: bytes) -> bool:
+def put_if_absent(path: str | Path, data: bytes) -> bool:
     """Create object `path` with `data` unless it exists (S3 conditional put, `If-None-Match: *`).
 
     The put is the commit: an object is visible whole or not at all. False when another writer
@@ -129,13 +139,13 @@ def put_if_absent(path, data: bytes) -> bool:
     return True
 
 
-def upload_batch(staged: Path, target, commit_name: str) -> bool:
+def upload_batch(staged: Path, target: Path, commit_name: str) -> bool:
     """Publish the local folder `staged` as the batch `target` on S3: every other file first,
     then `commit_name` by a conditional put, so readers (who look for `commit_name`) never see
     a half-written batch. False when another run committed the same batch first."""
     fs = s3_filesystem()
     files = sorted(p for p in staged.rglob("*") if p.is_file())
-    commit = staged / commit_name
+    commit: Path | None = staged / commit_name
     if commit in files:
         files.remove(commit)
     else:  # a batch without a data file (feedback only): its last file is the commit

@@ -2,7 +2,7 @@
 
 Every stage reports problems by these codes only (an unknown code is an error), and every
 message a department or the bureau reads is rendered from these templates, in Chinese and
-English, with the problem's parameters (the range, the pattern, the limit...). The README's
+English, with the problem's parameters (the range, the pattern, the limit...). The docs'
 table of problems is generated from this registry (`kcdata problems --markdown`).
 """
 from __future__ import annotations
@@ -11,6 +11,7 @@ import re
 import string
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from common.errors import KcdataError
 
@@ -57,7 +58,7 @@ class ProblemType:
         return clip(template.format_map(_Lenient({k: _show(v) for k, v in params.items()})), MESSAGE_CHARS)
 
 
-class _Lenient(dict):
+class _Lenient(dict[str, str]):
     def __missing__(self, key: str) -> str:
         return "?"
 
@@ -184,7 +185,7 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
 UNKNOWN_SHOWN = 5  # columns no item claims, named one warning each; more are summed up in one
 
 
-def unknown_column_problems(columns: list[dict]) -> list[dict]:
+def unknown_column_problems(columns: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The warnings for the columns no catalog item claims (`{position, header}` each): one per
     column, or past UNKNOWN_SHOWN one naming the first few, so a file of 10,000 stray columns
     reads as one line, not 10,000."""
@@ -205,7 +206,7 @@ def problem(code: str) -> ProblemType:
 
 
 def markdown_table() -> str:
-    """The README's table of problems, generated from the registry."""
+    """The docs' table of problems, generated from the registry."""
     lines = ["| code | level | severity | 问题说明 | description |", "|---|---|---|---|---|"]
     for p in PROBLEMS.values():
         lines.append(f"| `{p.code}` | {p.level.value} | {p.severity.value} | {p.zh} | {p.en} |")

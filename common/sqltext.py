@@ -1,6 +1,8 @@
-"""Quoting for the SQL text we hand to DuckDB (identifiers are Chinese-free item codes, but
-paths and values come from departments and must never break out of their quotes)."""
+"""Quoting for the SQL text we hand to DuckDB and PostgreSQL: the one place it is done. Item codes
+and names, paths and values come from departments and must never break out of their quotes."""
 from __future__ import annotations
+
+from pathlib import PurePath
 
 
 def ident(name: str) -> str:
@@ -8,7 +10,7 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def literal(text: str) -> str:
-    """A single-quoted SQL string literal."""
+def literal(text: str | PurePath) -> str:
+    """A single-quoted SQL string literal (a path as its text: files are named by departments)."""
     return "'" + str(text).replace("'", "''") + "'"
 

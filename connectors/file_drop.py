@@ -29,15 +29,14 @@ from common.atomic import staged_dir, sweep_stale_temps
 from common.checksums import sha256_file
 from common.lake import DATA_FILE, Zone
 from common.problems import Refusal
-from common.settings import Paths, get_paths
+from common.settings import Paths, get_paths, read_settings
+from connectors.delivered_file import SUFFIXES, check_delivery
 
 if TYPE_CHECKING:
-    from connectors.readers import TextStream
+    from collections.abc import Iterator, Sequence
 
-SUFFIXES = {
-    ".csv": SourceFormat.csv, ".xlsx": SourceFormat.xlsx, ".xls": SourceFormat.xlsx,  # .xls: Excel 97-2003, read as a spreadsheet
-    ".json": SourceFormat.json, ".jsonl": SourceFormat.json,
-}
+    from connectors.headers import HeaderMapping
+    from connectors.readers import RowProblem, TextStream
 
 
 @dataclass
@@ -73,16 +72,11 @@ def read_landed(raw_file: Path) -> LandedBatch:
     return LandedBatch(**json.loads(meta[b"kcdata.landing"]), skipped=True)
 
 
-MAX_FILE_BYTES = int(os.environ.get("KCDATA_MAX_FILE_BYTES", str(4 << 30)))
-
-
 def land_file(resource: Resource, source: Path, paths: Paths | None = None) -> LandedBatch:
     """Read `source` as sent, map its headers, write the raw batch; refuse what cannot be read."""
     from connectors.readers.csv import CarefulReadNeeded
 
     paths = paths or get_paths()
-    from connectors.inbox import check_delivery
-
     source = check_delivery(Path(os.path.abspath(source)))  # never a link, device or FIFO
     fmt = SUFFIXES.get(source.suffix.lower())
     if fmt is None:
@@ -90,8 +84,9 @@ def land_file(resource: Resource, source: Path, paths: Paths | None = None) -> L
     size = source.stat().st_size
     if size == 0:
         raise Refusal(str(source), "empty-file")
-    if size > MAX_FILE_BYTES:
-        raise Refusal(str(source), "too-large", size=_mb(size), limit=_mb(MAX_FILE_BYTES))
+    limit = read_settings().max_file_bytes
+    if size > limit:
+        raise Refusal(str(source), "too-large", size=_mb(size), limit=_mb(limit))
     fingerprint = sha256_file(source)
     target = paths.batch_dir(Zone.raw, resource.table, fingerprint)
     if (target / DATA_FILE).exists():
@@ -107,7 +102,7 @@ def _mb(size: int) -> str:
     return f"{size / (1 << 20):,.1f} MB"
 
 
-def _open(resource: Resource, source: Path, fmt: SourceFormat, careful: bool):
+def _open(resource: Resource, source: Path, fmt: SourceFormat, careful: bool) -> TextStream:
     from connectors.headers import header_labels
     from connectors.readers import open_text_stream
     from connectors.readers.csv import read_csv
@@ -173,7 +168,7 @@ def _land_stream(
     return landed
 
 
-def _map_headers(resource: Resource, stream: TextStream, source: Path):
+def _map_headers(resource: Resource, stream: TextStream, source: Path) -> HeaderMapping:
     """The header mapping; when a required column is missing, the reader may know the real reason
     (a `;`-separated file, records wrapped in an object, no header row at all) and say that instead."""
     from connectors.headers import header_labels, map_headers
@@ -196,13 +191,13 @@ PROBLEM_COLUMNS = ("_problem", "_problem_text", "_problem_params", "_problem_cel
 RAW_STATISTICS = ["_row", "_line"]
 
 
-def _close(batches) -> None:
+def _close(batches: Iterator[pa.RecordBatch]) -> None:
     close = getattr(batches, "close", None)
     if close is not None:
         close()
 
 
-def _chunks(batches, mapping, schema: pa.Schema, limit: int):
+def _chunks(batches: Iterator[pa.RecordBatch], mapping: HeaderMapping, schema: pa.Schema, limit: int) -> Iterator[pa.Table]:
     """The raw rows in tables of about `limit` bytes (one row group each): Arrow's blocks are
     small so its read-ahead stays small; Parquet wants fewer, larger row groups."""
     gathered: list[pa.Table] = []
@@ -217,7 +212,7 @@ def _chunks(batches, mapping, schema: pa.Schema, limit: int):
         yield pa.concat_tables(gathered)
 
 
-def raw_schema(resource: Resource, mapping) -> pa.Schema:
+def raw_schema(resource: Resource, mapping: HeaderMapping) -> pa.Schema:
     """`_row`, `_line`, the mapped items (text, catalog order), the unmapped columns, the problem columns."""
     mapped = set(mapping.columns.values())
     fields = [pa.field("_row", pa.int64()), pa.field("_line", pa.int64())]
@@ -227,7 +222,7 @@ def raw_schema(resource: Resource, mapping) -> pa.Schema:
     return pa.schema(fields)
 
 
-def _raw_rows(batch: pa.RecordBatch, mapping, schema: pa.Schema) -> pa.Table:
+def _raw_rows(batch: pa.RecordBatch, mapping: HeaderMapping, schema: pa.Schema) -> pa.Table:
     by_code = {code: batch.column(i) for i, code in mapping.columns.items()}
     by_code |= {f"_unmapped_{i + 1}": batch.column(i) for i in mapping.unknown}
     by_code |= {"_row": batch.column("_row"), "_line": batch.column("_line")}
@@ -236,7 +231,7 @@ def _raw_rows(batch: pa.RecordBatch, mapping, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _problem_rows(problems, schema: pa.Schema) -> pa.Table:
+def _problem_rows(problems: Sequence[RowProblem], schema: pa.Schema) -> pa.Table:
     values = {
         "_row": pa.array([p.row for p in problems], pa.int64()),
         "_line": pa.array([p.line for p in problems], pa.int64()),

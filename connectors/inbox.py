@@ -30,7 +30,7 @@ from catalog.model import Resource
 from common.errors import KcdataError
 from common.problems import Refusal
 from common.settings import Paths, get_paths
-from connectors.file_drop import SUFFIXES
+from connectors.delivered_file import check_delivery, entry_kind, suffix_refusal
 
 ARCHIVE_DIR = ".archive"
 READY_SUFFIX = ".ready"
@@ -49,28 +49,6 @@ class InboxScan:
     refused: list[Refusal] = field(default_factory=list)
 
 
-def _kind(mode: int) -> str | None:
-    """None for a regular file, else what the entry is (the `detail` of a not-a-regular-file refusal)."""
-    if stat.S_ISREG(mode):
-        return None
-    kinds = (
-        (stat.S_ISLNK, "a symbolic link"),
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a named pipe (FIFO)"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-    )
-    return next((label for test, label in kinds if test(mode)), "not a regular file")
-
-
-def _suffix_refusal(path: Path) -> Refusal | None:
-    suffix = path.suffix
-    if suffix.lower() in SUFFIXES:
-        return None
-    return Refusal(str(path), "unsupported-file-type", suffix=suffix or "(none)")
-
-
 def _inbox_folder(resource: Resource, paths: Paths) -> Path:
     table = resource.table
     if not table or table.startswith(".") or "/" in table or os.sep in table:
@@ -86,12 +64,12 @@ def _scan_entry(path: Path, real_folder: str) -> Path | Refusal | None:
         return None
     if stat.S_ISDIR(mode):
         return None
-    kind = _kind(mode)
+    kind = entry_kind(mode)
     if kind is not None:
         return Refusal(str(path), "not-a-regular-file", detail=kind)
     if os.path.dirname(os.path.realpath(path)) != real_folder:
         return Refusal(str(path), "not-a-regular-file", detail="outside the inbox folder")
-    return _suffix_refusal(path) or path
+    return suffix_refusal(path) or path
 
 
 def marked(path: Path) -> bool:
@@ -131,26 +109,6 @@ def scan_inbox(resource: Resource, paths: Paths | None = None, marked_only: bool
         elif outcome is not None:
             scan.deliveries.append(outcome)
     return scan
-
-
-def check_delivery(path: Path) -> Path:
-    """An explicitly named file (`kcdata ingest CODE FILE`), checked like an inbox entry; anywhere on disk.
-
-    Returns the absolute path (links in the folders above are not resolved); raises `Refusal`."""
-    path = Path(os.path.abspath(path))
-    try:
-        mode = os.lstat(path).st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        raise Refusal(str(path), "not-a-regular-file", detail="no such file") from None
-    except OSError as exc:
-        raise Refusal(str(path), "not-a-regular-file", detail=exc.strerror or str(exc)) from None
-    kind = _kind(mode)
-    if kind is not None:
-        raise Refusal(str(path), "not-a-regular-file", detail=kind)
-    refusal = _suffix_refusal(path)
-    if refusal is not None:
-        raise refusal
-    return path
 
 
 def _open_regular(path: Path) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, Param, task
 
-from kcdata.topology import FRESHNESS, FRESHNESS_CRON
+from orchestration.topology import FRESHNESS, FRESHNESS_CRON
 
 with DAG(
     dag_id=FRESHNESS,
@@ -29,9 +29,10 @@ with DAG(
         """Every resource's freshness; overdue ones marked and alerted once."""
         from datetime import datetime
 
-        from kcdata.alerts import check_freshness
+        from flow.alerts import check_freshness
+        from orchestration.smtp import smtp_settings
 
         now = context["params"].get("now")
-        return check_freshness(datetime.fromisoformat(now) if now else None)  # the alerts sent, as dicts
+        return check_freshness(datetime.fromisoformat(now) if now else None, smtp_settings=smtp_settings)  # the alerts sent, as dicts
 
     check()

@@ -21,15 +21,13 @@ bureau about refused deliveries and failed versions.
 """
 from __future__ import annotations
 
-import os
-
 import pendulum
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, get_parsing_context, task
 
 from catalog.entries import load_catalog
-from common.settings import get_paths
-from kcdata.task_faults import stage_task
-from kcdata.topology import (
+from common.settings import get_paths, read_settings
+from orchestration.task_faults import stage_task
+from orchestration.topology import (
     announce_changes,
     changes_alias,
     delivery_asset,
@@ -45,7 +43,7 @@ def _schedule(table: str, kind: str, update_cycle: str):
     if kind != "file_drop":
         return CronTriggerTimetable(pull_cron(update_cycle), timezone="UTC")
     delivered = delivery_asset(table, str((get_paths().inbox / table).absolute()))
-    cron = reconcile_cron(os.environ.get("KCDATA_RECONCILE_CRON"))
+    cron = reconcile_cron(read_settings().reconcile_cron)
     if cron is None:
         return delivered
     return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cron, timezone="UTC"), assets=delivered)
@@ -68,9 +66,11 @@ def build_ingest_dag(code: str, table: str, kind: str, update_cycle: str, tags: 
         def land(**context) -> dict:
             """Land every complete delivery (or pull the source); refused files are recorded and archived."""
             from catalog.entries import get_resource
-            from kcdata.pipeline import land_source, log_landing, run_link
+            from flow.pipeline import land_source, log_landing
+            from orchestration.connections import credentials_for
+            from orchestration.task_context import run_link
 
-            return log_landing(land_source(get_resource(code), run=run_link(context))).to_dict()
+            return log_landing(land_source(get_resource(code), run=run_link(context), credentials_for=credentials_for)).to_dict()
 
         @stage_task(inlets=[raw], outlets=[asset, changes])
         def validate(landing: dict, **context) -> list[dict]:
@@ -78,7 +78,8 @@ def build_ingest_dag(code: str, table: str, kind: str, update_cycle: str, tags: 
             from airflow.sdk.exceptions import AirflowSkipException
 
             from catalog.entries import get_resource
-            from kcdata.pipeline import event_extra, log_results, run_link, validate_pending
+            from flow.pipeline import event_extra, log_results, validate_pending
+            from orchestration.task_context import run_link
 
             results = log_results(validate_pending(get_resource(code), run=run_link(context)))
             if not results:
@@ -91,11 +92,13 @@ def build_ingest_dag(code: str, table: str, kind: str, update_cycle: str, tags: 
         def notify(landing: dict, results: list[dict] | None) -> dict:
             """Tell the department and the bureau about refused deliveries and failed versions."""
             from catalog.entries import get_resource
-            from kcdata.alerts import notify_failed, notify_refused
+            from flow.alerts import notify_failed, notify_refused
+            from orchestration.smtp import smtp_settings
 
             resource = get_resource(code)
             failed = [r for r in (results or []) if not r["outcome"]["passed"]]
-            return {"refused": notify_refused(resource, landing["refused"]), "failed": notify_failed(resource, failed)}
+            return {"refused": notify_refused(resource, landing["refused"], smtp_settings=smtp_settings),
+                    "failed": notify_failed(resource, failed, smtp_settings=smtp_settings)}
 
         landing = land()
         notify(landing, validate(landing))

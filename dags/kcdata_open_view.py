@@ -17,8 +17,8 @@ from airflow.sdk import DAG
 
 from catalog.entries import load_catalog
 from catalog.model import OpenType
-from kcdata.task_faults import stage_task
-from kcdata.topology import OPEN_VIEW, announce_changes, changes_alias, current_asset, open_asset
+from orchestration.task_faults import stage_task
+from orchestration.topology import OPEN_VIEW, announce_changes, changes_alias, current_asset, open_asset
 
 _resources = load_catalog()
 
@@ -37,8 +37,8 @@ with DAG(
     @stage_task(inlets=[current_asset(r.table) for r in _resources], outlets=[*outlets.values(), changes])
     def open_views(**context) -> dict:
         """One open view per openable resource with a passing version."""
-        from kcdata.pipeline import changed_tables
-        from kcdata.pipeline import open_views as build
+        from flow.pipeline import open_views as build
+        from orchestration.task_context import changed_tables
 
         built = build(tables=changed_tables(context, "curated/resources"))
         if not built:

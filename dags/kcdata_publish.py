@@ -20,7 +20,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, task
 
-from kcdata.topology import PUBLISH, changes_alias
+from orchestration.topology import PUBLISH, changes_alias
 
 with DAG(
     dag_id=PUBLISH,
@@ -41,7 +41,7 @@ with DAG(
         from airflow.sdk import Connection
 
         from catalog.entries import load_catalog
-        from kcdata.pipeline import changed_tables
+        from orchestration.task_context import changed_tables
         from portal.client import Portal, target_from_airflow_connection
         from portal.publisher import publish_all
 
@@ -57,7 +57,7 @@ with DAG(
         """Score what this run left on the portal (a failed score is reported, never fatal)."""
         from airflow.sdk import Connection
 
-        from kcdata.pipeline import ON_PORTAL, score_metadata
+        from flow.pipeline import ON_PORTAL, score_metadata
         from portal.client import target_from_airflow_connection
 
         codes = [r["code"] for r in results if r["action"] in ON_PORTAL]
@@ -72,12 +72,13 @@ with DAG(
         new block. The others were published."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from kcdata.alerts import notify_blocked
-        from kcdata.pipeline import leak_report
+        from flow.alerts import notify_blocked
+        from flow.pipeline import leak_report
+        from orchestration.smtp import smtp_settings
 
         report = leak_report(results)
         if report:
-            notify_blocked(results)  # the department hears of a new block by e-mail, with what to do
+            notify_blocked(results, smtp_settings=smtp_settings)  # the department hears of a new block by e-mail, with what to do
             raise AirflowFailException("personal data found, not published:\n" + "\n".join(report))
 
     published = publish()

@@ -16,8 +16,8 @@ import pendulum
 from airflow.sdk import DAG
 
 from catalog.entries import load_catalog
-from kcdata.task_faults import stage_task
-from kcdata.topology import (
+from orchestration.task_faults import stage_task
+from orchestration.topology import (
     DBT_POOL,
     TRANSFORM,
     announce_changes,
@@ -47,7 +47,8 @@ with DAG(
     @stage_task(inlets=[validated_asset(r.table) for r in _resources], outlets=[*outlets.values(), changes], pool=DBT_POOL)
     def dbt_build(**context) -> dict:
         """dbt build of what the changed resources feed (all, for a run by hand); marts to lake/curated."""
-        from kcdata.pipeline import changed_tables, transform
+        from flow.pipeline import transform
+        from orchestration.task_context import changed_tables
 
         result = transform(tables=changed_tables(context, "validated"))
         if not result.marts:

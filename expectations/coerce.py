@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from catalog.model import DUCKDB_TYPES, Item, ItemType, Resource
 from common.codes import USCC_CHARSET
+from common.literals import AT_EITHER_END, DATE, DATETIME, EDGE_SPACES, FALSE_WORDS, FULL_WIDTH_CHARS, INTEGER, NUMBER, TRUE_WORDS
 from common.problems import problem
 from common.sqltext import ident, literal
 
@@ -26,19 +27,8 @@ FULL_WIDTH = problem("full-width").code
 DATE_FORMAT = problem("date-format").code
 TYPE = problem("type").code
 
-# What trimming removes: ASCII whitespace, Unicode spaces (NBSP, U+2000-U+200A, U+3000...) and the
-# invisible zero-width space and BOM.
-EDGE_SPACES = " \t\r\n\x0b\x0c\x85\u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200C))) + "\u2028\u2029\u202f\u205f\u3000\ufeff"
-_FULL_WIDTH = "[０-９Ａ-Ｚａ-ｚ．－＋，]"
-_AT_EITHER_END = f"^[{EDGE_SPACES}]|[{EDGE_SPACES}]$"  # a cell that trimming would change
-_CANONICAL = {  # whole-cell matches (regexp_full_match): ASCII only, no spaces
-    ItemType.N: r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?",
-    ItemType.I: r"-?[0-9]+",
-    ItemType.D: r"[0-9]{4}-[0-9]{2}-[0-9]{2}",
-    ItemType.T: r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2})?",
-}
-_BOOL_TRUE = ("是", "true", "1", "y", "yes")
-_BOOL_FALSE = ("否", "false", "0", "n", "no")
+# The grammar of typed cells (common/literals.py), shared with the sample writer and the benchmark floor.
+CANONICAL = {ItemType.N: NUMBER, ItemType.I: INTEGER, ItemType.D: DATE, ItemType.T: DATETIME}
 # Code-shaped values of the named checks: the check character decides the rest (custom.py).
 CODE_SHAPES = {"uscc": (f"[{USCC_CHARSET}]{{18}}", NOT_USCC), "id_card": ("[0-9]{17}[0-9Xx]", NOT_ID_CARD)}
 
@@ -56,10 +46,10 @@ def _typed(item: Item, t: str) -> str:
     if item.type is ItemType.L:
         lowered = f"lower({t})"
         return (
-            f"CASE WHEN {lowered} IN ({', '.join(map(literal, _BOOL_TRUE))}) THEN TRUE "
-            f"WHEN {lowered} IN ({', '.join(map(literal, _BOOL_FALSE))}) THEN FALSE END"
+            f"CASE WHEN {lowered} IN ({', '.join(map(literal, TRUE_WORDS))}) THEN TRUE "
+            f"WHEN {lowered} IN ({', '.join(map(literal, FALSE_WORDS))}) THEN FALSE END"
         )
-    return f"CASE WHEN regexp_full_match({t}, {literal(_CANONICAL[item.type])}) THEN TRY_CAST({t} AS {target}) END"
+    return f"CASE WHEN regexp_full_match({t}, {literal(CANONICAL[item.type])}) THEN TRY_CAST({t} AS {target}) END"
 
 
 def _problem(item: Item, t: str, typed: str, trims: bool) -> str:
@@ -75,10 +65,10 @@ def _problem(item: Item, t: str, typed: str, trims: bool) -> str:
     if item.type is not ItemType.C:
         checks.append(f"WHEN {typed} IS NOT NULL THEN NULL")
     if not trims:  # a trimmed cell has no edge whitespace left
-        checks.append(f"WHEN regexp_matches({t}, {literal(_AT_EITHER_END)}) THEN {literal(WHITESPACE)}")
+        checks.append(f"WHEN regexp_matches({t}, {literal(AT_EITHER_END)}) THEN {literal(WHITESPACE)}")
     if item.type is not ItemType.C or item.pattern:
         checks.append(
-            f"WHEN strlen({t}) <> length({t}) AND regexp_matches({t}, {literal(_FULL_WIDTH)}) THEN {literal(FULL_WIDTH)}"
+            f"WHEN strlen({t}) <> length({t}) AND regexp_matches({t}, {literal(FULL_WIDTH_CHARS)}) THEN {literal(FULL_WIDTH)}"
         )
     if item.pattern in CODE_SHAPES:
         shape, code = CODE_SHAPES[item.pattern]

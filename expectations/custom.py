@@ -6,7 +6,7 @@ value) and DuckDB SQL (the macros of expectations/gx_duckdb.py, built from the s
 """
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from great_expectations.execution_engine import PandasExecutionEngine, SqlAlchemyExecutionEngine
 from great_expectations.expectations.expectation import ColumnMapExpectation
@@ -17,16 +17,20 @@ from great_expectations.expectations.metrics.map_metric_provider import (
 
 from common.codes import is_valid_id_card, is_valid_uscc
 
+if TYPE_CHECKING:
+    import pandas as pd
+    import sqlalchemy as sa
+
 
 class ColumnValuesValidUscc(ColumnMapMetricProvider):
     condition_metric_name = "column_values.valid_uscc"
 
     @column_condition_partial(engine=PandasExecutionEngine)
-    def _pandas(cls, column, **kwargs):
+    def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
         return column.map(is_valid_uscc)
 
     @column_condition_partial(engine=SqlAlchemyExecutionEngine)
-    def _sqlalchemy(cls, column, **kwargs):
+    def _sqlalchemy(cls, column: sa.ColumnElement[Any], **kwargs: Any) -> sa.ColumnElement[bool]:
         import sqlalchemy as sa
 
         return sa.func.kcdata_valid_uscc(column)
@@ -36,11 +40,11 @@ class ColumnValuesValidIdCard(ColumnMapMetricProvider):
     condition_metric_name = "column_values.valid_id_card"
 
     @column_condition_partial(engine=PandasExecutionEngine)
-    def _pandas(cls, column, **kwargs):
+    def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
         return column.map(is_valid_id_card)
 
     @column_condition_partial(engine=SqlAlchemyExecutionEngine)
-    def _sqlalchemy(cls, column, **kwargs):
+    def _sqlalchemy(cls, column: sa.ColumnElement[Any], **kwargs: Any) -> sa.ColumnElement[bool]:
         import sqlalchemy as sa
 
         return sa.func.kcdata_valid_id_card(column)

@@ -16,7 +16,9 @@ import re
 import shutil
 from pathlib import Path
 
-NODE_MODULES = Path(os.environ.get("KCDATA_NODE_MODULES", Path(__file__).resolve().parents[1] / "node_modules"))
+from common.settings import read_settings
+
+PROJECT_NODE_MODULES = Path(__file__).resolve().parents[1] / "node_modules"
 VENDOR = "static/vendor"
 GX_IMAGES = "https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/"
 
@@ -56,8 +58,14 @@ class MissingAssets(Exception):
     """node_modules lacks a file the pages need (scripts/setup.sh installs them)."""
 
 
-def vendor_assets(site: Path, node_modules: Path = NODE_MODULES) -> None:
+def node_modules_dir() -> Path:
+    """Where the packages are: KCDATA_NODE_MODULES, else the project's node_modules."""
+    return read_settings().node_modules or PROJECT_NODE_MODULES
+
+
+def vendor_assets(site: Path, node_modules: Path | None = None) -> None:
     """Copy the packages' files into `<site>/static/vendor/` (only what is missing or changed)."""
+    node_modules = node_modules or node_modules_dir()
     missing = [f for f in [*CDN_FILES.values(), *EXTRA_FOLDERS] if not (node_modules / f).exists()]
     if missing:
         raise MissingAssets(f"{node_modules} lacks {', '.join(missing)}; run scripts/setup.sh (npm ci) first")
@@ -97,7 +105,7 @@ def rewrite_page(page: Path, site: Path) -> bool:
         text = tag.group(0)
         found = _TAG_URL.search(text)
         local = _local(found.group("url"), page, site) if found else None
-        if local is None:
+        if found is None or local is None:
             return text
         text = text.replace(found.group(0), f'{found.group("attr")}={found.group("q")}{local}{found.group("q")}')
         return _SRI.sub("", text)
@@ -108,7 +116,7 @@ def rewrite_page(page: Path, site: Path) -> bool:
     return new != html
 
 
-def make_offline(site: Path, node_modules: Path = NODE_MODULES) -> int:
+def make_offline(site: Path, node_modules: Path | None = None) -> int:
     """Vendor the assets and rewrite every page of the Data Docs site; returns pages changed."""
     vendor_assets(site, node_modules)
     return sum(rewrite_page(page, site) for page in site.rglob("*.html") if VENDOR not in page.as_posix())

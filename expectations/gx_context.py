@@ -15,9 +15,17 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from catalog.locks import file_lock
 from common.settings import Paths
+
+if TYPE_CHECKING:
+    from great_expectations import ExpectationSuite, ValidationDefinition
+    from great_expectations.core.batch_definition import BatchDefinition
+    from great_expectations.data_context import FileDataContext
+
+    from catalog.model import Resource
 
 DATASOURCE = "kcdata_raw"  # pandas: dataframe assets, one per resource (KCDATA_GX_ENGINE=pandas)
 SQL_DATASOURCE = "kcdata_typed"  # DuckDB SQL: table assets over the typed rows (the default engine)
@@ -31,13 +39,13 @@ def gx_lock(paths: Paths, timeout: float | None = None) -> Iterator[None]:
         yield
 
 
-def get_context(paths: Paths):
+def get_context(paths: Paths) -> FileDataContext:
     """A file-backed GX context, read under the GX lock; analytics off (no internet here)."""
     with gx_lock(paths):
         return _open(paths)
 
 
-def _open(paths: Paths):
+def _open(paths: Paths) -> FileDataContext:
     """Open (the first time: create) the context; the caller holds the GX lock."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
@@ -55,7 +63,7 @@ def _open(paths: Paths):
     return context
 
 
-def validation_definition(paths: Paths, resource, suite, engine: str = "duckdb"):
+def validation_definition(paths: Paths, resource: Resource, suite: ExpectationSuite, engine: str = "duckdb") -> ValidationDefinition:
     """The validation definition of `suite` (named `<code>.<rules>`, see expectations.suite; with
     `.pandas` appended on the pandas engine) on the resource's asset of `engine`. Opened afresh
     under the GX lock, so it sees what other runs added and writes only what is missing or
@@ -79,12 +87,12 @@ def validation_definition(paths: Paths, resource, suite, engine: str = "duckdb")
         return context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=stored))
 
 
-def gx_table(resource) -> str:
+def gx_table(resource: Resource) -> str:
     """The table GX validates for `resource` in the shared in-memory DuckDB (expectations/gx_duckdb.py)."""
     return f"gx_{resource.table}"
 
 
-def _table_batch_definition(context, resource):
+def _table_batch_definition(context: FileDataContext, resource: Resource) -> BatchDefinition:
     """The SQL datasource on the shared in-memory DuckDB, the resource's table asset and its
     whole-table batch definition, each added only when missing."""
     from expectations.gx_duckdb import DATABASE_URL
@@ -103,7 +111,7 @@ def _table_batch_definition(context, resource):
         return asset.add_batch_definition_whole_table("whole_table")
 
 
-def _batch_definition(context, resource):
+def _batch_definition(context: FileDataContext, resource: Resource) -> BatchDefinition:
     """The datasource, the resource's dataframe asset and its whole-dataframe batch definition,
     each added only when missing (adding one rewrites great_expectations.yml)."""
     try:
@@ -120,7 +128,7 @@ def _batch_definition(context, resource):
         return asset.add_batch_definition_whole_dataframe("whole_batch")
 
 
-def _stored_suite(context, suite):
+def _stored_suite(context: FileDataContext, suite: ExpectationSuite) -> ExpectationSuite:
     """The stored suite equal to `suite`: added when missing, rewritten only when it differs."""
     from great_expectations.exceptions import DataContextError
 
@@ -131,7 +139,7 @@ def _stored_suite(context, suite):
     return stored if _shape(stored) == _shape(suite) else context.suites.add_or_update(suite)
 
 
-def _shape(suite) -> str:
+def _shape(suite: ExpectationSuite) -> str:
     """A suite's content without the ids GX assigns when storing it (GX's own equality counts
     them, so a freshly built suite never equals the stored one and would be rewritten each run)."""
     import json
@@ -178,7 +186,7 @@ def build_data_docs(paths: Paths, run_names: list[str] | None = None) -> Path:
     return paths.data_docs_index
 
 
-def _identifiers(context, run_names: set[str]) -> list:
+def _identifiers(context: FileDataContext, run_names: set[str]) -> list[Any]:
     """The stored validation results of the runs named, and the suites they validated."""
     results = [key for key in context.validation_results_store.list_keys() if key.run_id.run_name in run_names]
     suites = {key.expectation_suite_identifier.to_tuple(): key.expectation_suite_identifier for key in results}

@@ -26,18 +26,24 @@ tables without writing them to disk.
 """
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, cast
 
 from common.codes import ID_CARD_CHECK_CHARS, ID_CARD_WEIGHTS, USCC_CHARSET, USCC_WEIGHTS
 from common.lake_store import register_lake
+from common.settings import read_settings
+from common.sqltext import literal
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
+
+_RegexBuilder = Callable[[Any, str, object, bool], Any]  # GX's get_dialect_regex_expression(column, regex, dialect, positive)
 
 GX_VERSION = "1.24.1"  # the version this shim was written and tested against
 DATABASE_URL = "duckdb:///:memory:kcdata_gx"
 DIALECT = "duckdb"
-MEMORY_LIMIT = "3GB"  # of the validation database, unless KCDATA_VALIDATE_MEMORY_LIMIT says otherwise
 REGEX_MODULES = (
     "great_expectations.expectations.metrics.column_map_metrics.column_values_match_regex",
     "great_expectations.expectations.metrics.column_map_metrics.column_values_not_match_regex",
@@ -82,14 +88,14 @@ def apply() -> None:
             engine_module._PERSISTED_CONNECTION_DIALECTS = (*persisted, _DuckDBDialectName(DIALECT))
         for name in REGEX_MODULES:
             module = importlib.import_module(name)
-            module.get_dialect_regex_expression = _with_duckdb_regex(module.get_dialect_regex_expression)
+            module.get_dialect_regex_expression = _with_duckdb_regex(module.get_dialect_regex_expression)  # type: ignore[attr-defined]  # GX's, at run time
         _applied = True
 
 
-def _with_duckdb_regex(original):
+def _with_duckdb_regex(original: _RegexBuilder) -> _RegexBuilder:
     """GX's regex builder, answering for DuckDB (RE2 search semantics, like pandas' str.contains)."""
 
-    def get_dialect_regex_expression(column, regex, dialect, positive: bool = True):
+    def get_dialect_regex_expression(column: Any, regex: str, dialect: object, positive: bool = True) -> Any:
         if is_duckdb(dialect):
             import sqlalchemy as sa
 
@@ -97,7 +103,7 @@ def _with_duckdb_regex(original):
             return match if positive else sa.not_(match)
         return original(column, regex, dialect, positive)
 
-    get_dialect_regex_expression.__wrapped__ = original
+    get_dialect_regex_expression.__wrapped__ = original  # type: ignore[attr-defined]  # how GX's own is found again
     return get_dialect_regex_expression
 
 
@@ -112,20 +118,21 @@ def macros_sql() -> str:
     (so the SQL and the Python check agree by construction). Never NULL: GX counts a row as
     failing where NOT(condition) holds, and NOT NULL would let a bad code through."""
     # the weighted sums spelled out term by term: about 5x faster than a list lambda in DuckDB
-    uscc_sum = " + ".join(f"(instr('{USCC_CHARSET}', s[{n}]) - 1) * {w}" for n, w in enumerate(USCC_WEIGHTS, 1))
+    charset, check_chars = literal(USCC_CHARSET), literal(ID_CARD_CHECK_CHARS)
+    uscc_sum = " + ".join(f"(instr({charset}, s[{n}]) - 1) * {w}" for n, w in enumerate(USCC_WEIGHTS, 1))
     id_sum = " + ".join(f"TRY_CAST(s[{n}] AS INTEGER) * {w}" for n, w in enumerate(ID_CARD_WEIGHTS, 1))
     return f"""
     CREATE OR REPLACE MACRO kcdata_valid_uscc(s) AS coalesce(
-        regexp_full_match(s, '[{USCC_CHARSET}]{{18}}')
-        AND substr('{USCC_CHARSET}', ((31 - ({uscc_sum}) % 31) % 31) + 1, 1) = s[18], false);
+        regexp_full_match(s, {literal(f"[{USCC_CHARSET}]{{18}}")})
+        AND substr({charset}, ((31 - ({uscc_sum}) % 31) % 31) + 1, 1) = s[18], false);
     CREATE OR REPLACE MACRO kcdata_valid_id_card(s) AS coalesce(
         regexp_full_match(s, '[0-9]{{17}}[0-9X]')
-        AND substr('{ID_CARD_CHECK_CHARS}', (({id_sum}) % 11) + 1, 1) = s[18], false);
+        AND substr({check_chars}, (({id_sum}) % 11) + 1, 1) = s[18], false);
     """
 
 
 @contextmanager
-def connect() -> Iterator[object]:
+def connect() -> Iterator[DuckDBPyConnection]:
     """A DuckDB connection to the shared in-memory database GX validates, with the check macros.
 
     Made through duckdb-engine like GX's own, so both open the same database (DuckDB refuses a
@@ -137,9 +144,9 @@ def connect() -> Iterator[object]:
     engine = sa.create_engine(DATABASE_URL, poolclass=sa.pool.StaticPool)
     raw = engine.raw_connection()
     try:
-        con = raw.driver_connection
+        con = cast("DuckDBPyConnection", raw.driver_connection)  # duckdb-engine's driver connection is DuckDB's own
         # past this, DuckDB spills to its temporary folder: a 10M-row delivery stays within 4 GiB
-        con.execute("SET memory_limit = ?", [os.environ.get("KCDATA_VALIDATE_MEMORY_LIMIT", MEMORY_LIMIT)])
+        con.execute("SET memory_limit = ?", [read_settings().validate_memory_limit])
         con.execute("SET enable_progress_bar = false")  # no progress bars in task logs
         con.execute(macros_sql())
         register_lake(con)  # the raw batch may be on S3

@@ -12,8 +12,14 @@ masked raw line, as before).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from catalog.model import Resource
 from common.sqltext import literal
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from duckdb import DuckDBPyConnection
 
 RAGGED = "ragged-row"
 
@@ -29,7 +35,7 @@ def sensitive_positions(resource: Resource, columns: list[str]) -> list[int]:
     return [n for n, code in enumerate(columns, 1) if code in personal or not code or code.startswith("_unmapped_")]
 
 
-def _header_table(resource: Resource, columns: list[str]):
+def _header_table(resource: Resource, columns: list[str]) -> pa.Table:
     """Arrow table (pos, column, sensitive) of the file's header positions, 1-based."""
     import pyarrow as pa
 
@@ -39,7 +45,7 @@ def _header_table(resource: Resource, columns: list[str]):
                      "sensitive": pa.array([n in sensitive for n in positions], pa.bool_())})
 
 
-def create_ragged_cells(con, resource: Resource, landing: dict) -> None:
+def create_ragged_cells(con: DuckDBPyConnection, resource: Resource, landing: dict[str, Any]) -> None:
     """Temp table `ragged_cells(_row, _cells)`: for each ragged row of view `raw` whose cells the
     reader kept, a list of {column, value} in file order (column '' past the header), masked.
 

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from catalog.model import Item, ItemType, Resource
 from common.problems import PARAM_CHARS, problem
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
+
+    from expectations.validate import ValidationOutcome
 
 COLUMNS = ["行号", "信息项", "列代码", "提交的值", "问题代码", "问题说明", "description"]
 
@@ -40,9 +46,9 @@ def message(code: str, item: Item | None = None, /, **params: object) -> tuple[s
     return kind.render("zh", **values), kind.render("en", **values)
 
 
-def delivery_lines(resource: Resource, outcome) -> list[list]:
+def delivery_lines(resource: Resource, outcome: ValidationOutcome) -> list[list[str | None]]:
     """The lines about the delivery as a whole: held back, columns drifted from the catalog."""
-    lines = []
+    lines: list[list[str | None]] = []
     if not outcome.passed and outcome.rows:
         zh, en = message("version-held-back", share=f"{outcome.bad_share:.1%}", limit=f"{outcome.max_bad_share:.1%}")
         lines.append([None, None, None, None, "version-held-back", zh, en])
@@ -155,7 +161,7 @@ def _message_sql(text: str) -> str:
     return f"CASE WHEN contains({text}, '\x1f') THEN {filled} ELSE {text} END"
 
 
-def write_feedback(con, resource: Resource, path: Path, outcome) -> None:
+def write_feedback(con: DuckDBPyConnection, resource: Resource, path: Path, outcome: ValidationOutcome) -> None:
     """Write feedback.csv (UTF-8 with BOM) from the `reasons` table and the `raw` view on `con`.
 
     Columns: 行号 (data row, header excluded), 信息项, 列代码, 提交的值 (as sent; masked for
@@ -206,21 +212,3 @@ def write_feedback(con, resource: Resource, path: Path, outcome) -> None:
         fh.write(b"\xef\xbb\xbf")
         pacsv.write_csv(pa.concat_tables([first, rows.rename_columns(COLUMNS)]), fh)
 
-
-def refusal_feedback(resource: Resource, refusal, folder: Path) -> Path:
-    """feedback.csv for a delivery refused as a whole: one line saying why, in the same columns
-    as any other feedback (written once per refused file content)."""
-    import csv
-
-    from common.atomic import staged_dir
-
-    path = folder / "feedback.csv"
-    if path.exists():
-        return path
-    item = next((i for i in resource.items if i.code == refusal.column), None)
-    zh, en = message(refusal.code, item, **refusal.params)
-    with staged_dir(folder) as tmp, (tmp / "feedback.csv").open("w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.writer(fh, quoting=csv.QUOTE_NONNUMERIC)
-        writer.writerow(COLUMNS)
-        writer.writerow([refusal.row or "", item.name if item else "", refusal.column or "", "", refusal.code, zh, en])
-    return path

@@ -6,7 +6,7 @@ quarantined with a stable reason. Extras live in expectations/extra/<table>.yaml
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -15,11 +15,15 @@ from common.errors import KcdataError
 from common.problems import problem
 from common.settings import get_paths
 
+if TYPE_CHECKING:
+    from great_expectations import ExpectationSuite
+    from great_expectations.expectations import Expectation
+
 ROW_ID = "_row"
 COERCION = "_coercion"  # text summary of the connector's per-cell problems; NULL when clean
 
 
-def _expectation(kind: str, rule: str, target: str, **kwargs: Any):
+def _expectation(kind: str, rule: str, target: str, **kwargs: Any) -> Expectation:
     import great_expectations.expectations as gxe
 
     from expectations import custom
@@ -88,7 +92,7 @@ def suite_name(resource: Resource, rules: str) -> str:
     return f"{resource.code}.{rules}"
 
 
-def build_suite(resource: Resource, rules: str | None = None):
+def build_suite(resource: Resource, rules: str | None = None) -> ExpectationSuite:
     """The full suite for `resource` under `rules` (default: the entry's current rules)."""
     import great_expectations as gx
 

@@ -7,7 +7,7 @@ GX runs on one of two engines (`KCDATA_GX_ENGINE`):
   (expectations/gx_duckdb.py is the shim that makes GX 1.24 work there). Every expectation sees the
   whole delivery, so uniqueness is exact at any size, and the failing rows never enter Python: each
   failed expectation's own `unexpected_index_query` is run in DuckDB to collect its row ids.
-- `pandas`: GX on pandas DataFrames of at most CHUNK_ROWS rows, cut by a hash of the key so that
+- `pandas`: GX on pandas DataFrames of at most KCDATA_VALIDATE_CHUNK_ROWS rows, cut by a hash of the key so that
   the key's duplicates meet; other unique items are checked over the whole delivery in DuckDB
   afterwards. Slower (a Python pass per value), kept to compare the two side by side.
 Both give the same failing rows, rules and counts (tests/expectations/test_engine_equivalence.py).
@@ -16,39 +16,41 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, time, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from catalog.model import Resource
 from common.atomic import staged_dir, sweep_stale_temps
 from common.errors import KcdataError
 from common.lake import DATA_FILE, FEEDBACK_FILE, OUTCOME_FILE, Zone
 from common.problems import problem, unknown_column_problems
-from common.settings import Paths, get_paths
+from common.settings import Paths, get_paths, read_settings
 from common.sqltext import ident, literal
 from expectations.coerce import coercion_sql, trimmed_counts_sql
 from expectations.ragged import create_ragged_cells
 from expectations.report import SHAPE_RULES
 from expectations.suite import COERCION, ROW_ID, build_suite, rules_signature
 
-CHUNK_ROWS = int(os.environ.get("KCDATA_VALIDATE_CHUNK_ROWS", "1000000"))
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
+    from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
+    from great_expectations.core.run_identifier import RunIdentifier
+
+Failure = tuple[int, str, str, str]  # a failing row: (row, rule, column, value)
+
 FAILURE_SCHEMA = ("_row", "rule", "column", "value")
-ENGINES = ("duckdb", "pandas")
 _table_locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
 
 def gx_engine() -> str:
     """The engine GX validates on: KCDATA_GX_ENGINE, `duckdb` unless set to `pandas`."""
-    engine = os.environ.get("KCDATA_GX_ENGINE", "duckdb").strip().lower()
-    if engine not in ENGINES:
-        raise KcdataError(f"KCDATA_GX_ENGINE={engine!r}: choose one of {', '.join(ENGINES)}")
-    return engine
+    return read_settings().gx_engine
 
 
 @dataclass
@@ -93,14 +95,14 @@ class ValidationOutcome:
 
 
 def _chunk_filters(resource: Resource, rows: int) -> list[str]:
-    n = max(1, math.ceil(rows / CHUNK_ROWS))
+    n = max(1, math.ceil(rows / read_settings().validate_chunk_rows))
     if n == 1:
         return ["TRUE"]
     keyed = ", ".join(ident(k) for k in resource.key) or ROW_ID
     return [f"hash({keyed}) % {n} = {i}" for i in range(n)]
 
 
-def _failed(result) -> Iterator[tuple]:
+def _failed(result: ExpectationSuiteValidationResult) -> Iterator[tuple[ExpectationValidationResult, str, str]]:
     """(expectation result, rule, column) of every failed expectation whose rows are quarantined
     by GX's verdict (coercion problems are taken row by row from the raw batch itself); an
     expectation that could not run fails the validation."""
@@ -112,9 +114,9 @@ def _failed(result) -> Iterator[tuple]:
             yield r, rule, meta.get("column", "")
 
 
-def _failures_from_result(result) -> list[tuple]:
+def _failures_from_result(result: ExpectationSuiteValidationResult) -> list[Failure]:
     """(row, rule, column, value) for every failing row of every expectation."""
-    out: list[tuple] = []
+    out: list[Failure] = []
     for r, rule, column in _failed(result):
         index = r.result.get("unexpected_index_list")
         if index is None:
@@ -181,7 +183,7 @@ def validate_batch(
 
 
 @contextmanager
-def _workspace(resource: Resource, engine: str) -> Iterator[object]:
+def _workspace(resource: Resource, engine: str) -> Iterator[DuckDBPyConnection]:
     """The DuckDB connection a validation works in. On the duckdb engine it is a connection to the
     in-memory database GX reads (expectations/gx_duckdb.py), where the typed rows are a real table
     (GX's connection cannot see temp tables); one validation per resource at a time in a process
@@ -215,7 +217,7 @@ def gx_run_name(resource: Resource, fingerprint: str, rules: str) -> str:
     return f"{resource.code}.{fingerprint[:16]}.{rules}.{stamp}"
 
 
-def _gx_run_id(run: str):
+def _gx_run_id(run: str) -> RunIdentifier:
     from great_expectations.core.run_identifier import RunIdentifier
 
     return RunIdentifier(run_name=run, run_time=datetime.now(timezone.utc))
@@ -225,7 +227,7 @@ def _typed_table(resource: Resource) -> str:
     return f"typed_{resource.table}"
 
 
-def landing_record(raw_file: Path) -> dict:
+def landing_record(raw_file: Path) -> dict[str, Any]:
     """The landing record the connector stored in the raw batch's Parquet metadata."""
     import pyarrow.parquet as pq
 
@@ -233,7 +235,7 @@ def landing_record(raw_file: Path) -> dict:
     return json.loads(meta.get(b"kcdata.landing", b"{}"))
 
 
-def _load(con, resource: Resource, raw_file: Path, engine: str) -> int:
+def _load(con: DuckDBPyConnection, resource: Resource, raw_file: Path, engine: str) -> int:
     """Views `raw` (the delivery as sent) and `typed` (parsed rows coerced, with per-cell
     problems); returns the rows sent. Batches landed before row problems were kept read as clean.
     An encrypted raw batch is read through pyarrow with the master key (DuckDB gets Arrow).
@@ -269,7 +271,7 @@ def _gx_columns(resource: Resource) -> str:
     return f"{ROW_ID}, {items}, CASE WHEN len(_errors) > 0 THEN {summary} END AS {COERCION}"
 
 
-def _result_format(resource: Resource, engine: str) -> dict:
+def _result_format(resource: Resource, engine: str) -> dict[str, Any]:
     """Row ids of failing rows; for resources with personal items, no failing values in GX's
     stored results (Data Docs show them): the reasons take the values as sent from the raw batch.
     On SQL, GX returns the query that finds the failing rows instead of fetching them."""
@@ -285,7 +287,7 @@ def _result_format(resource: Resource, engine: str) -> dict:
     return result_format
 
 
-def _raise_if_broken(r) -> None:
+def _raise_if_broken(r: ExpectationValidationResult) -> None:
     """An expectation that could not run fails the validation, naming itself."""
     if r.exception_info and r.exception_info.get("raised_exception"):
         meta = r.expectation_config.meta or {}
@@ -295,7 +297,7 @@ def _raise_if_broken(r) -> None:
         )
 
 
-def _run_suite_sql(con, resource: Resource, paths: Paths, rules: str, run: str) -> bool:
+def _run_suite_sql(con: DuckDBPyConnection, resource: Resource, paths: Paths, rules: str, run: str) -> bool:
     """GX on DuckDB SQL over the whole delivery; table `gx_failures` (row, rule, column, value)
     gets the failing rows of every expectation, found in DuckDB by the expectation's own query."""
     from expectations.gx_context import validation_definition
@@ -325,7 +327,7 @@ def _run_suite_sql(con, resource: Resource, paths: Paths, rules: str, run: str) 
 OWN_QUERIES = ("expect_compound_columns_to_be_unique",)
 
 
-def _failing_rows_query(resource: Resource, r) -> str:
+def _failing_rows_query(resource: Resource, r: ExpectationValidationResult) -> str:
     """SQL for the row ids failing expectation result `r`: GX's own index query, except for
     OWN_QUERIES, written out as the same condition: rows whose values of the columns occur more
     than once (a missing value equal to a missing value, as pandas' `duplicated` has it)."""
@@ -348,7 +350,7 @@ def _failing_rows_query(resource: Resource, r) -> str:
     return query.strip().rstrip(";")
 
 
-def _run_suite_pandas(con, resource: Resource, paths: Paths, rows: int, rules: str, run: str) -> bool:
+def _run_suite_pandas(con: DuckDBPyConnection, resource: Resource, paths: Paths, rows: int, rules: str, run: str) -> bool:
     """GX on pandas over the typed rows, in chunks, with the suite of `rules`; registers
     `gx_failures` (row, rule, column, value) with every failing row."""
     import pandas as pd
@@ -376,14 +378,14 @@ def _run_suite_pandas(con, resource: Resource, paths: Paths, rows: int, rules: s
     return success and not across
 
 
-def _duplicates_across_chunks(con, resource: Resource, rows: int, found: list[tuple]) -> list[tuple]:
+def _duplicates_across_chunks(con: DuckDBPyConnection, resource: Resource, rows: int, found: list[Failure]) -> list[Failure]:
     """Rows of a unique item whose duplicates fell into other chunks: GX sees one chunk at a time,
     and chunks are cut by the key, so only the key's duplicates are sure to meet. Every row whose
     value occurs more than once in the whole delivery fails, as GX would flag it in one frame."""
     if len(_chunk_filters(resource, rows)) == 1:
         return []
     flagged = {(row, column) for row, rule, column, _ in found if rule == "duplicate-key"}
-    out: list[tuple] = []
+    out: list[Failure] = []
     for item in resource.source_items:
         if not item.unique or resource.key == [item.code]:
             continue
@@ -396,11 +398,11 @@ def _duplicates_across_chunks(con, resource: Resource, rows: int, found: list[tu
     return out
 
 
-def _register_failures(con, failures: list[tuple]) -> None:
+def _register_failures(con: DuckDBPyConnection, failures: list[Failure]) -> None:
     """`gx_failures` from (row, rule, column, value) tuples collected in Python (pandas engine)."""
     import pyarrow as pa
 
-    columns = list(zip(*failures, strict=True)) if failures else [[] for _ in FAILURE_SCHEMA]
+    columns: list[Sequence[object]] = list(zip(*failures, strict=True)) if failures else [[] for _ in FAILURE_SCHEMA]
     fail_table = pa.table(
         [pa.array(c, t) for c, t in zip(columns, (pa.int64(), pa.string(), pa.string(), pa.string()), strict=True)],
         names=list(FAILURE_SCHEMA),
@@ -408,7 +410,7 @@ def _register_failures(con, failures: list[tuple]) -> None:
     con.register("gx_failures", fail_table)
 
 
-def _collect_reasons(con, resource: Resource) -> None:
+def _collect_reasons(con: DuckDBPyConnection, resource: Resource) -> None:
     """Temp table `reasons`: one list of (rule, column, value) per rejected row, values as sent.
 
     The reader's row problems, the cell problems of coercion, then GX's (`gx_failures`), without
@@ -466,7 +468,7 @@ def _item_sql(resource: Resource, what: str) -> str:
     return f'CASE "column" {cases} ELSE {other} END'
 
 
-def _trimmed(con, resource: Resource) -> list[dict]:
+def _trimmed(con: DuckDBPyConnection, resource: Resource) -> list[dict[str, Any]]:
     """A `trimmed-whitespace` warning per item whose cells lost edge whitespace, with the count."""
     present = {name for (name, *_) in con.execute("DESCRIBE raw").fetchall()}
     query = trimmed_counts_sql(resource, present, "(SELECT * FROM raw WHERE _problem IS NULL)")
@@ -480,7 +482,9 @@ def _trimmed(con, resource: Resource) -> list[dict]:
     ]
 
 
-def _outcome(con, resource: Resource, landing: dict, rows: int, rules: str, gx_success: bool, vdir: Path, qdir: Path):
+def _outcome(
+    con: DuckDBPyConnection, resource: Resource, landing: dict[str, Any], rows: int, rules: str, gx_success: bool, vdir: Path, qdir: Path,
+) -> ValidationOutcome:
     quarantined = con.execute("SELECT count(*) FROM reasons").fetchall()[0][0]
     by_rule = dict(
         con.execute(
@@ -513,7 +517,9 @@ def _outcome(con, resource: Resource, landing: dict, rows: int, rules: str, gx_s
     )
 
 
-def _write(con, resource: Resource, landing: dict, outcome: ValidationOutcome, vdir: Path, qdir: Path) -> None:
+def _write(
+    con: DuckDBPyConnection, resource: Resource, landing: dict[str, Any], outcome: ValidationOutcome, vdir: Path, qdir: Path,
+) -> None:
     """Quarantine (values as sent, reasons, a ragged row's cells, feedback) and validated (typed)
     batches, atomically; personal items and the reasons (which quote values) encrypted
     (common/lake_crypto.py)."""

@@ -84,6 +84,6 @@ def _row_order(resource: Resource) -> str:
     (ordering by a hidden or pseudonymised original would leak its order)."""
     if not resource.key:
         return "_loaded_at, _batch"
-    if all(resource.item(k).effective_treatment.kind is TreatmentKind.keep for k in resource.key):
+    if all((t := resource.item(k).effective_treatment) is not None and t.kind is TreatmentKind.keep for k in resource.key):
         return ", ".join(ident(k) for k in resource.key)
     return "ALL"

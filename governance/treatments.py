@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from catalog.model import Item, MaskKind, Period, Resource, TreatmentKind
+from catalog.model import Item, MaskKind, Period, Resource, Treatment, TreatmentKind
 from common.sqltext import ident, literal
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def column_sql(item: Item) -> str | None:
     t = item.effective_treatment
     if t is None or item.output_type is None:
         return None
-    return f"{_expression(item, ident(item.code))} AS {ident(item.code)}"
+    return f"{_expression(t, ident(item.code))} AS {ident(item.code)}"
 
 
 def select_list(resource: Resource) -> list[str]:
@@ -42,17 +42,17 @@ def select_list(resource: Resource) -> list[str]:
 
 
 def needs_pseudonym_key(resource: Resource) -> bool:
-    return any(i.output_type is not None and i.effective_treatment.kind is TreatmentKind.pseudonymise
+    return any(i.effective_treatment is not None and i.effective_treatment.kind is TreatmentKind.pseudonymise
                for i in resource.items)
 
 
-def _expression(item: Item, v: str) -> str:
-    t = item.effective_treatment
+def _expression(t: Treatment, v: str) -> str:
     if t.kind is TreatmentKind.keep:
         return v
     if t.kind is TreatmentKind.pseudonymise:
         return f"{PSEUDONYM_FUNCTION}(CAST({v} AS VARCHAR))"
     if t.kind is TreatmentKind.mask:
+        assert t.mask is not None, "the item infers its mask kind when it is loaded"
         return _unless_null(v, MASKS[t.mask](v))
     if t.period is not None:
         return {
@@ -61,7 +61,9 @@ def _expression(item: Item, v: str) -> str:
             Period.year: f"CAST(year({v}) AS BIGINT)",
         }[t.period]
     if t.grid is not None:
-        decimals = max(0, -Decimal(str(t.grid)).normalize().as_tuple().exponent)
+        exponent = Decimal(str(t.grid)).normalize().as_tuple().exponent
+        assert isinstance(exponent, int), "a grid is a finite number"
+        decimals = max(0, -exponent)
         # round first: 113.45 / 0.01 is 11344.999…, which must still fall in cell 11345
         return f"CAST(round(floor(round({v} / {t.grid!r}, 6)) * {t.grid!r}, {decimals}) AS DOUBLE)"
     if t.band is not None:
@@ -134,9 +136,10 @@ class Pseudonyms:
 
 def register(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
     """Make `kc_pseudonym(text)` available on `con`, keyed by `key`."""
+    from duckdb.func import ARROW, SPECIAL
     from duckdb.sqltypes import VARCHAR
 
     pseudonyms = Pseudonyms(key)
     # a lambda: DuckDB evaluates a function's annotations, which name pyarrow only for type checkers
-    con.create_function(PSEUDONYM_FUNCTION, lambda values: pseudonyms.arrow(values), [VARCHAR], VARCHAR, type="arrow",
-                        null_handling="special", side_effects=False)
+    con.create_function(PSEUDONYM_FUNCTION, lambda values: pseudonyms.arrow(values), [VARCHAR], VARCHAR, type=ARROW,
+                        null_handling=SPECIAL, side_effects=False)

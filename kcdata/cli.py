@@ -1,6 +1,7 @@
 """`kcdata`: everything a data bureau engineer does by hand."""
 from __future__ import annotations
 
+from contextlib import suppress
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,7 +12,7 @@ from rich.markup import escape
 from catalog.store import open_store
 from common.errors import KcdataError
 from common.problems import Refusal
-from common.settings import get_paths
+from common.settings import SettingsError, get_paths, read_settings
 
 app = typer.Typer(
     help="Knowledge City data pipeline: sample, ingest, transform, catalog.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -29,11 +30,13 @@ def _default_keys_file() -> None:
     from common.keys import KEYS_FILE_VARIABLE
     from stack.layout import get_layout
 
-    if not os.environ.get(KEYS_FILE_VARIABLE) and not os.environ.get("KCDATA_SYSTEM_HOME"):
+    given = read_settings()
+    if not given.keys_file and not given.system_home:
         os.environ[KEYS_FILE_VARIABLE] = str(get_layout().keys_file)
 
 
-_default_keys_file()
+with suppress(SettingsError):  # every command refuses wrong settings before it runs (_guarded)
+    _default_keys_file()
 
 
 def _default_s3_store() -> None:
@@ -41,14 +44,15 @@ def _default_s3_store() -> None:
     keys, and its PostgreSQL catalog store, as the running services use them."""
     import os
 
-    if not os.environ.get("KCDATA_LAKE", "").startswith("s3://") or os.environ.get("AWS_ENDPOINT_URL"):
+    if not (read_settings().lake or "").startswith("s3://") or os.environ.get("AWS_ENDPOINT_URL"):
         return
     from stack import get_layout, seaweedfs
 
     os.environ.update(seaweedfs.lake_environment(get_layout(), os.environ))
 
 
-_default_s3_store()
+with suppress(SettingsError):
+    _default_s3_store()
 
 
 def _fail(exc: Exception) -> None:
@@ -87,7 +91,8 @@ def ingest(
     """Land and validate without Airflow: one file, or the inbox (files are then archived), plus
     any stored delivery whose rules changed. Exits 1 when a file was refused."""
     from catalog.entries import get_resource
-    from kcdata.pipeline import land_and_validate, land_inbox, refuse, validate_pending
+    from flow.pipeline import land_and_validate, land_inbox, validate_pending
+    from flow.refusal import RecordedRefusal
     from kcdata.report import print_ingest_result, print_refused
 
     resource = get_resource(code)
@@ -95,8 +100,8 @@ def ingest(
     if file is not None:
         try:
             print_ingest_result(console, land_and_validate(resource, file))
-        except Refusal as refusal:
-            print_refused(console, refuse(resource, refusal, get_paths(), open_store()))
+        except RecordedRefusal as refusal:  # recorded by the flow: shown as recorded
+            print_refused(console, refusal.refused)
             refused = 1
     else:
         report = land_inbox(resource)
@@ -118,10 +123,10 @@ def revalidate(codes: Annotated[Optional[list[str]], typer.Argument(help="resour
     (new versions, history kept); nothing changed, nothing done. On a running system this is the
     resource's ingest run, so transform, open view and publish follow by themselves."""
     from catalog.entries import get_resource, load_catalog
-    from kcdata.pipeline import pending_batches, validate_pending
+    from flow.pipeline import pending_batches, validate_pending
     from kcdata.report import print_ingest_result
-    from kcdata.system import request_run
-    from kcdata.topology import ingest_dag_id
+    from orchestration.topology import ingest_dag_id
+    from system.running import request_run
 
     paths, store = get_paths(), open_store()
     done = 0
@@ -145,7 +150,7 @@ def revalidate(codes: Annotated[Optional[list[str]], typer.Argument(help="resour
 
 
 @app.command()
-def problems(markdown: Annotated[bool, typer.Option(help="print the README's Markdown table")] = False) -> None:
+def problems(markdown: Annotated[bool, typer.Option(help="print the docs' Markdown table")] = False) -> None:
     """The registry of problems a delivery can have: code, level, severity, messages."""
     from common.problems import PROBLEMS, markdown_table
 
@@ -165,7 +170,7 @@ def problems(markdown: Annotated[bool, typer.Option(help="print the README's Mar
 @app.command()
 def transform() -> None:
     """Run dbt (generated staging + marts) over the validated versions that passed, without Airflow."""
-    from kcdata.pipeline import transform as run_transform
+    from flow.pipeline import transform as run_transform
 
     try:
         result = run_transform()
@@ -178,7 +183,7 @@ def transform() -> None:
 @app.command("open-view")
 def open_view() -> None:
     """Build the open views (what may be published) from dbt's output, without Airflow."""
-    from kcdata.pipeline import open_views
+    from flow.pipeline import open_views
 
     try:
         for table, view in open_views().items():
@@ -205,10 +210,10 @@ def run(
 ) -> None:
     """The main job on the running system: start it, deliver the sample files as departments would,
     watch Airflow carry them to CKAN, print the summary and the URLs."""
-    from kcdata.main_job import run_main_job
     from kcdata.report import print_publication_summary, print_run_summary
     from kcdata.system_cli import down, print_urls
     from stack.layout import ckan_url
+    from system.main_job import run_main_job
 
     state = run_main_job(console, rows=rows, bad_share=bad_share, seed=20261122, sample=sample_data)
     print_run_summary(console)
@@ -245,7 +250,7 @@ def submit(
 
         if not os.path.lexists(file):
             raise  # a mistyped name is not a delivery
-        from kcdata.pipeline import refuse
+        from flow.refusal import refuse
         from kcdata.report import print_refused
 
         print_refused(console, refuse(r, refusal, get_paths(), open_store()))
@@ -285,16 +290,18 @@ def publish(codes: Annotated[Optional[list[str]], typer.Argument(help="resource 
 
 
 def _decide(code: str, action: str, by: str, note: str) -> None:
-    """One workflow step from the CLI, through the same function the web uses (kcdata/approvals.py),
+    """One workflow step from the CLI, through the same function the web uses (flow/approvals.py),
     as a named account of the catalog web, checked against its role as the web checks it."""
     from catalog.entries import get_resource
-    from kcdata.approvals import DONE, act
+    from flow.approvals import DONE, act
     from kcdata.users_cli import cli_account
+    from system.running import request_publish
 
     try:
         resource = get_resource(code)
         account = cli_account(by)
-        outcome = act(resource, action, account.record_name, note, actor=account.actor("cli"), account=account)
+        outcome = act(resource, action, account.record_name, note, actor=account.actor("cli"), account=account,
+                      request_publish=request_publish)
     except (KcdataError, ValueError) as exc:
         _fail(exc)
     row = outcome.row
@@ -305,7 +312,7 @@ def _decide(code: str, action: str, by: str, note: str) -> None:
         console.print("[red]the gate still keeps it off the portal:[/red]")
         for reason in outcome.blocks:
             console.print(f"  {escape(reason)}", soft_wrap=True)
-        from kcdata.approvals import BLOCK_ADVICE
+        from flow.approvals import BLOCK_ADVICE
 
         console.print(escape(BLOCK_ADVICE.format(code=resource.code)), soft_wrap=True)
     if outcome.run_id:
@@ -389,6 +396,7 @@ def _guarded(command):
         import click
 
         try:
+            read_settings()  # a wrong or unknown KCDATA_ variable is refused before the command runs
             return command(*args, **kwargs)
         except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise

@@ -15,7 +15,7 @@ console = Console(width=None if Console().is_terminal else 160)
 
 
 def _style(stage: str) -> str:
-    from kcdata.deliveries import TROUBLE
+    from flow.deliveries import TROUBLE
 
     return "red" if stage in TROUBLE else "green" if stage == "published" else "yellow"
 
@@ -28,7 +28,7 @@ def deliveries_command(
     from catalog.entries import get_resource, load_catalog
     from catalog.store import open_store
     from common.settings import get_paths
-    from kcdata.deliveries import deliveries
+    from flow.deliveries import deliveries
 
     try:
         resources = [get_resource(code)] if code else load_catalog()
@@ -55,7 +55,7 @@ def follow(code: str, source: Path, delivered: Path, timeout: float) -> int:
     from catalog.store import open_store
     from common.checksums import sha256_file
     from common.settings import get_paths
-    from kcdata.deliveries import delivery_status
+    from flow.deliveries import delivery_status
 
     resource, paths, store = get_resource(code), get_paths(), open_store()
     fingerprint, name = sha256_file(source), delivered.name  # the source: the inbox copy moves on once read

@@ -13,18 +13,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from catalog.freshness import DEADLINES, Freshness, Status, beijing_text, duration_text
+from catalog.freshness import DEADLINES, beijing_text
+from kcdata.report import status_text
 
 console = Console(width=None if Console().is_terminal else 160)
-
-
-def status_text(state: Freshness) -> str:
-    """The state in a few words, both languages, coloured: what `kcdata catalog list` shows too."""
-    if state.status is Status.overdue:
-        return f"[red]逾期 overdue {duration_text(state.overdue_by, parts=1)}[/red]" if state.overdue_by else "[red]逾期 overdue[/red]"
-    if state.status is Status.on_time:
-        return "[green]按时 on time[/green]"
-    return "[dim]未提交 none yet[/dim]"
 
 
 def _parse_now(now: str | None) -> datetime | None:
@@ -39,7 +31,7 @@ def _parse_now(now: str | None) -> datetime | None:
 
 def freshness_table(now: datetime | None = None) -> Table:
     """Every resource: its cycle and deadline, last delivery, when the next one is due, how late."""
-    from kcdata.alerts import freshness_overview
+    from flow.alerts import freshness_overview
 
     table = Table(title="时效 · freshness (times UTC+8)")
     for col in ("code", "name", "department", "更新周期 cycle", "最近提交 last delivery", "应提交 due", "时效 status", "checked"):
@@ -67,9 +59,10 @@ def freshness(
     """Is every resource delivered within its update cycle? Overdue ones in red."""
     moment = _parse_now(now)
     if check:
-        from kcdata.alerts import check_freshness
+        from flow.alerts import check_freshness
+        from orchestration.smtp import smtp_settings
 
-        sent = check_freshness(moment)
+        sent = check_freshness(moment, smtp_settings=smtp_settings)
         console.print(f"recorded every resource's freshness; {len(sent)} overdue alert(s) sent")
         for m in sent:
             console.print(f"  → {', '.join(m['to'] + m['cc'])}: {escape(m['subject'])}")

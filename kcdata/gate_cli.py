@@ -41,8 +41,8 @@ def allow(
     from catalog import gate_records
     from catalog.entries import get_resource
     from catalog.store import open_store
-    from kcdata.system import request_publish
     from kcdata.users_cli import cli_account
+    from system.running import request_publish
 
     try:
         resource = get_resource(code)
@@ -85,8 +85,8 @@ def revoke(
     from catalog import gate_records
     from catalog.entries import get_resource
     from catalog.store import open_store
-    from kcdata.system import request_publish
     from kcdata.users_cli import cli_account
+    from system.running import request_publish
 
     try:
         resource = get_resource(code)

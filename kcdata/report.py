@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from catalog.freshness import Freshness, Status, duration_text
 from catalog.store import open_store
 from common.errors import KcdataError
 from common.problems import hide_paths
@@ -21,12 +22,20 @@ def delivered(source_file: str, when) -> str:
     return f"{Path(source_file).name} ({beijing_text(when)})" if when else Path(source_file).name
 
 
+def status_text(state: Freshness) -> str:
+    """The state in a few words, both languages, coloured: in `kcdata catalog list` and `kcdata freshness`."""
+    if state.status is Status.overdue:
+        return f"[red]逾期 overdue {duration_text(state.overdue_by, parts=1)}[/red]" if state.overdue_by else "[red]逾期 overdue[/red]"
+    if state.status is Status.on_time:
+        return "[green]按时 on time[/green]"
+    return "[dim]未提交 none yet[/dim]"
+
+
 def catalog_table() -> Table:
     """The 全量 catalog: every resource, open or not, with its latest version and its freshness
     (delivered within its update cycle or overdue, see catalog/freshness.py)."""
     from catalog.entries import load_catalog
-    from kcdata.alerts import freshness_overview
-    from kcdata.freshness_cli import status_text
+    from flow.alerts import freshness_overview
 
     store = open_store()
     store.sync_resources(load_catalog())
@@ -104,7 +113,7 @@ def print_resource(console: Console, code: str) -> None:
 def _print_gate(console: Console, store, resource) -> None:
     """Why the resource is (not) on the portal: the gate's rules and the newest leak-gate outcome."""
     from catalog import gate_records
-    from kcdata.approvals import gate_status
+    from flow.approvals import gate_status
 
     status = gate_status(resource, store)
     if status.reasons:
@@ -213,7 +222,7 @@ def print_refused(console: Console, refused) -> None:
 def dag_line(summary) -> str:
     """One line per DAG run of the main job; for an ingest DAG, how its versions ended, plainly."""
     from catalog.entries import load_catalog
-    from kcdata.topology import INGEST_PREFIX
+    from orchestration.topology import INGEST_PREFIX
 
     line = f"[green]✓[/green] {summary.dag_id}: {summary.state}"
     table = summary.dag_id.removeprefix(INGEST_PREFIX) if summary.dag_id.startswith(INGEST_PREFIX) else None

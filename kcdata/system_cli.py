@@ -43,9 +43,9 @@ def print_urls() -> None:
 def up() -> None:
     """Start everything (installing it on first use), wait until every DAG is ready; print the URLs."""
     import stack
-    from kcdata import system
+    from system import running
 
-    system.up(report=lambda msg: console.print(escape(msg)))
+    running.up(report=lambda msg: console.print(escape(msg)))
     print_status(stack.status())
     print_urls()
 

@@ -6,11 +6,11 @@ part of any message.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from common.errors import KcdataError
+from common.settings import read_settings
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Portal:
         from ckanapi import RemoteCKAN
 
         self.target = target
-        self.attempts = attempts or int(os.environ.get("KCDATA_CKAN_ATTEMPTS", "5"))
+        self.attempts = attempts or read_settings().ckan_attempts
         self.max_wait = max_wait
         self._ckan = RemoteCKAN(target.url, apikey=target.token, user_agent="kcdata-publisher/0.1")
 
@@ -73,7 +73,23 @@ class Portal:
             return None
 
 
-def target_from_airflow_connection(conn) -> CkanTarget:
+class ConnectionFields(Protocol):
+    """What is read of an Airflow connection (the stage does not import Airflow)."""
+
+    @property
+    def host(self) -> str | None: ...
+
+    @property
+    def schema(self) -> str | None: ...
+
+    @property
+    def port(self) -> int | None: ...
+
+    @property
+    def password(self) -> str | None: ...
+
+
+def target_from_airflow_connection(conn: ConnectionFields) -> CkanTarget:
     """CkanTarget from the Airflow connection `kcdata_ckan` (host may be a full URL)."""
     host = (conn.host or "").rstrip("/")
     if "://" not in host:

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from common.errors import KcdataError
 from portal.manifest import MANIFEST, PUBLIC_KEY, SIGNATURE, Manifest
+
+if TYPE_CHECKING:
+    import requests
 
 TIMEOUT_S = 120
 
@@ -81,7 +85,7 @@ def _plain_name(name: str) -> bool:
     return Path(name).name == name and name not in (".", "..", MANIFEST, SIGNATURE, PUBLIC_KEY) and "\\" not in name
 
 
-def _download(session, url: str, target: Path) -> None:
+def _download(session: requests.Session, url: str, target: Path) -> None:
     import requests
 
     try:

@@ -8,6 +8,7 @@ from catalog.model import Item, ItemType, Resource, TreatmentKind
 from common.checksums import sha256_file
 from common.formulas import neutralise_sql
 from common.lake import OpenView
+from common.sqltext import ident, literal
 
 
 @dataclass(frozen=True)
@@ -27,13 +28,13 @@ def write_files(resource: Resource, view: OpenView, folder: Path, with_data: boo
     items = [resource.item(c) for c in view.columns]
     files: list[PublishedFile] = []
     con = lake_connection()
-    src = str(view.path).replace("'", "''")
+    src = literal(view.path)
     if with_data:
         csv_path = folder / f"{resource.table}.csv"
-        select = ", ".join(f'{_csv_cell(i.published_type, i.code)} AS "{i.name}"' for i in items)
+        select = ", ".join(f"{_csv_cell(i.published_type, i.code)} AS {ident(i.name)}" for i in items)
         body = folder / ".body.csv"
         con.execute(
-            f"COPY (SELECT {select} FROM read_parquet('{src}', hive_partitioning = false)) TO '{body}' "
+            f"COPY (SELECT {select} FROM read_parquet({src}, hive_partitioning = false)) TO {literal(body)} "
             "(FORMAT csv, HEADER true, DATEFORMAT '%Y-%m-%d', TIMESTAMPFORMAT '%Y-%m-%d %H:%M:%S')"
         )
         with csv_path.open("wb") as out, body.open("rb") as src_fh:
@@ -43,10 +44,10 @@ def write_files(resource: Resource, view: OpenView, folder: Path, with_data: boo
         body.unlink()
         files.append(PublishedFile("data.csv", csv_path, "CSV", f"{resource.name}（CSV，UTF-8，含BOM）", sha256_file(csv_path)))
         parquet_path = folder / f"{resource.table}.parquet"
-        typed = ", ".join(f'{_typed(i.published_type, i.code)} AS "{i.code}"' for i in items)
+        typed = ", ".join(f"{_typed(i.published_type, i.code)} AS {ident(i.code)}" for i in items)
         con.execute(
-            f"COPY (SELECT {typed} FROM read_parquet('{src}', hive_partitioning = false)) "
-            f"TO '{parquet_path}' (FORMAT parquet, COMPRESSION zstd)"
+            f"COPY (SELECT {typed} FROM read_parquet({src}, hive_partitioning = false)) "
+            f"TO {literal(parquet_path)} (FORMAT parquet, COMPRESSION zstd)"
         )
         files.append(PublishedFile("data.parquet", parquet_path, "Parquet", f"{resource.name}（Parquet）", sha256_file(parquet_path)))
     dictionary = folder / f"{resource.table}_data_dictionary.csv"
@@ -58,12 +59,12 @@ def write_files(resource: Resource, view: OpenView, folder: Path, with_data: boo
 
 def _typed(item_type: ItemType, column: str) -> str:
     """Integer items as integers whatever the view stored them as (never 3.0)."""
-    return f'CAST("{column}" AS BIGINT)' if item_type is ItemType.I else f'"{column}"'
+    return f"CAST({ident(column)} AS BIGINT)" if item_type is ItemType.I else ident(column)
 
 
 def _csv_cell(item_type: ItemType, column: str) -> str:
     """One CSV cell: text made Excel-safe, integers as integers, whole decimals without `.0`."""
-    quoted = f'"{column}"'
+    quoted = ident(column)
     if item_type is ItemType.C:
         return neutralise_sql(quoted)
     if item_type is ItemType.N:

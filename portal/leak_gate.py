@@ -54,7 +54,7 @@ _ID_WEIGHTS = str(list(ID_CARD_WEIGHTS))  # GB 11643, as common/codes.py checks 
 _MACROS = f"""
 CREATE OR REPLACE TEMP MACRO kc_digit(t, i) AS ascii(substr(t, i, 1)) - 48;
 CREATE OR REPLACE TEMP MACRO kc_id_check(t) AS
-    substr('{ID_CARD_CHECK_CHARS}', CAST(1 + list_sum(list_transform(range(17),
+    substr({literal(ID_CARD_CHECK_CHARS)}, CAST(1 + list_sum(list_transform(range(17),
         lambda i: kc_digit(t, i + 1) * {_ID_WEIGHTS}[i + 1])) % 11 AS BIGINT), 1) = upper(substr(t, 18, 1));
 CREATE OR REPLACE TEMP MACRO kc_luhn(t) AS
     list_sum(list_transform(range(length(t)), lambda i:
@@ -65,9 +65,9 @@ CREATE OR REPLACE TEMP MACRO kc_luhn(t) AS
 
 # One token -> its rule (NULL: none); CASE evaluates each check only where the shape matched.
 _CLASSIFY = f"""CASE
-    WHEN regexp_full_match(t, '{_MOBILE}') THEN 'mobile'
-    WHEN regexp_full_match(t, '{_ID_SHAPE}') THEN CASE WHEN kc_id_check(t) THEN 'id_card' END
-    WHEN regexp_full_match(t, '{_CARD}') THEN CASE WHEN kc_luhn(t) THEN 'bank_card' END
+    WHEN regexp_full_match(t, {literal(_MOBILE)}) THEN 'mobile'
+    WHEN regexp_full_match(t, {literal(_ID_SHAPE)}) THEN CASE WHEN kc_id_check(t) THEN 'id_card' END
+    WHEN regexp_full_match(t, {literal(_CARD)}) THEN CASE WHEN kc_luhn(t) THEN 'bank_card' END
 END"""
 
 
@@ -112,7 +112,7 @@ class LeakScanner:
             src = f"read_parquet({literal(str(curated))})"
             union = " UNION ALL ".join(f"SELECT trim(CAST({ident(c)} AS VARCHAR)) AS v FROM {src}" for c in codes)
             self.con.execute(f"CREATE TEMP TABLE kc_personal AS SELECT v FROM ({union}) WHERE length(v) >= {MIN_VALUE_CHARS}")
-            low, high = self.con.execute("SELECT min(length(v)), max(length(v)) FROM kc_personal").fetchone()
+            low, high = self.con.execute("SELECT min(length(v)), max(length(v)) FROM kc_personal").fetchall()[0]
             self.value_lengths = (low, high) if low is not None else None
 
     def close(self) -> None:

@@ -218,8 +218,8 @@ def check_files(manifest: Manifest, found: dict[str, Path | None], verdict: Verd
             continue
         digest = sha256_file(path)
         if digest == entry.sha256:
-            rows = f", {entry.rows:,} rows" if entry.rows is not None else ""
-            verdict.checked.append(f"{entry.name}: intact ({entry.size:,} bytes{rows}, SHA-256 {digest[:12]}…)")
+            counted = f", {entry.rows:,} rows" if entry.rows is not None else ""
+            verdict.checked.append(f"{entry.name}: intact ({entry.size:,} bytes{counted}, SHA-256 {digest[:12]}…)")
             continue
         other = by_hash.get(digest)
         if other is not None:

@@ -10,10 +10,15 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from catalog.dcat_terms import EU_VOCABULARIES, MEDIA_TYPES, dcat_terms
 from catalog.licences import licence
-from catalog.model import OpenType, Resource, TreatmentKind
+from catalog.model import Item, OpenType, Resource, TreatmentKind
+
+if TYPE_CHECKING:
+    from rdflib import Graph
+    from rdflib.term import Node
 
 SHA256_ALGORITHM = "http://spdx.org/rdf/terms#checksumAlgorithm_sha256"  # our file hashes (spdx:algorithm)
 
@@ -155,7 +160,7 @@ def verification_notes(key_fingerprint: str, dataset_url: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _vocabularies():
+def _vocabularies() -> Graph:
     from rdflib import Graph
 
     return Graph().parse(EU_VOCABULARIES)
@@ -169,13 +174,14 @@ def concept_triples(iris: list[str]) -> list[list[str]]:
     from rdflib.namespace import SKOS
 
     vocab = _vocabularies()
-    subjects = list(dict.fromkeys(URIRef(i) for i in iris))
+    subjects: list[Node] = list(dict.fromkeys(URIRef(i) for i in iris))
     subjects += [s for node in subjects for s in vocab.objects(node, SKOS.inScheme) if s not in subjects]
     rows = []
     for node in dict.fromkeys(subjects):
         for _, predicate, obj in sorted(vocab.triples((node, None, None))):
             literal = isinstance(obj, Literal)
-            rows.append([str(node), str(predicate), str(obj), (obj.language or "") if literal else "", "literal" if literal else "iri"])
+            language = (obj.language or "") if isinstance(obj, Literal) else ""
+            rows.append([str(node), str(predicate), str(obj), language, "literal" if literal else "iri"])
     return rows
 
 
@@ -204,7 +210,7 @@ def datastore_fields(resource: Resource, columns: list[str]) -> list[dict]:
     ]
 
 
-def _notes(item) -> str:
+def _notes(item: Item) -> str:
     """The item's description, how it is computed when it is derived, and how it was treated
     when it is not published as it is."""
     derived = f"派生 derived: {item.derived}" if item.derived else ""

@@ -21,10 +21,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import requests
 from rdflib import Graph, URIRef
 from rdflib.namespace import DCAT, DCTERMS, RDF
+from rdflib.term import Node
 
 from catalog.dcat_terms import EU_VOCABULARIES
 
@@ -77,7 +79,7 @@ class Score:
     max: int
     rating: str  # excellent | good | sufficient | bad
     rating_zh: str
-    dimensions: dict[str, dict]  # key -> {"points", "max", "label_zh", "label_en"}
+    dimensions: dict[str, dict[str, Any]]  # key -> {"points", "max", "label_zh", "label_en"}
     indicators: list[Indicator] = field(default_factory=list)
     source_url: str = ""
 
@@ -85,7 +87,7 @@ class Score:
         """The indicator keys that did not pass (what to improve)."""
         return [i.indicator for i in self.indicators if not i.passed]
 
-    def indicators_json(self) -> list[dict]:
+    def indicators_json(self) -> list[dict[str, Any]]:
         return [asdict(i) for i in self.indicators]
 
 
@@ -153,10 +155,10 @@ class _Record:
     def has(self, prop: URIRef) -> bool:
         return next(self.g.objects(self.ds, prop), None) is not None
 
-    def values(self, node, prop: URIRef) -> list:
+    def values(self, node: Node, prop: URIRef) -> list[Node]:
         return list(self.g.objects(node, prop))
 
-    def share(self, test: Callable[[object], bool]) -> tuple[int, int]:
+    def share(self, test: Callable[[Node], bool]) -> tuple[int, int]:
         """(passing, total) distributions."""
         return sum(1 for d in self.dists if test(d)), len(self.dists)
 
@@ -187,7 +189,7 @@ def _indicators(r: _Record, link_ok: Callable[[str], bool], compliant: tuple[boo
     yield _whole("findability", "spatial", "空间范围", "Geo search (spatial)", 20, r.has(DCTERMS.spatial))
     yield _whole("findability", "temporal", "时间范围", "Time-based search (temporal)", 20, r.has(DCTERMS.temporal))
 
-    def urls(d, prop):
+    def urls(d: Node, prop: URIRef) -> list[str]:
         return [str(u) for u in r.values(d, prop)]
 
     yield _per_distribution("accessibility", "access_url_reachable", "访问地址可访问", "AccessURL accessible", 50,
@@ -197,7 +199,7 @@ def _indicators(r: _Record, link_ok: Callable[[str], bool], compliant: tuple[boo
     yield _per_distribution("accessibility", "download_url_reachable", "下载地址可访问", "DownloadURL accessible", 30,
                             r.share(lambda d: any(link_ok(u) for u in urls(d, DCAT.downloadURL))))
 
-    def formats(d) -> list[str]:
+    def formats(d: Node) -> list[str]:
         return [str(v) for v in r.values(d, DCTERMS.format)] + [str(v) for v in r.values(d, DCAT.mediaType)]
 
     yield _per_distribution("interoperability", "format", "格式", "Format", 20, r.share(lambda d: bool(r.values(d, DCTERMS.format))))
@@ -224,7 +226,7 @@ def _indicators(r: _Record, link_ok: Callable[[str], bool], compliant: tuple[boo
     yield _whole("reusability", "contact_point", "联系方式", "Contact point", 20, r.has(DCAT.contactPoint))
     yield _whole("reusability", "publisher", "发布者", "Publisher", 10, r.has(DCTERMS.publisher))
 
-    def on_dist_or_dataset(prop):
+    def on_dist_or_dataset(prop: URIRef) -> tuple[int, int]:
         return r.share(lambda d: bool(r.values(d, prop)) or r.has(prop))
 
     yield _per_distribution("contextuality", "rights", "权利声明", "Rights", 5, r.share(lambda d: bool(r.values(d, DCTERMS.rights))))
@@ -237,7 +239,7 @@ def score_graph(graph: Graph, dataset_name: str, link_ok: Callable[[str], bool] 
     """Score the dataset `dataset_name` of a parsed DCAT graph (links checked with `link_ok`)."""
     record = _Record(graph, _dataset_node(graph, dataset_name))
     indicators = list(_indicators(record, link_ok or LinkChecker(), dcat_ap_conforms(graph)))
-    dimensions = {
+    dimensions: dict[str, dict[str, Any]] = {
         key: {"points": sum(i.points for i in indicators if i.dimension == key), "max": maximum, "label_zh": zh, "label_en": en}
         for key, (zh, en, maximum) in DIMENSIONS.items()
     }

@@ -20,17 +20,21 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from catalog import gate_records
 from catalog.approval_terms import changed_terms, published_terms
 from catalog.dcat_terms import MEDIA_TYPES
 from catalog.model import Resource
 from catalog.store import CatalogStore, open_store
+from catalog.tables import VersionRow
 from common.atomic import write_bytes_atomic
 from common.checksums import sha256_file
 from common.lake import OpenView, Zone
 from common.settings import Paths, get_paths
+from common.sqltext import ident, literal
 from portal.client import Portal
 from portal.files import PublishedFile, write_files
 from portal.gate import NOT_APPROVED, Decision, Mode, decide
@@ -73,7 +77,7 @@ class PublishResult:
     news: bool = False  # a block not recorded before (same version, same hits): the department is told
 
 
-def gate_decision(store: CatalogStore, resource: Resource) -> tuple[Decision, object | None]:
+def gate_decision(store: CatalogStore, resource: Resource) -> tuple[Decision, VersionRow | None]:
     """The gate's decision for `resource` now, and its latest version."""
     latest = store.latest_version(resource.code)
     approval = store.current_approval(resource.code)
@@ -113,6 +117,7 @@ def _publish(resource: Resource, portal: Portal, paths: Paths, store: CatalogSto
     name = dataset_name(resource)
     if decision.mode is Mode.none:
         return _retract(resource, portal, store, decision.reasons), version
+    assert latest is not None, "the gate publishes nothing without a version"
 
     view_file = paths.batch_file(Zone.open, resource.table, latest.fingerprint, latest.rules)
     if not view_file.exists():  # the open-view stage has not run for this version: nothing to upload yet
@@ -230,7 +235,9 @@ SIGNED_FILES = {
 DICTIONARY = "data-dictionary.csv"
 
 
-def sign_version(resource: Resource, latest, files: list[PublishedFile], folder: Path, paths: Paths) -> tuple[Signed, list[PublishedFile]]:
+def sign_version(
+    resource: Resource, latest: VersionRow, files: list[PublishedFile], folder: Path, paths: Paths,
+) -> tuple[Signed, list[PublishedFile]]:
     """The signed manifest of these files, as three more files to publish.
 
     The same version with the same files keeps the time of its first manifest (recorded in the
@@ -255,18 +262,18 @@ def sign_version(resource: Resource, latest, files: list[PublishedFile], folder:
     ]
 
 
-def _manifest_dir(resource: Resource, latest, paths: Paths) -> Path:
+def _manifest_dir(resource: Resource, latest: VersionRow, paths: Paths) -> Path:
     return paths.batch_dir(Zone.manifests, resource.table, latest.fingerprint)
 
 
-def _recorded_manifest(resource: Resource, latest, paths: Paths) -> Manifest | None:
+def _recorded_manifest(resource: Resource, latest: VersionRow, paths: Paths) -> Manifest | None:
     try:
         return Manifest.from_bytes((_manifest_dir(resource, latest, paths) / MANIFEST).read_bytes())
     except (FileNotFoundError, ManifestError):
         return None
 
 
-def record_manifest(signed: Signed, resource: Resource, latest, paths: Paths) -> None:
+def record_manifest(signed: Signed, resource: Resource, latest: VersionRow, paths: Paths) -> None:
     """Keep what is about to be published in the lake (`<lake>/manifests/<table>/batch=<fp16>/`)."""
     folder = _manifest_dir(resource, latest, paths)
     for name, data in ((MANIFEST, signed.manifest_bytes), (SIGNATURE, signed.signature), (PUBLIC_KEY, signed.public_key_pem)):
@@ -302,20 +309,19 @@ def _ensure_preview(portal: Portal, resource: dict) -> None:
         portal.call("resource_view_create", resource_id=resource["id"], **PREVIEW_VIEW)
 
 
-def data_time_range(resource: Resource, view: OpenView, validated_at) -> tuple[str, str] | None:
+def data_time_range(resource: Resource, view: OpenView, validated_at: datetime) -> tuple[str, str] | None:
     """The data's own time span: of its first date-time item, else of its first date item whose
     dates all lie in the past (a licence's expiry date is not what the data covers)."""
     from common.lake_store import connect as lake_connection
 
-    src = str(view.path).replace("'", "''")
     candidates = [c for t in ("T", "D") for c in view.columns if resource.item(c).published_type.value == t]
     con = lake_connection()
     try:
         for code in candidates:
             low, high = con.execute(
-                f'SELECT CAST(min("{code}") AS DATE), CAST(max("{code}") AS DATE) '
-                f"FROM read_parquet('{src}', hive_partitioning = false)"
-            ).fetchone()
+                f"SELECT CAST(min({ident(code)}) AS DATE), CAST(max({ident(code)}) AS DATE) "
+                f"FROM read_parquet({literal(view.path)}, hive_partitioning = false)"
+            ).fetchall()[0]
             if low is not None and high <= validated_at.date():
                 return low.isoformat(), high.isoformat()
     finally:
@@ -348,7 +354,7 @@ def _sync_resources(portal: Portal, dataset: dict, files: list[PublishedFile]) -
     return csv_resource
 
 
-def _load_datastore(portal: Portal, resource: Resource, csv_resource: dict, view) -> None:
+def _load_datastore(portal: Portal, resource: Resource, csv_resource: dict[str, Any], view: OpenView) -> None:
     """Replace the DataStore table behind the CSV with the open view, typed and keyed."""
     from common.lake_store import connect as lake_connection
 
@@ -361,9 +367,8 @@ def _load_datastore(portal: Portal, resource: Resource, csv_resource: dict, view
         portal.show("datastore_delete", resource_id=csv_resource["id"], force=True)
     portal.call("datastore_create", resource_id=csv_resource["id"], force=True, fields=fields, records=[], **keyed)
     con = lake_connection()
-    src = str(view.path).replace("'", "''")
     cols = ", ".join(_datastore_column(resource.item(c).published_type.value, c) for c in view.columns)
-    reader = con.sql(f"SELECT {cols} FROM read_parquet('{src}', hive_partitioning = false)").to_arrow_reader(RECORDS_PER_CALL)
+    reader = con.sql(f"SELECT {cols} FROM read_parquet({literal(view.path)}, hive_partitioning = false)").to_arrow_reader(RECORDS_PER_CALL)
     for batch in reader:
         records = batch.to_pylist()
         for record in records:
@@ -391,10 +396,10 @@ _PG_NAMES = {"int": "int4", "integer": "int4", "bigint": "int8", "float": "float
 def _datastore_column(item_type: str, code: str) -> str:
     """The SELECT expression loading one item: timestamps as ISO text, integer items as integers."""
     if item_type == "T":
-        return f'strftime("{code}", \'%Y-%m-%dT%H:%M:%S\') AS "{code}"'
+        return f"strftime({ident(code)}, '%Y-%m-%dT%H:%M:%S') AS {ident(code)}"
     if item_type == "I":
-        return f'CAST("{code}" AS BIGINT) AS "{code}"'
-    return f'"{code}"'
+        return f"CAST({ident(code)} AS BIGINT) AS {ident(code)}"
+    return ident(code)
 
 
 def _retract(resource: Resource, portal: Portal, store: CatalogStore, reasons: list[str]) -> PublishResult:

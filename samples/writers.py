@@ -21,15 +21,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from catalog.model import ItemType, Resource, SourceFormat
+from common.literals import DATE, DATETIME, INTEGER, NUMBER
 
 XLSX_MAX_ROWS = 1_048_575  # 1,048,576 sheet rows minus the header
 CSV_EOL = "\r\n"  # what Excel and most departmental exports write
 _TRANSCODE_BYTES = 8 << 20
-_NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$"  # a JSON number / plain decimal, ASCII digits only
-_INT_RE = re.compile(r"-?[0-9]+")
-_NUM_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?")
-_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_DATETIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+# A cell is written as a typed value exactly when coercion would accept its text (common/literals.py);
+# anything else is written as the text sent, as a department's malformed export would be.
+_INT_RE = re.compile(INTEGER)
+_NUM_RE = re.compile(NUMBER)
+_DATE_RE = re.compile(DATE)
+_DATETIME_RE = re.compile(DATETIME)
+_JSON_NUMBER = f"^(?:{NUMBER})$"
+_LEADING_ZERO = r"^-?0[0-9]"  # 007 is a number to coercion but not to JSON: written as text
 
 
 class SampleWriter(Protocol):
@@ -140,7 +144,8 @@ def _json_values(column: pa.Array, kind: ItemType) -> pa.Array:
             escaped = pc.replace_substring(escaped, raw, esc)
         quoted = pc.binary_join_element_wise('"', escaped, '"', "")
     if kind in (ItemType.N, ItemType.I):
-        quoted = pc.if_else(pc.match_substring_regex(text, _NUMBER), text, quoted)
+        bare = pc.and_(pc.match_substring_regex(text, _JSON_NUMBER), pc.invert(pc.match_substring_regex(text, _LEADING_ZERO)))
+        quoted = pc.if_else(bare, text, quoted)
     return pc.if_else(pc.is_null(column), "null", quoted)
 
 

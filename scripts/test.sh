@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
 # Set up (idempotent), lint (ruff: pyflakes, bugbear, imports, complexity cap), check the layer
-# contract (import-linter, pyproject.toml), then run the whole test suite, integration tests
-# included (the local CKAN portal is started for them).
-# Extra arguments go to pytest. pytest exits 5 when it collects no test: that fails too.
+# contract (import-linter, pyproject.toml), then run the whole test suite: every tier, the running
+# system's included (it is started for them).
+#
+# Extra arguments go to pytest, e.g. one tier (set from each test's fixtures, tests/tiers.py):
+#   scripts/test.sh -m unit          # no service, under 3 minutes
+#   scripts/test.sh -m integration   # services the tests start themselves
+#   scripts/test.sh -m system        # the running system and a browser
+# Every run prints the 25 slowest tests and keeps a JUnit XML report in test-reports/junit.xml.
+# pytest exits 5 when it collects no test: that fails too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
+
+# --- lint and static checks (each fails the run) ---
 .venv/bin/ruff check .
 .venv/bin/lint-imports --no-cache
-exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
+# (more checks go here: the type checker, sqlfluff, the docs site)
+
+# --- tests ---
+exec .venv/bin/python -m pytest -p no:cacheprovider --durations=25 --junitxml=test-reports/junit.xml "$@"

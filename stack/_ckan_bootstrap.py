@@ -21,9 +21,9 @@ def main(ini: str) -> None:
     import ckan.logic as logic
     import ckan.model as model
 
-    name = os.environ["KCDATA_PUBLISHER"]
-    password = os.environ["KCDATA_PUBLISHER_PASSWORD"]
-    token_name = os.environ.get("KCDATA_TOKEN_NAME", "kcdata")
+    name = os.environ["BOOTSTRAP_PUBLISHER"]
+    password = os.environ["BOOTSTRAP_PUBLISHER_PASSWORD"]
+    token_name = os.environ.get("BOOTSTRAP_TOKEN_NAME", "kcdata")
     with app._wsgi_app.test_request_context():
         site_user = logic.get_action("get_site_user")({"ignore_auth": True}, {})
         context = {"ignore_auth": True, "user": site_user["name"]}

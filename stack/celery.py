@@ -14,10 +14,10 @@ are the system's.
 """
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Mapping
 
+from common.settings import read_settings
 from stack.layout import HOST, REDIS_PORT
 
 EXECUTOR = "KCDATA_EXECUTOR"
@@ -114,7 +114,7 @@ def node_name(program: str) -> str:
 def hostname() -> str:
     """What Airflow records as a task instance's hostname: the worker's name on this machine
     (`worker-1.<host>`), the machine's name in every other process."""
-    worker = os.environ.get(WORKER_NAME)
+    worker = read_settings().worker_name
     return f"{worker}.{socket.getfqdn()}" if worker else socket.getfqdn()
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import psutil
 
+from common.sqltext import literal
 from stack import postgres
 from stack import secrets as sec
 from stack.layout import (
@@ -311,10 +312,9 @@ def publisher_ready(layout: Layout, secrets: dict[str, str]) -> bool:
     jti = _token_id(token) if token else None
     if jti is None:
         return False
-    jti_sql = "'" + jti.replace("'", "''") + "'"
     found = postgres.psql(layout, f"""
 SELECT count(*) FROM api_token t JOIN "user" u ON u.id = t.user_id
-WHERE t.id = {jti_sql} AND u.name = '{PUBLISHER}' AND u.sysadmin AND u.state = 'active';
+WHERE t.id = {literal(jti)} AND u.name = {literal(PUBLISHER)} AND u.sysadmin AND u.state = 'active';
 """, db=postgres.CKAN_DB)
     return found == "1"
 
@@ -326,9 +326,9 @@ def ensure_publisher(layout: Layout) -> bool:
         return False
     result = run([_bin(layout, "python"), "-I", CKAN_BOOTSTRAP, layout.ckan_ini], what="create CKAN publisher",
                  capture=True, cwd=layout.home,
-                 env={"CKAN_INI": str(layout.ckan_ini), "KCDATA_PUBLISHER": PUBLISHER,
-                      "KCDATA_PUBLISHER_PASSWORD": secrets[sec.CKAN_PUBLISHER_PASSWORD],
-                      "KCDATA_TOKEN_NAME": TOKEN_NAME})
+                 env={"CKAN_INI": str(layout.ckan_ini), "BOOTSTRAP_PUBLISHER": PUBLISHER,
+                      "BOOTSTRAP_PUBLISHER_PASSWORD": secrets[sec.CKAN_PUBLISHER_PASSWORD],
+                      "BOOTSTRAP_TOKEN_NAME": TOKEN_NAME})
     token = None
     for line in reversed(result.stdout.splitlines()):
         if line.startswith("{"):

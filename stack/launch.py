@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
+from common.settings import settings_or_exit
 from stack import airflow, seaweedfs, web
 from stack.layout import get_layout
 
@@ -18,6 +19,7 @@ def main(argv: list[str]) -> None:
     services = (*airflow.SERVICES, "airflow-celery-worker-<n>", "airflow-celery-flower", web.NAME)
     if len(argv) < 2 or not (airflow.is_service(argv[1]) or argv[1] == web.NAME):
         sys.exit(f"usage: python -m stack.launch {{{','.join(services)}}}")
+    settings_or_exit(f"python -m stack.launch {argv[1]}")
     layout = get_layout()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KCDATA_", "AIRFLOW"))}
     if argv[1] == web.NAME:

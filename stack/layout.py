@@ -14,6 +14,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.settings import read_settings
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 HOST = "127.0.0.1"
@@ -153,8 +155,8 @@ def default_home() -> Path:
 
 def get_layout() -> Layout:
     """The state folder in force: `$KCDATA_SYSTEM_HOME`, else `default_home()`."""
-    home = os.environ.get("KCDATA_SYSTEM_HOME")
-    return Layout(Path(home).expanduser().resolve() if home else default_home())
+    home = read_settings().system_home
+    return Layout(home.expanduser().resolve() if home else default_home())
 
 
 def ckan_url() -> str:

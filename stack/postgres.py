@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from common.sqltext import literal
 from stack import secrets as sec
 from stack.layout import HOST, PG_PORT, Layout
 from stack.packages import pg_bin_dir
@@ -138,10 +139,6 @@ def psql(layout: Layout, sql: str, *, db: str = "postgres") -> str:
     return result.stdout.strip()
 
 
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def ensure_databases(layout: Layout, secrets: dict[str, str]) -> None:
     """Roles and databases of CKAN, its DataStore and Airflow's metadata (idempotent)."""
     ckan_pw = secrets[sec.PG_CKAN_PASSWORD]
@@ -150,23 +147,23 @@ def ensure_databases(layout: Layout, secrets: dict[str, str]) -> None:
     psql(layout, f"""
 DO $$
 BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{CKAN_ROLE}') THEN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {literal(CKAN_ROLE)}) THEN
     CREATE ROLE {CKAN_ROLE} LOGIN;
   END IF;
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{DATASTORE_ROLE}') THEN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {literal(DATASTORE_ROLE)}) THEN
     CREATE ROLE {DATASTORE_ROLE} LOGIN;
   END IF;
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{AIRFLOW_ROLE}') THEN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {literal(AIRFLOW_ROLE)}) THEN
     CREATE ROLE {AIRFLOW_ROLE} LOGIN;
   END IF;
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{CATALOG_ROLE}') THEN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {literal(CATALOG_ROLE)}) THEN
     CREATE ROLE {CATALOG_ROLE} LOGIN;
   END IF;
 END $$;
-ALTER ROLE {CATALOG_ROLE} PASSWORD {_literal(secrets[sec.PG_CATALOG_PASSWORD])};
-ALTER ROLE {CKAN_ROLE} PASSWORD {_literal(ckan_pw)};
-ALTER ROLE {DATASTORE_ROLE} PASSWORD {_literal(ds_pw)};
-ALTER ROLE {AIRFLOW_ROLE} PASSWORD {_literal(af_pw)};
+ALTER ROLE {CATALOG_ROLE} PASSWORD {literal(secrets[sec.PG_CATALOG_PASSWORD])};
+ALTER ROLE {CKAN_ROLE} PASSWORD {literal(ckan_pw)};
+ALTER ROLE {DATASTORE_ROLE} PASSWORD {literal(ds_pw)};
+ALTER ROLE {AIRFLOW_ROLE} PASSWORD {literal(af_pw)};
 """)
     existing = set(psql(layout, "SELECT datname FROM pg_database;").split())
     for db, owner in ((CKAN_DB, CKAN_ROLE), (DATASTORE_DB, CKAN_ROLE), (AIRFLOW_DB, AIRFLOW_ROLE), (CATALOG_DB, CATALOG_ROLE)):

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from common.keys import ensure_keys_file
+from common.settings import read_settings
 from stack import airflow, ckan, packages, postgres, redis, seaweedfs, solr, supervisor, web
 from stack import secrets as sec
 from stack.layout import HOST, PG_PORT, REDIS_PORT, SOLR_CORE, Layout, airflow_url, ckan_url, get_layout, solr_url
@@ -222,8 +223,9 @@ def connection(layout: Layout | None = None, *, local: bool = False) -> tuple[st
     """(ckan_url, api_token) for the publisher: `KCDATA_CKAN_URL`/`KCDATA_CKAN_TOKEN` when set
     (a real portal), else the local stack's secrets.env. `local=True` ignores the environment
     (tests that create and purge datasets must never reach a real portal)."""
-    url = None if local else os.environ.get("KCDATA_CKAN_URL")
-    token = None if local else os.environ.get("KCDATA_CKAN_TOKEN")
+    given = read_settings()
+    url = None if local else given.ckan_url
+    token = None if local or given.ckan_token is None else given.ckan_token.get_secret_value()
     if url and token:
         return url.rstrip("/"), token
     layout = layout or get_layout()

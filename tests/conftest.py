@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ("tiers",)  # each test's tier (unit, integration, system) from its fixtures: tests/tiers.py
+
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="kcdata-airflow-"))
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-from kcdata.airflow_env import configure  # noqa: E402
+from orchestration.airflow_env import configure  # noqa: E402
 
 configure(_AIRFLOW_HOME)
 
@@ -49,9 +51,9 @@ def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def s3_store():
     """(bucket, AWS variables) of a real S3 server, once per session: the running system's
     SeaweedFS, started alone when the system is not running (`stack.ensure_s3`); or the S3 store
-    the environment names (`AWS_ENDPOINT_URL` with its keys, and `KCDATA_TEST_S3_BUCKET`)."""
-    if os.environ.get("AWS_ENDPOINT_URL") and os.environ.get("KCDATA_TEST_S3_BUCKET"):
-        yield os.environ["KCDATA_TEST_S3_BUCKET"], {}
+    the environment names (`AWS_ENDPOINT_URL` with its keys, and `TEST_S3_BUCKET`)."""
+    if os.environ.get("AWS_ENDPOINT_URL") and os.environ.get("TEST_S3_BUCKET"):
+        yield os.environ["TEST_S3_BUCKET"], {}
         return
     from stack import down, ensure_s3, status
     from stack.seaweedfs import BUCKET
@@ -81,7 +83,7 @@ def s3_lake(s3_store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """A migrated Airflow metadata DB (once per test session)."""
-    from kcdata.airflow_env import migrate_metadata_db
+    from orchestration.airflow_env import migrate_metadata_db
 
     migrate_metadata_db()
     return _AIRFLOW_HOME
@@ -219,7 +221,7 @@ def reconcile_cron() -> str:
     from now, so that no reconciliation run of every ingest DAG happens while a test watches. One
     value for the session: a system restarted with another cron would start the reconciliation run
     it just missed."""
-    from kcdata.topology import reconcile_cron_far_from
+    from orchestration.topology import reconcile_cron_far_from
 
     return reconcile_cron_far_from(datetime.now(timezone.utc))
 
@@ -255,19 +257,21 @@ def system(tmp_path_factory, smtp_server, stations_api, reconcile_cron):
     }
     was_running = status().running
     with mock.patch.dict(os.environ, env):  # only while the services are given their settings
-        from kcdata.system import up
+        from system.running import up
 
         client = up(report=lambda _: None)
-    yield SystemHandle(root=root, catalog_dir=catalog_dir, api=client, smtp=smtp_server, env=env)
+    yield SystemHandle(root=root, catalog_dir=catalog_dir, api=client, smtp=smtp_server, env=env, started_here=not was_running)
     if not was_running:
         down()
 
 
 class SystemHandle:
-    """What a test of the running system needs: its folders, a signed-in Airflow client, the mail."""
+    """What a test of the running system needs: its folders, a signed-in Airflow client, the mail,
+    and whether this session started it (and so stops it at its end)."""
 
-    def __init__(self, root: Path, catalog_dir: Path, api, smtp: MailSink, env: dict[str, str]) -> None:
+    def __init__(self, root: Path, catalog_dir: Path, api, smtp: MailSink, env: dict[str, str], started_here: bool = False) -> None:
         self.root, self.catalog_dir, self.api, self.smtp, self.env = root, catalog_dir, api, smtp, env
+        self.started_here = started_here
 
     def paths(self):
         from unittest import mock
@@ -286,6 +290,17 @@ def portal(system):
     from stack import connection
 
     return connection(local=True)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium through Playwright (no browser download), once per session."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
-"""A department's real-looking dataset reaches the portal on the running system by the README's
+"""A department's real-looking dataset reaches the portal on the running system by the docs'
 own commands, and every block on the way is told to the department where it looks.
 
-The entry is added to the running system's catalog folder as the README says; the commands are
-read from the README's "Adding a department's dataset" block and run as written (placeholders
+The entry is added to the running system's catalog folder as the docs say; the commands are
+read from the "Adding a dataset" page's block (docs/departments/adding-a-dataset.md) and run as written (placeholders
 filled in). The file is shaped like a province's enterprise registrations: multi-line quoted
 fields, `N/A` for missing values, a capital written `200(万美元)`, and a free-text business scope
 holding land-certificate numbers (`惠府国用（2009）第13021120006号`) that the leak gate reads as
@@ -30,8 +30,6 @@ from ckanapi import NotAuthorized, NotFound, RemoteCKAN
 
 from common.codes import uscc_check_char
 from common.settings import PROJECT_ROOT
-
-pytestmark = pytest.mark.integration
 
 CODE = "KC-SJSC-001"
 TABLE = "provincial_enterprise_registrations"
@@ -95,10 +93,13 @@ def _registrations(path: Path, rows: int, start: int, phone_in_address: bool = F
     return path
 
 
-def _readme_block(marker: str) -> list[str]:
-    text = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+ADDING_A_DATASET = PROJECT_ROOT / "docs" / "departments" / "adding-a-dataset.md"
+
+
+def _page_block(marker: str) -> list[str]:
+    text = ADDING_A_DATASET.read_text(encoding="utf-8")
     block = re.search(rf"<!-- {marker}:start -->\n```bash\n(.*?)```\n<!-- {marker}:end -->", text, re.S)
-    assert block, f"README.md lacks the {marker} block"
+    assert block, f"{ADDING_A_DATASET.name} lacks the {marker} block"
     return [line.split("  #")[0].strip() for line in block.group(1).splitlines() if line.startswith("kcdata ")]
 
 
@@ -181,10 +182,10 @@ def test_a_department_dataset_reaches_the_portal_by_the_readme_and_every_block_i
 
     values = {"file": str(_registrations(tmp_path / "registrations_2024.csv", 40, 1)), "code": CODE,
               "account": ACCOUNT, "department": DEPARTMENT}
-    steps = _readme_block("add-dataset")
+    steps = _page_block("add-dataset")
     assert [s.split()[1] for s in steps] == ["catalog", "submit", "users", "catalog", "deliveries"]
 
-    # 1. the README's commands, as written
+    # 1. the page's commands, as written
     checked = _kcdata(system, steps[0], values)
     assert checked.returncode == 0 and re.search(r"catalog ok: \d+ entries of \d+ departments", checked.stdout), checked.stdout
     submitted = _kcdata(system, steps[1], values)
@@ -215,8 +216,8 @@ def test_a_department_dataset_reaches_the_portal_by_the_readme_and_every_block_i
     assert "not on the portal" in where and "leak gate" in where
     assert _dataset(portal) is None
 
-    # 2. the reviewer's exception, as the README writes it: the next publish run puts it on the portal
-    (allow,) = _readme_block("add-dataset-exception")
+    # 2. the reviewer's exception, as the page writes it: the next publish run puts it on the portal
+    (allow,) = _page_block("add-dataset-exception")
     values |= {"item": "business_scope", "rule": "mobile", "what the values are": "土地证号，非手机号",
                "YYYY-MM-DD": (date.today() + timedelta(days=180)).isoformat()}
     allowed = _kcdata(system, allow, values)

@@ -3,14 +3,8 @@ driven by Playwright, no browser download) signs in with the generated admin pas
 kcdata DAGs with their last runs."""
 from __future__ import annotations
 
-import pytest
 
-pytestmark = pytest.mark.integration
-
-
-def test_engineer_signs_in_and_sees_the_kcdata_dags_with_their_runs(system, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_engineer_signs_in_and_sees_the_kcdata_dags_with_their_runs(system, browser, tmp_path):
     from stack import get_layout
     from stack import secrets as sec
     from stack.airflow import ADMIN
@@ -19,25 +13,23 @@ def test_engineer_signs_in_and_sees_the_kcdata_dags_with_their_runs(system, tmp_
     if not any(system.api.runs("govern__freshness")):
         system.api.wait_for_run("govern__freshness", system.api.trigger("govern__freshness"), timeout=300)
     password = sec.load(get_layout().secrets_file)[sec.AIRFLOW_ADMIN_PASSWORD]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{airflow_url()}/dags?tags=kcdata")
-            page.fill("input[name=username]", ADMIN)
-            page.fill("input[name=password]", "not the password")
-            page.keyboard.press("Enter")
-            page.wait_for_timeout(1500)
-            assert "/auth/login" in page.url  # a wrong password does not get in
-            page.fill("input[name=password]", password)
-            page.keyboard.press("Enter")
-            page.wait_for_url("**/dags**", timeout=30_000)
-            page.get_by_text("govern__freshness").first.wait_for(timeout=30_000)
-            page.wait_for_timeout(1000)
-            page.screenshot(path=str(tmp_path / "airflow-dags.png"))
-            body = page.inner_text("body")
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{airflow_url()}/dags?tags=kcdata")
+        page.fill("input[name=username]", ADMIN)
+        page.fill("input[name=password]", "not the password")
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(1500)
+        assert "/auth/login" in page.url  # a wrong password does not get in
+        page.fill("input[name=password]", password)
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/dags**", timeout=30_000)
+        page.get_by_text("govern__freshness").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(tmp_path / "airflow-dags.png"))
+        body = page.inner_text("body")
+    finally:
+        page.close()
     for dag_id in ("ingest__air_quality_hourly", "transform__curated", "govern__open_view", "publish__portal", "govern__freshness"):
         assert dag_id in body, dag_id
     assert "Latest Run" in body

@@ -12,7 +12,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.integration
 def test_bench_ingest_at_2000_rows_writes_every_stage_the_floor_and_the_plot(tmp_path: Path) -> None:
     figures, plot = tmp_path / "ingest.json", tmp_path / "ingest.png"
     done = subprocess.run(

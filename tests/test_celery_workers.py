@@ -22,8 +22,6 @@ from unittest import mock
 import pyarrow.parquet as pq
 import pytest
 
-pytestmark = pytest.mark.integration
-
 CODES = ("KC-STHJ-901", "KC-JTYS-901")  # the sample entries' codes as this module's catalog copy has them
 
 
@@ -55,24 +53,26 @@ def _purge_datasets(codes: list[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def celery_system(tmp_path_factory, reconcile_cron):
+def celery_system(request, system, tmp_path_factory, reconcile_cron):
+    """The session's running system, restarted on the CeleryExecutor (it runs after every other
+    module of the system tier: tests/tiers.py), and afterwards put back as it was when a later test
+    needs it or this session did not start it; else stopped."""
+    from tiers import needed_after_this_module  # tests/tiers.py
+
     from common.settings import PROJECT_ROOT
-    from kcdata import system
-    from stack import down, ensure_s3, get_layout, postgres, status
+    from stack import down, ensure_s3, get_layout, status
     from stack import secrets as sec
     from stack.postgres import CATALOG_ROLE, catalog_url, psql
     from stack.seaweedfs import BUCKET
+    from system import running
 
     root = tmp_path_factory.mktemp("celery")
     catalog_dir = root / "catalog"
     shutil.copytree(PROJECT_ROOT / "catalog" / "resources", catalog_dir)
     codes = _own_codes(catalog_dir)
-    was_running = status().running
+    was_running = status().running  # the session's system, or one it found running
     before = sec.load(get_layout().system_env)  # the settings a running system was started with
     started = time.monotonic()
-    if not postgres.ready():  # this session's catalog database is made in the system's PostgreSQL
-        with mock.patch.dict(os.environ, {"KCDATA_RECONCILE_CRON": reconcile_cron}):
-            system.up(report=lambda _: None)
     _purge_datasets(codes)  # left by a session that was stopped before its end
     store = ensure_s3()
     database = f"kcdata_catalog_{uuid.uuid4().hex[:8]}"
@@ -82,7 +82,7 @@ def celery_system(tmp_path_factory, reconcile_cron):
            "KCDATA_EXECUTOR": "celery", "KCDATA_CELERY_WORKERS": "2", "KCDATA_CELERY_CONCURRENCY": "1",
            "KCDATA_RECONCILE_CRON": reconcile_cron}
     with mock.patch.dict(os.environ, env):
-        client = system.up(report=lambda _: None)
+        client = running.up(report=lambda _: None)
     print(f"system up on the CeleryExecutor in {time.monotonic() - started:.0f} s")
     yield root, {**env, **store}, client
     _purge_datasets(codes)
@@ -90,12 +90,13 @@ def celery_system(tmp_path_factory, reconcile_cron):
     # back as it was: a running system with the settings it ran with (another module's lake and
     # inbox), a stopped one stopped with the default executor (what a shell without KCDATA_EXECUTOR runs)
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("KCDATA_EXECUTOR", "KCDATA_CELERY_"))}
-    with mock.patch.dict(os.environ, {**clean, **before} if was_running else clean, clear=True):
-        if was_running:
-            system.up(report=lambda _: None)
+    put_back = was_running and (needed_after_this_module(request, "system") or not system.started_here)
+    with mock.patch.dict(os.environ, {**clean, **before} if put_back else clean, clear=True):
+        if put_back:
+            running.up(report=lambda _: None)
         else:
             down()
-            sec.save(get_layout().system_env, system.settings())
+            sec.save(get_layout().system_env, running.settings())
 
 
 def test_status_shows_the_workers_and_flower(celery_system):
@@ -116,7 +117,7 @@ def test_two_deliveries_run_in_parallel_on_two_workers_and_land(celery_system, t
     from common.lake import Zone
     from common.settings import get_paths
     from connectors.inbox import submit_delivery
-    from kcdata.topology import ingest_dag_id
+    from orchestration.topology import ingest_dag_id
     from samples.generate import generate_resource
 
     root, env, api = celery_system
@@ -234,7 +235,7 @@ def test_a_worker_killed_mid_task_is_retried_on_the_other_and_nothing_is_duplica
     from catalog.entries import forget_loaded_catalog
     from common.lake import Zone
     from connectors.inbox import submit_delivery
-    from kcdata.topology import TRANSFORM, ingest_dag_id
+    from orchestration.topology import TRANSFORM, ingest_dag_id
 
     _root, env, api = celery_system
     with mock.patch.dict(os.environ, env):
@@ -286,7 +287,7 @@ def test_work_queued_in_redis_survives_a_redis_restart(celery_system, tmp_path):
 
     from catalog.entries import forget_loaded_catalog
     from connectors.inbox import submit_delivery
-    from kcdata.topology import ingest_dag_id
+    from orchestration.topology import ingest_dag_id
     from stack import get_layout, supervisor
     from stack.celery import REDIS_DB, worker_names
     from stack.layout import HOST, REDIS_PORT
@@ -354,13 +355,14 @@ def test_a_worker_killed_mid_publish_leaves_one_whole_dataset_on_the_portal(cele
     from catalog.entries import forget_loaded_catalog
     from common.lake import OpenView, Zone
     from connectors.inbox import submit_delivery
-    from kcdata.approvals import act
-    from kcdata.topology import OPEN_VIEW, PUBLISH, TRANSFORM, ingest_dag_id
+    from flow.approvals import act
+    from orchestration.topology import OPEN_VIEW, PUBLISH, TRANSFORM, ingest_dag_id
     from portal.client import CkanTarget, Portal
     from portal.fetch import fetch_dataset, parse_ref
     from portal.manifest import MANIFEST, PUBLIC_KEY, SIGNATURE, verify_folder
     from portal.mapping import dataset_name
     from stack import connection
+    from system.running import request_publish
 
     _root, env, api = celery_system
     target = CkanTarget(*connection(local=True))
@@ -381,7 +383,7 @@ def test_a_worker_killed_mid_publish_leaves_one_whole_dataset_on_the_portal(cele
         assert admin.show("package_show", id=name) is None, f"{name} was on the portal before its approval"
 
         approved = datetime.now(timezone.utc)
-        outcome = act(resource, "approve", "Celery test reviewer", actor=Actor("cli:celery-test"))
+        outcome = act(resource, "approve", "Celery test reviewer", actor=Actor("cli:celery-test"), request_publish=request_publish)
         assert outcome.run_id, "the approval started no publish run"
         half: dict = {}
         run_id, dead_host = _kill_mid_task(api, PUBLISH, approved, "publish",

@@ -25,8 +25,6 @@ from catalog.store import CatalogStore
 from common.checksums import sha256_file
 from samples.generate import generate_resource
 
-pytestmark = pytest.mark.integration
-
 KCDATA = Path(sys.executable).with_name("kcdata")
 SAME = "KC-CSGL-002"  # street-light faults: CSV UTF-8, quick to validate
 THREE = ("KC-WSJK-001", "KC-CSGL-002", "KC-STHJ-001")  # JSON, CSV UTF-8, CSV UTF-8 BOM

@@ -10,8 +10,8 @@ import duckdb
 
 from catalog.entries import load_catalog
 from catalog.store import open_store
-from kcdata.airflow_run import run_pipeline
-from kcdata.topology import pipeline_dag_ids
+from orchestration.airflow_run import run_pipeline
+from orchestration.topology import pipeline_dag_ids
 from samples.generate import generate_resource
 
 

@@ -2,7 +2,7 @@
 
 The deadlines themselves are pure (first tests). Then a real SMTP server (aiosmtpd) on 127.0.0.1,
 configured the way Airflow is (`AIRFLOW__SMTP__SMTP_HOST`, `..._PORT`): a refused delivery and a
-held-back version, ingested through kcdata.pipeline, e-mail the department's contact and the
+held-back version, ingested through flow.pipeline, e-mail the department's contact and the
 bureau with the reasons in Chinese and English; a resource whose deadline passed is overdue,
 `kcdata catalog list` says so, its alert arrives once, a second check sends nothing, a refused
 file does not clear it, and a new delivery does.
@@ -122,10 +122,10 @@ def _halves(message) -> tuple[str, str]:
     return zh, en
 
 
-@pytest.mark.integration
 def test_refused_and_held_back_deliveries_mail_the_department_and_the_bureau(lake, smtp, monkeypatch):
-    from kcdata.alerts import notify_failed, notify_refused
-    from kcdata.pipeline import land_and_validate, land_inbox
+    from flow.alerts import notify_failed, notify_refused
+    from flow.pipeline import land_and_validate, land_inbox
+    from orchestration.smtp import smtp_settings
     from samples.generate import generate_resource
 
     bureau = load_bureau().email
@@ -138,7 +138,7 @@ def test_refused_and_held_back_deliveries_mail_the_department_and_the_bureau(lak
     (inbox / "企业登记_11月.csv").write_bytes(f"{header}\n".encode("gb18030"))
     report = land_inbox(enterprises)
     assert [r.code for r in report.refused] == ["no-data-rows"]
-    sent = notify_refused(enterprises, [r.to_dict() for r in report.refused])  # as the DAG passes them (XCom)
+    sent = notify_refused(enterprises, [r.to_dict() for r in report.refused], smtp_settings=smtp_settings)  # as the DAG passes them (XCom)
     assert [m["kind"] for m in sent] == ["refused"]
     [(rcpt, message)] = smtp.messages(ENTERPRISES)
     assert rcpt == [_contact(ENTERPRISES), bureau]
@@ -156,10 +156,10 @@ def test_refused_and_held_back_deliveries_mail_the_department_and_the_bureau(lak
     # a version with 40% of its rows quarantined: held back
     air = get_resource(AIR)
     good = land_and_validate(air, generate_resource(air, lake.inbox / "v1", rows=300, bad_share=0.0, seed=1).path)
-    assert good.outcome.passed and notify_failed(air, [good]) == [], "a version that passed is no news"
+    assert good.outcome.passed and notify_failed(air, [good], smtp_settings=smtp_settings) == [], "a version that passed is no news"
     bad = land_and_validate(air, generate_resource(air, lake.inbox / "v2", rows=300, bad_share=0.40, seed=2).path)
     assert not bad.outcome.passed
-    sent = notify_failed(air, [bad.to_dict()])  # as the DAG passes them (XCom)
+    sent = notify_failed(air, [bad.to_dict()], smtp_settings=smtp_settings)  # as the DAG passes them (XCom)
     assert [m["kind"] for m in sent] == ["held-back"]
     [(rcpt, message)] = smtp.messages(AIR)
     assert rcpt == [_contact(AIR), bureau]
@@ -175,7 +175,7 @@ def test_refused_and_held_back_deliveries_mail_the_department_and_the_bureau(lak
 
     # with a web app configured, the e-mails link the department's problem page
     monkeypatch.setenv("KCDATA_WEB_URL", "https://data.huangpu.gov.cn.example")
-    [m] = notify_failed(air, [bad])
+    [m] = notify_failed(air, [bad], smtp_settings=smtp_settings)
     assert f"https://data.huangpu.gov.cn.example/department/{air.provider.slug}/problems" in m["body"]
 
 
@@ -195,11 +195,11 @@ def _catalog_row(code: str) -> str:
     return " ".join(row)
 
 
-@pytest.mark.integration
 def test_an_overdue_resource_is_shown_and_alerted_once_until_a_new_delivery(lake, smtp):
-    from kcdata.alerts import check_freshness
+    from flow.alerts import check_freshness
+    from flow.pipeline import land_and_validate, land_inbox
     from kcdata.freshness_cli import freshness as freshness_command
-    from kcdata.pipeline import land_and_validate, land_inbox
+    from orchestration.smtp import smtp_settings
     from samples.generate import generate_resource
 
     enterprises = get_resource(ENTERPRISES)
@@ -209,7 +209,7 @@ def test_an_overdue_resource_is_shown_and_alerted_once_until_a_new_delivery(lake
     assert landed == datetime.fromisoformat(first.landed.landed_at)
 
     # an hour later: on time (the resources never delivered are overdue since their publication)
-    sent = check_freshness(landed + timedelta(hours=1))
+    sent = check_freshness(landed + timedelta(hours=1), smtp_settings=smtp_settings)
     assert ENTERPRISES not in {m["resource"] for m in sent}
     assert {m["resource"] for m in sent} == {r.code for r in load_catalog() if r.code != ENTERPRISES}
     assert store.freshness_records()[ENTERPRISES].status == "on_time"
@@ -217,7 +217,7 @@ def test_an_overdue_resource_is_shown_and_alerted_once_until_a_new_delivery(lake
 
     # a day and 7 hours later: overdue by an hour; one alert, to the department and the bureau
     now = landed + timedelta(days=1, hours=7)
-    sent = check_freshness(now)
+    sent = check_freshness(now, smtp_settings=smtp_settings)
     assert [(m["kind"], m["resource"]) for m in sent] == [("overdue", ENTERPRISES)], "the others were alerted already"
     [(rcpt, message)] = smtp.messages(ENTERPRISES)
     assert rcpt == [_contact(ENTERPRISES), load_bureau().email]
@@ -245,47 +245,49 @@ def test_an_overdue_resource_is_shown_and_alerted_once_until_a_new_delivery(lake
     inbox.mkdir(parents=True, exist_ok=True)
     (inbox / "empty.csv").write_bytes(b"")
     assert [r.code for r in land_inbox(enterprises).refused] == ["empty-file"]
-    assert check_freshness(now + timedelta(hours=2)) == []
+    assert check_freshness(now + timedelta(hours=2), smtp_settings=smtp_settings) == []
     assert len(smtp.messages(ENTERPRISES)) == 1
     assert store.freshness_records()[ENTERPRISES].status == "overdue"
 
     # a new delivery clears it
     land_and_validate(enterprises, generate_resource(enterprises, lake.inbox / "d2", rows=50, bad_share=0.0, seed=4).path)
-    assert check_freshness() == [], "nothing new is overdue; the old alerts are not sent again"
+    assert check_freshness(smtp_settings=smtp_settings) == [], "nothing new is overdue; the old alerts are not sent again"
     record = store.freshness_records()[ENTERPRISES]
     assert (record.status, record.overdue_since, record.alerted_at) == ("on_time", None, None)
     assert "按时 on time" in _catalog_row(ENTERPRISES)
 
     # ...and the next missed deadline is a new overdue period: one new alert
     again = store.last_deliveries()[ENTERPRISES].replace(tzinfo=UTC) + timedelta(days=2)
-    assert [m["resource"] for m in check_freshness(again)] == [ENTERPRISES]
-    assert [m["resource"] for m in check_freshness(again + timedelta(hours=1))] == []
+    assert [m["resource"] for m in check_freshness(again, smtp_settings=smtp_settings)] == [ENTERPRISES]
+    assert [m["resource"] for m in check_freshness(again + timedelta(hours=1), smtp_settings=smtp_settings)] == []
     assert len(smtp.messages(ENTERPRISES)) == 2
 
 
 def test_without_an_smtp_host_alerts_are_logged_and_wait(lake, monkeypatch, caplog):
     """No [smtp] host: nothing is sent, nothing fails, and the alert is still due at the next check."""
-    from kcdata.alerts import check_freshness, notify_refused
+    from flow.alerts import check_freshness, notify_refused
+    from orchestration.smtp import smtp_settings
 
     monkeypatch.delenv("AIRFLOW__SMTP__SMTP_HOST", raising=False)
     now = datetime(2026, 12, 1, tzinfo=UTC)
     with caplog.at_level("WARNING", logger="kcdata.alerts"):
-        assert check_freshness(now) == []
+        assert check_freshness(now, smtp_settings=smtp_settings) == []
     assert "no SMTP host configured" in caplog.text
     records = open_store().freshness_records()
     assert records[ENTERPRISES].status == "overdue" and records[ENTERPRISES].alerted_at is None
-    assert notify_refused(get_resource(ENTERPRISES), []) == []
+    assert notify_refused(get_resource(ENTERPRISES), [], smtp_settings=smtp_settings) == []
 
 
 def test_an_unreachable_smtp_server_fails_nothing_and_the_alert_waits(lake, monkeypatch, caplog):
-    from kcdata.alerts import check_freshness
+    from flow.alerts import check_freshness
+    from orchestration.smtp import smtp_settings
 
     monkeypatch.setenv("AIRFLOW__SMTP__SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("AIRFLOW__SMTP__SMTP_PORT", str(_free_port()))  # nobody listens there
     monkeypatch.setenv("AIRFLOW__SMTP__SMTP_PASSWORD", "never-logged-pw")
     monkeypatch.setenv("AIRFLOW__SMTP__SMTP_USER", "kcdata")
     with caplog.at_level("WARNING"):
-        assert check_freshness(datetime(2026, 12, 1, tzinfo=UTC)) == []
+        assert check_freshness(datetime(2026, 12, 1, tzinfo=UTC), smtp_settings=smtp_settings) == []
     assert "cannot send e-mail through the SMTP server 127.0.0.1" in caplog.text
     assert "never-logged-pw" not in caplog.text
     assert open_store().freshness_records()[ENTERPRISES].alerted_at is None

@@ -7,17 +7,14 @@ from __future__ import annotations
 import csv
 
 import duckdb
-import pytest
 from typer.testing import CliRunner
 
 from catalog.entries import get_resource
 from catalog.store import open_store
 from common.lake import Zone
+from flow.pipeline import land_and_validate, open_views, transform
 from kcdata.cli import app
-from kcdata.pipeline import land_and_validate, open_views, transform
 from samples.generate import generate_resource
-
-pytestmark = pytest.mark.integration
 
 CODE = "KC-STHJ-001"  # hourly air quality: a mart (air_quality_daily) and an open view
 

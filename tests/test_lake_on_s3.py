@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration
-
 
 def _objects(paths) -> list[str]:
     from common.lake_store import s3_filesystem
@@ -32,7 +30,7 @@ def _rows(paths, relative: str) -> int:
 def test_the_whole_chain_runs_on_an_s3_lake_and_a_rerun_adds_nothing(s3_lake, tmp_path):
     from catalog.entries import load_catalog
     from catalog.store import open_store
-    from kcdata.pipeline import land_inbox, open_views, transform, validate_pending
+    from flow.pipeline import land_inbox, open_views, transform, validate_pending
     from samples.generate import generate_resource
 
     paths = s3_lake
@@ -119,7 +117,7 @@ def test_data_docs_show_the_validations_of_every_worker(s3_lake, tmp_path, monke
     from catalog.entries import load_catalog
     from common.settings import get_paths
     from expectations.validate import build_data_docs
-    from kcdata.pipeline import land_inbox, validate_pending
+    from flow.pipeline import land_inbox, validate_pending
     from samples.generate import generate_resource
 
     resources = [r for r in load_catalog() if r.table in {"air_quality_hourly", "traffic_flow"}]

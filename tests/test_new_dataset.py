@@ -21,8 +21,6 @@ from ckanapi.errors import NotAuthorized, NotFound
 from common.codes import uscc_check_char
 from common.settings import PROJECT_ROOT
 
-pytestmark = pytest.mark.integration
-
 CODE = "KC-KYDA-001"
 TABLE = "station_air_quality_archive"
 DEPARTMENT = "research_archive"
@@ -104,11 +102,11 @@ def test_a_new_yaml_entry_flows_to_the_portal_with_no_code(new_entry, portal, ai
     from catalog.entries import get_resource
     from catalog.store import open_store
     from common.lake import Zone
-    from kcdata.airflow_run import run_pipeline
-    from kcdata.demo import approve_for_demo
+    from orchestration.airflow_run import run_pipeline
     from portal.client import CkanTarget, Portal
     from portal.mapping import dataset_name
     from portal.publisher import publish_resource
+    from system.demo import approve_for_demo
 
     paths = new_entry
     resource = get_resource(CODE)

@@ -22,13 +22,11 @@ import pytest
 from catalog.entries import get_resource, load_catalog
 from catalog.store import open_store
 from common.settings import PROJECT_ROOT, Paths
-from kcdata import pipeline
-from kcdata.lineage import dataset_name, openlineage_environment
-from kcdata.topology import TRANSFORM, curated_asset, current_asset, mart_names, validated_asset
+from flow import pipeline
+from orchestration.lineage import dataset_name, openlineage_environment
+from orchestration.topology import TRANSFORM, curated_asset, current_asset, mart_names, validated_asset
 from samples.generate import generate_resource
 from transform.lineage import LAKE_NAMESPACE, URL_ENV, lineage_file
-
-pytestmark = pytest.mark.integration
 
 TABLES = ("air_quality_hourly", "enterprise_registrations")
 RUN_JOB = "dbt-run-kcdata"
@@ -39,7 +37,7 @@ RUN_DAG = textwrap.dedent(
     def refuse(*args, **kwargs):
         raise RuntimeError("network access from an Airflow run")
     socket.socket.connect = socket.socket.connect_ex = socket.create_connection = refuse
-    from kcdata.airflow_run import load_dags, run_dag
+    from orchestration.airflow_run import load_dags, run_dag
     print(run_dag(load_dags()[sys.argv[1]]))
     """
 )
@@ -98,7 +96,7 @@ def test_dataset_names_follow_the_catalog_and_airflow_assets() -> None:
 def test_events_go_to_the_lake_or_to_an_http_endpoint(lake: Paths, lineage_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     env = openlineage_environment(lake)
     assert env["AIRFLOW__OPENLINEAGE__NAMESPACE"] == "kcdata"
-    assert env["AIRFLOW__OPENLINEAGE__EXTRACTORS"] == "kcdata.lineage.AssetLineageExtractor"
+    assert env["AIRFLOW__OPENLINEAGE__EXTRACTORS"] == "orchestration.lineage.AssetLineageExtractor"
     file = json.loads(env["AIRFLOW__OPENLINEAGE__TRANSPORT"])
     assert file == {"type": "file", "log_file_path": str(lineage_file(lake.lake, "airflow")), "append": True}
     assert Path(file["log_file_path"]).parent.is_dir()

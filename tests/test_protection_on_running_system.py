@@ -20,8 +20,6 @@ import ckanapi
 import pytest
 import requests
 
-pytestmark = pytest.mark.integration
-
 ENTERPRISES = "KC-SCJG-001"
 # What a careless publisher would leak: a representative's name and a mobile number, planted in
 # the first rows of a real delivery. Names this unusual occur in no generated sample.

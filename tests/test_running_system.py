@@ -12,11 +12,8 @@ from pathlib import Path
 from unittest import mock
 
 import ckanapi
-import pytest
 
 from catalog.entries import get_resource
-
-pytestmark = pytest.mark.integration
 
 AIR = "KC-STHJ-001"
 

@@ -10,6 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -39,13 +41,20 @@ def test_scaled_catalog_entries_are_real_distinct_entries(tmp_path):
     assert [i.code for i in copy.items] == [i.code for i in original.items]
 
 
-def test_the_dag_processor_keeps_its_memory_on_a_300_resource_catalog(tmp_path):
+@pytest.fixture
+def airflow_dag_processor():
+    """`dag_processor_memory(catalog, ...)`: the real `airflow dag-processor`, alone on a fresh
+    SQLite metadata DB, as a service of this test's own (tests/tiers.py: integration)."""
+    return dag_processor_memory
+
+
+def test_the_dag_processor_keeps_its_memory_on_a_300_resource_catalog(airflow_dag_processor, tmp_path):
     """A downstream DAG scheduled on one Asset per resource made the dag-processor's manager read
     3·N² joined rows back at every re-parse: 2 GiB before its second write at 300 resources, and
     the kernel killed it on a running system. Three full parse-and-write cycles of every DAG file,
     the real `airflow dag-processor`, stopped at 2 GiB."""
     scale_catalog(tmp_path / "catalog", 300)
-    measured = dag_processor_memory(tmp_path / "catalog", cycles=3, limit_mib=2048, timeout=300)
+    measured = airflow_dag_processor(tmp_path / "catalog", cycles=3, limit_mib=2048, timeout=300)
     assert measured["died"] is None, measured
     assert measured["cycles"] == 3, measured
     assert measured["peak_rss_mib"] < 1024, measured

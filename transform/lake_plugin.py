@@ -18,12 +18,11 @@ A batch left out and read anyway would fail loudly (DuckDB cannot read it), neve
 """
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 
-from transform.selection import TABLES_ENV
+from common.settings import read_settings
 
 INDEX = "kcdata_encrypted_batches"
 PREFIX = "kcdata_decrypted_"
@@ -31,7 +30,7 @@ PREFIX = "kcdata_decrypted_"
 
 def wanted_tables() -> set[str] | None:
     """The resources this run reads (KCDATA_DBT_TABLES), or None for all."""
-    value = os.environ.get(TABLES_ENV)
+    value = read_settings().dbt_tables
     return None if value is None else {t for t in value.split(",") if t}
 
 

@@ -8,7 +8,7 @@ events go to the same place as Airflow's (`transport_config`): JSON lines in
 is set. `OPENLINEAGE_DISABLED=true` turns it off; nothing is sent anywhere else.
 
 **Names: the one documented mapping.** The catalog names lake locations `lake://<zone>/<path>`
-(common/lake.py), Airflow names them `kcdata://lake/<zone>/<path>` (kcdata/topology.py), and
+(common/lake.py), Airflow names them `kcdata://lake/<zone>/<path>` (orchestration/topology.py), and
 `dataset_name` turns both into the OpenLineage dataset (`kcdata://lake`, `<zone>/<path>`), so the
 namespace and name joined are the Airflow Asset URI. A batch (`/batch=<fp16>.<rules>`) is a
 version of its table's dataset, not a dataset of its own. Local files keep OpenLineage's naming
@@ -36,16 +36,13 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from common.lake import Zone, lake_uri
-from common.settings import Paths
+from common.settings import Paths, read_settings
 
 log = logging.getLogger("kcdata.lineage")
 
 JOB_NAMESPACE = "kcdata"  # the OpenLineage namespace of our jobs (Airflow's and dbt's)
 LAKE_NAMESPACE = "kcdata://lake"  # the OpenLineage namespace of lake datasets
 URL_ENV = "KCDATA_OPENLINEAGE_URL"  # set: events go to this HTTP endpoint instead of the file
-ENDPOINT_ENV = "KCDATA_OPENLINEAGE_ENDPOINT"  # Marquez: api/v1/lineage (default); DataHub: openapi/openlineage/api/v1/lineage
-API_KEY_ENV = "KCDATA_OPENLINEAGE_API_KEY"  # sent as a bearer token, when the endpoint wants one
-DEFAULT_ENDPOINT = "api/v1/lineage"
 
 
 def lineage_file(lake: Path, producer: str) -> Path:
@@ -63,11 +60,12 @@ def transport_config(lake: Path, producer: str) -> dict:
 
     HTTP to `KCDATA_OPENLINEAGE_URL` when set; otherwise the file transport appending JSON lines to
     `lineage_file` (whose folder is created here: the transport does not create it)."""
-    url = os.environ.get(URL_ENV, "").strip()
+    given = read_settings()
+    url = (given.openlineage_url or "").strip()
     if url:
-        config: dict = {"type": "http", "url": url, "endpoint": os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT}
-        if key := os.environ.get(API_KEY_ENV):
-            config["auth"] = {"type": "api_key", "apiKey": key}
+        config: dict = {"type": "http", "url": url, "endpoint": given.openlineage_endpoint}
+        if given.openlineage_api_key:
+            config["auth"] = {"type": "api_key", "apiKey": given.openlineage_api_key.get_secret_value()}
         return config
     path = lineage_file(lake, producer)
     path.parent.mkdir(parents=True, exist_ok=True)

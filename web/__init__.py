@@ -1,4 +1,5 @@
 """The catalog web: the bureau's and departments' browser view of the data-resource catalog.
 
-The wiring floor (like kcdata/): it may import catalog/, common/, portal/ helpers and kcdata/.
+An entry point (like the CLI in kcdata/): it may import the running system (system/), the flow (flow/),
+catalog/, common/ and portal/ helpers.
 """

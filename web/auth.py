@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from collections.abc import Callable
 from datetime import datetime
@@ -26,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from catalog.accounts import Account, Role, session_account
 from catalog.model import Resource
+from common.settings import read_settings
 from web.catalog_state import get_store
 
 SESSION_COOKIE = "kcdata_session"
@@ -38,8 +38,8 @@ UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 @lru_cache(maxsize=1)
 def _secret() -> bytes:
     """KCDATA_WEB_SECRET_KEY (the running system's secret), else a key for this process only."""
-    key = os.environ.get("KCDATA_WEB_SECRET_KEY")
-    return key.encode("utf-8") if key else secrets.token_bytes(32)
+    key = read_settings().web_secret_key
+    return key.get_secret_value().encode("utf-8") if key else secrets.token_bytes(32)
 
 
 def _sign(value: str) -> str:

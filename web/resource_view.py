@@ -17,6 +17,7 @@ from catalog.metadata_scores import score_history
 from catalog.model import KEEP, Item, Resource
 from catalog.store import CatalogStore
 from catalog.tables import VersionRow
+from common.settings import read_settings
 from web.catalog_state import (
     FRESHNESS_LABELS,
     GRADE_LABELS,
@@ -29,8 +30,6 @@ from web.catalog_state import (
 from web.lineage_view import lineage_graph
 from web.sample_rows import SampleRows, sample_rows
 
-DEFAULT_AIRFLOW_URL = "http://127.0.0.1:8080"
-
 TYPE_LABELS = {"C": "字符型 text", "N": "数值型 number", "I": "整数型 integer", "D": "日期型 date", "T": "日期时间型 datetime",
                "L": "布尔型 boolean"}
 NAMED_PATTERN_LABELS = {"uscc": "统一社会信用代码校验 unified social credit code check",
@@ -40,7 +39,7 @@ RATING_LABELS = {"excellent": "优秀 excellent", "good": "良好 good", "suffic
 
 
 def airflow_url() -> str:
-    return (os.environ.get("KCDATA_AIRFLOW_URL") or DEFAULT_AIRFLOW_URL).rstrip("/")
+    return read_settings().airflow_url.rstrip("/")
 
 
 def run_url(produced_by: dict | None) -> str | None:

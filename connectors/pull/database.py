@@ -155,7 +155,7 @@ _BY_SUPERTYPE: tuple[tuple[type | tuple[type, ...], Callable[[Any], str]], ...] 
 
 
 # The watermark is kept exactly (full precision, its type) so the next query compares like with like.
-_MARK_TYPES = {"int": int, "decimal": Decimal, "float": float, "str": str,
+_MARK_TYPES: dict[str, Callable[[str], object]] = {"int": int, "decimal": Decimal, "float": float, "str": str,
                "datetime": datetime.fromisoformat, "date": date.fromisoformat}
 
 

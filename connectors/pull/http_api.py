@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -85,7 +85,8 @@ def _pages(client: _Client, pagination: Any) -> Iterator[list[dict]]:
 
 
 def _cursor_pages(client: _Client, pagination: CursorPagination) -> Iterator[list[dict]]:
-    url, params, seen = client.base_url, {}, set()
+    params: dict[str, Any] = {}
+    url, seen = client.base_url, set()
     while True:
         records, doc = client.get(url, params)
         yield records
@@ -210,7 +211,7 @@ def _records(doc: Any, path: str, shown: str) -> list[dict]:
     return records
 
 
-def _wait(backoff_s: float):
+def _wait(backoff_s: float) -> Callable[[RetryCallState], float]:
     """Exponential backoff from `backoff_s`, but the server's Retry-After when it sent one."""
     exponential = wait_exponential(multiplier=backoff_s, min=0, max=MAX_WAIT_S)
 

@@ -10,7 +10,6 @@ in one place, with per-cell problems. A reader:
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,19 +18,18 @@ import pyarrow as pa
 
 from catalog.model import Source, SourceFormat
 from common.problems import Refusal
+from common.settings import read_settings
 
 BATCH_ROWS = 100_000
 SHOWN_TEXT = 500  # characters of a broken row kept for the department to recognise it
 SHOWN_CELLS = 200  # fields of a ragged row kept
-CHUNK_ENV = "KCDATA_LAND_CHUNK_BYTES"
-DEFAULT_CHUNK_BYTES = 32 << 20
 MIN_CHUNK_BYTES = 1 << 20
 
 
 def chunk_bytes() -> int:
     """Bytes of rows landed as one unit (one raw row group); landing memory is a few of these,
     whatever the size of the file. Set by KCDATA_LAND_CHUNK_BYTES (at least 1 MiB)."""
-    return max(MIN_CHUNK_BYTES, int(os.environ.get(CHUNK_ENV) or DEFAULT_CHUNK_BYTES))
+    return max(MIN_CHUNK_BYTES, read_settings().land_chunk_bytes)
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import csv as stdcsv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 import pyarrow as pa
 
 from common.problems import Refusal, excerpt
 from connectors.readers import BATCH_ROWS, RowProblem, TextStream, binary_kind, chunk_bytes, shown, shown_cells
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+    from pyarrow import csv
 
 FIELD_LIMIT = 1 << 20  # characters in one field; a larger one makes its row `oversized-field`
 OPEN_QUOTE_LINES = 1_000  # a quoted value running over more lines than this is a broken quote
@@ -87,7 +92,7 @@ def separator_name(delimiter: str) -> str:
     return "tab" if delimiter == "\t" else repr(delimiter)
 
 
-def _diagnosis(source: str, headers: list[str], line: str, delimiter: str):
+def _diagnosis(source: str, headers: list[str], line: str, delimiter: str) -> Callable[[set[str]], Refusal | None]:
     """Why a header lacking required columns may not be a header problem at all (see TextStream)."""
     from connectors.headers import normalise_header
 
@@ -120,7 +125,7 @@ def _separator_used(line: str, delimiter: str, labels: set[str]) -> str | None:
         return sum(normalise_header(h) in labels for h in next(stdcsv.reader([line], delimiter=sep), []))
 
     scores = {sep: known(sep) for sep in SEPARATORS if sep != delimiter and sep in line}
-    best = max(scores, key=scores.get, default=None)
+    best = max(scores, key=lambda sep: scores[sep], default=None)
     return best if best is not None and scores[best] > 0 else None
 
 
@@ -143,7 +148,7 @@ class _Abortable(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         return b"" if self._aborted else self._fh.read(size)
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int:
         return 0 if self._aborted else self._fh.readinto(buffer)
 
     def abort(self) -> None:
@@ -162,7 +167,7 @@ def _fast_batches(path: Path, encoding: str, width: int, problems: list[RowProbl
     names = [f"c{i}" for i in range(width)]
     pending: list[RowProblem] = []  # set aside in the blocks parsed but not yet numbered
 
-    def set_aside(row) -> str:
+    def set_aside(row: csv.InvalidRow) -> str:
         if row.number is None:
             raise CarefulReadNeeded("row number unknown")
         if row.text and ("\n" in row.text or "\r" in row.text):
@@ -222,7 +227,7 @@ def _block_bytes() -> int:
     return max(64 << 10, chunk_bytes() // 32)
 
 
-def _close(reader, source: _Abortable | None) -> None:
+def _close(reader: csv.CSVStreamingReader, source: _Abortable | None) -> None:
     """Stop the read-ahead: make the source end, read what is already queued, close."""
     if source is not None:
         source.abort()
@@ -268,7 +273,7 @@ def _row_numbers(start: int, n: int, skipped_rows: list[int]) -> np.ndarray:
 # --------------------------------------------------------------------------- careful path
 
 
-def _physical_lines(fh, chunk: int = 1 << 20) -> Iterator[bytes]:
+def _physical_lines(fh: BinaryIO, chunk: int = 1 << 20) -> Iterator[bytes]:
     """Lines ending in LF, CRLF or a lone CR (the ending kept), read in chunks; a line of any
     length is scanned once."""
     buf = bytearray()

@@ -10,14 +10,20 @@ catalog entry can say `records_path`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from common.problems import Refusal, excerpt
+from common.sqltext import ident, literal
 from connectors.readers import BATCH_ROWS, TextStream, binary_kind, numbered
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
+    from duckdb.sqltypes import DuckDBPyType
 
 SUGGESTED_LISTS = 5  # paths of lists of records a refusal names
 _SEARCH_DEPTH = 4  # how deep in an object lists of records are looked for
@@ -26,14 +32,6 @@ _SCALARS = {'"': "a text value", "t": "a true/false value", "f": "a true/false v
 
 def _names(n: int) -> list[str]:
     return [f"c{i}" for i in range(n)]
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _ident(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"'
 
 
 def read_json(path: Path, records_path: str = "") -> TextStream:
@@ -70,7 +68,7 @@ def _read(path: Path, whole: bool = False, columns: str = "") -> str:
     costs a buffer that large, so only for a file that is one object)."""
     options = f", maximum_object_size={max(path.stat().st_size + 1, 16 << 20)}" if whole else ""
     options += f", columns={{{columns}}}" if columns else ", sample_size=-1"
-    return f"read_json({_literal(str(path))}, format='auto'{options})"
+    return f"read_json({literal(path)}, format='auto'{options})"
 
 
 @dataclass(frozen=True)
@@ -83,13 +81,13 @@ class _Type:
     child: _Type | None = None  # a list's items
 
     @classmethod
-    def of(cls, kind) -> _Type:
+    def of(cls, kind: DuckDBPyType) -> _Type:  # kind.children and kind.child are DuckDB's for these ids
         if kind.id == "struct":
             return cls(kind.id, str(kind), tuple((name, cls.of(t)) for name, t in kind.children))
         return cls(kind.id, str(kind), child=cls.of(kind.child) if kind.id == "list" else None)
 
 
-def _described(con, path: Path, whole: bool = False) -> list[tuple[str, _Type]]:
+def _described(con: DuckDBPyConnection, path: Path, whole: bool = False) -> list[tuple[str, _Type]]:
     """The file's keys and their types, as DuckDB infers them from every value."""
     rel = con.sql(f"SELECT * FROM {_read(path, whole)}")
     return [(name, _Type.of(kind)) for name, kind in zip(rel.columns, rel.types, strict=True)]
@@ -98,7 +96,7 @@ def _described(con, path: Path, whole: bool = False) -> list[tuple[str, _Type]]:
 # --------------------------------------------------------------------------- an array or JSON lines
 
 
-def _top_level(con, path: Path) -> tuple[list[str], str]:
+def _top_level(con: DuckDBPyConnection, path: Path) -> tuple[list[str], str]:
     """The keys of an array of objects or of JSON lines, and the query giving their values as text."""
     try:
         keys = [name for name, _ in _described(con, path)]
@@ -106,15 +104,15 @@ def _top_level(con, path: Path) -> tuple[list[str], str]:
         if "maximum_object_size" in str(exc) and _first_character(path) == "{":
             raise _one_object(con, path) from exc  # one value larger than a record ever is: a wrapper
         raise
-    columns = ", ".join(f"{_literal(k)}: 'VARCHAR'" for k in keys)
-    select = ", ".join(f"{_ident(k)} AS {n}" for k, n in zip(keys, _names(len(keys)), strict=True))
+    columns = ", ".join(f"{literal(k)}: 'VARCHAR'" for k in keys)
+    select = ", ".join(f"{ident(k)} AS {n}" for k, n in zip(keys, _names(len(keys)), strict=True))
     return keys, f"SELECT {select} FROM {_read(path, columns=columns)}"
 
 
 # --------------------------------------------------------------------------- records inside an object
 
 
-def _wrapped(con, path: Path, records_path: str) -> tuple[list[str], str]:
+def _wrapped(con: DuckDBPyConnection, path: Path, records_path: str) -> tuple[list[str], str]:
     """The keys of the records at `records_path` and the query giving their values as text;
     refused unless the file's object holds a list of objects there."""
     if _first_character(path) == "[":
@@ -123,27 +121,29 @@ def _wrapped(con, path: Path, records_path: str) -> tuple[list[str], str]:
     top = _described(con, path, whole=True)
     kind = _at(top, records_path.split("."))
     parts = records_path.split(".")
-    at = ".".join(_ident(p) for p in parts)
+    at = ".".join(ident(p) for p in parts)
     if kind is None or kind.id != "list":
         found = f"nothing at records_path {records_path} is a list of objects"
         raise Refusal(str(path), "not-a-list-of-records", found=found, hint=_suggestion(top))
-    if kind.child.id != "struct":
+    items = kind.child
+    assert items is not None, "_Type.of gives every list the type of its items"
+    if items.id != "struct":
         if not con.execute(f"SELECT coalesce(sum(len({at})), 0) FROM {_read(path, whole=True)}").fetchall()[0][0]:
             raise Refusal(str(path), "no-data-rows")
-        found = f"the list at records_path {records_path} holds {_type_name(kind.child)}, not objects"
+        found = f"the list at records_path {records_path} holds {_type_name(items)}, not objects"
         raise Refusal(str(path), "not-a-list-of-records", found=found, hint="")
-    keys = [name for name, _ in kind.child.children]
-    record = "STRUCT(" + ", ".join(f"{_ident(k)} VARCHAR" for k in keys) + ")[]"
+    keys = [name for name, _ in items.children]
+    record = "STRUCT(" + ", ".join(f"{ident(k)} VARCHAR" for k in keys) + ")[]"
     for part in reversed(parts[1:]):
-        record = f"STRUCT({_ident(part)} {record})"
-    column = f"{_literal(parts[0])}: {_literal(record)}"
-    select = ", ".join(f"s.{_ident(k)} AS {n}" for k, n in zip(keys, _names(len(keys)), strict=True))
+        record = f"STRUCT({ident(part)} {record})"
+    column = f"{literal(parts[0])}: {literal(record)}"
+    select = ", ".join(f"s.{ident(k)} AS {n}" for k, n in zip(keys, _names(len(keys)), strict=True))
     return keys, f"SELECT {select} FROM (SELECT unnest({at}) AS s FROM {_read(path, whole=True, columns=column)})"
 
 
-def _at(described: list[tuple[str, _Type]], parts: list[str]):
+def _at(described: list[tuple[str, _Type]], parts: list[str]) -> _Type | None:
     """The DuckDB type at the dotted path `parts` of the file's object, or None."""
-    children = described
+    children: Sequence[tuple[str, _Type]] = described
     kind = None
     for part in parts:
         kind = next((t for name, t in children if name == part), None)
@@ -153,12 +153,12 @@ def _at(described: list[tuple[str, _Type]], parts: list[str]):
     return kind
 
 
-def record_lists(described: list[tuple[str, _Type]], prefix: str = "", depth: int = 0) -> list[str]:
+def record_lists(described: Sequence[tuple[str, _Type]], prefix: str = "", depth: int = 0) -> list[str]:
     """Dotted paths of the lists of objects in a described JSON object, the shallowest first."""
     found, deeper = [], []
     for name, kind in described:
         at = f"{prefix}.{name}" if prefix else name
-        if kind.id == "list" and kind.child.id == "struct":
+        if kind.id == "list" and kind.child is not None and kind.child.id == "struct":
             found.append(at)
         elif kind.id == "struct" and depth + 1 < _SEARCH_DEPTH:
             deeper += record_lists(kind.children, at, depth + 1)
@@ -176,7 +176,7 @@ def _suggestion(described: list[tuple[str, _Type]]) -> str:
     return f"; lists of records are at {shown}: declare source.records_path as one of them"
 
 
-def _type_name(kind) -> str:
+def _type_name(kind: _Type) -> str:
     name = {"struct": "objects", "list": "lists", "varchar": "text values", "boolean": "true/false values"}.get(kind.id, "numbers")
     return "JSON values of mixed kinds" if kind.text == "JSON" else name
 
@@ -212,15 +212,15 @@ def _diagnose(path: Path) -> Refusal | None:
         con.close()
 
 
-def _one_object(con, path: Path) -> Refusal:
+def _one_object(con: DuckDBPyConnection, path: Path) -> Refusal:
     """A file that is one JSON object too large to be a record: say where its lists are."""
     described = _described(con, path, whole=True)
     return Refusal(str(path), "not-a-list-of-records", found="the top level is one large object, not a list", hint=_suggestion(described))
 
 
-def _values(con, path: Path, form: str = "unstructured") -> int:
+def _values(con: DuckDBPyConnection, path: Path, form: str = "unstructured") -> int:
     """How many JSON values the file holds (at the top level, or in its top-level array), up to 2."""
-    values = f"read_json_objects({_literal(str(path))}, format={_literal(form)})"
+    values = f"read_json_objects({literal(path)}, format={literal(form)})"
     return con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {values} LIMIT 2)").fetchall()[0][0]
 
 

@@ -16,25 +16,20 @@ send it instead.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from common.errors import KcdataError
 from common.problems import Refusal
+from common.settings import read_settings
 from connectors.readers import TextStream
 from connectors.readers.xlsx import Hints, _blank, _choose_sheet, _Layout, _Sheet, sheet_stream
 
-MAX_XLS_BYTES = 64 << 20
-
 
 def max_xls_bytes() -> int:
-    """The largest .xls read (it is held in memory whole): KCDATA_XLS_MAX_BYTES, else MAX_XLS_BYTES."""
-    raw = os.environ.get("KCDATA_XLS_MAX_BYTES", "").strip()
-    try:
-        return int(raw) if raw else MAX_XLS_BYTES
-    except ValueError:
-        raise KcdataError(f"KCDATA_XLS_MAX_BYTES must be a number of bytes, not {raw!r}") from None
+    """The largest .xls read (it is held in memory whole): KCDATA_XLS_MAX_BYTES (64 MiB)."""
+    return read_settings().xls_max_bytes
 
 
 def read_xls(path: Path, sheet: str | None = None, hints: Hints | None = None) -> TextStream:
@@ -87,7 +82,7 @@ def _not_a_workbook(path: Path, exc: Exception) -> str:
 class _Book:
     """An xlrd workbook with the parts of an openpyxl one the .xlsx reader uses."""
 
-    def __init__(self, book) -> None:
+    def __init__(self, book: Any) -> None:  # an xlrd Book
         from openpyxl.utils.datetime import MAC_EPOCH, WINDOWS_EPOCH
 
         self.book = book
@@ -101,7 +96,7 @@ class _Book:
 class _XlsSheet:
     """An xlrd sheet with the parts of a read-only openpyxl worksheet the .xlsx reader uses."""
 
-    def __init__(self, book, index: int) -> None:
+    def __init__(self, book: Any, index: int) -> None:
         self.sheet = book.sheet_by_index(index)
         self.datemode = book.datemode
         self.title = self.sheet.name
@@ -115,7 +110,7 @@ class _XlsSheet:
             yield tuple(_value(cell, self.datemode) for cell in self.sheet.row(r))
 
 
-def _value(cell, datemode: int) -> object:
+def _value(cell: Any, datemode: int) -> object:  # an xlrd Cell
     """A cell as openpyxl gives it: None, text, a number, a bool, a date or time, an error text."""
     import xlrd
 

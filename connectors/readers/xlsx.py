@@ -31,22 +31,22 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import os
 import re
 import weakref
 import zipfile
 from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
 from common.errors import KcdataError
 from common.problems import Refusal
+from common.settings import read_settings
 from connectors.headers import normalise_header
 from connectors.readers import BATCH_ROWS, TextStream, numbered
 
-MAX_UNCOMPRESSED_BYTES = 1 << 30  # all members together, once inflated; env KCDATA_XLSX_MAX_BYTES overrides
 BOMB_RATIO = 200  # a member expanding more than this many times...
 BOMB_MEMBER_BYTES = 50 << 20  # ...to more than this is a zip bomb
 HEADER_SEARCH_ROWS = 30  # non-empty rows looked at to find the header
@@ -112,14 +112,8 @@ def serial_text(value: int | float, epoch: dt.datetime | None = None) -> str | N
 
 
 def max_uncompressed_bytes() -> int:
-    """The limit on a workbook's inflated size: KCDATA_XLSX_MAX_BYTES, else MAX_UNCOMPRESSED_BYTES."""
-    raw = os.environ.get("KCDATA_XLSX_MAX_BYTES", "").strip()
-    if not raw:
-        return MAX_UNCOMPRESSED_BYTES
-    try:
-        return int(raw)
-    except ValueError:
-        raise KcdataError(f"KCDATA_XLSX_MAX_BYTES must be a number of bytes, not {raw!r}") from None
+    """The limit on a workbook's inflated size, all members together: KCDATA_XLSX_MAX_BYTES (1 GiB)."""
+    return read_settings().xlsx_max_bytes
 
 
 # --------------------------------------------------------------------------- the stream
@@ -152,7 +146,7 @@ def read_xlsx(path: Path, sheet: str | None = None, hints: Hints | None = None) 
         raise _unreadable(source, exc) from exc
 
 
-def sheet_stream(source: str, wb, chosen: _Sheet, layout: _Layout, hints: Hints) -> TextStream:
+def sheet_stream(source: str, wb: Any, chosen: _Sheet, layout: _Layout, hints: Hints) -> TextStream:
     """The stream of the chosen sheet from its header row on; `wb` (anything with `close()` and
     `epoch`) is closed when the rows run out. Shared with the Excel 97-2003 reader (xls.py)."""
     at, headers = _choose_header(chosen.peek, hints, layout.merges)
@@ -186,7 +180,10 @@ def _unreadable(source: str, exc: BaseException) -> Refusal:
     return Refusal(source, "wrong-format", format="XLSX", detail=detail)
 
 
-def _batches(source: str, wb, rows: Iterator, pending: list, width: int, dates: frozenset[int], epoch) -> Iterator[pa.RecordBatch]:
+def _batches(
+    source: str, wb: Any, rows: Iterator[tuple[int, tuple[Any, ...]]], pending: list[tuple[int, tuple[Any, ...]]], width: int,
+    dates: frozenset[int], epoch: dt.datetime,
+) -> Iterator[pa.RecordBatch]:
     """Record batches of BATCH_ROWS data rows; `_line` is the sheet's own row number."""
     names = _names(width)
     buffer: list[list[str | None]] = [[] for _ in range(width)]
@@ -222,7 +219,7 @@ def _blank(row: tuple) -> bool:
     return all(v is None or v == "" for v in row)
 
 
-def _texts(row: tuple, width: int, dates: frozenset[int], epoch) -> list[str | None]:
+def _texts(row: tuple[Any, ...], width: int, dates: frozenset[int], epoch: dt.datetime) -> list[str | None]:
     """The row's first `width` cells as text; numbers in date columns as dates."""
     out: list[str | None] = [None] * width
     for i, value in enumerate(row[:width]):
@@ -320,13 +317,13 @@ def _mb(size: int) -> str:
 class _Sheet:
     """A worksheet with its first non-empty rows read; `rows` goes on where `peek` stops."""
 
-    ws: object
+    ws: Any  # an openpyxl worksheet, or an .xls sheet dressed as one (connectors/readers/xls.py)
     rows: Iterator[tuple[int, tuple]]
     peek: list[tuple[int, tuple]]
     score: int = 0
 
 
-def _open_sheet(ws) -> _Sheet:
+def _open_sheet(ws: Any) -> _Sheet:
     ws.reset_dimensions()  # some writers store a wrong <dimension>; read-only mode would cut rows
     rows = enumerate(ws.iter_rows(values_only=True), start=1)
     peek: list[tuple[int, tuple]] = []
@@ -338,7 +335,7 @@ def _open_sheet(ws) -> _Sheet:
     return _Sheet(ws, rows, peek)
 
 
-def _choose_sheet(wb, sheet: str | None, hints: Hints, source: str) -> _Sheet:
+def _choose_sheet(wb: Any, sheet: str | None, hints: Hints, source: str) -> _Sheet:
     sheets = wb.worksheets
     if sheet:
         ws = _named(sheets, sheet)
@@ -356,10 +353,11 @@ def _choose_sheet(wb, sheet: str | None, hints: Hints, source: str) -> _Sheet:
         candidate.score = max((_score(_row_texts(row), hints) for _, row in candidate.peek), default=-1)
         if best is None or candidate.score > best.score:
             best = candidate
+    assert best is not None, "two or more visible sheets were scored"
     return best
 
 
-def _named(sheets: list, name: str):
+def _named(sheets: list[Any], name: str) -> Any:
     """The sheet called `name`; else the one sheet whose name differs only by width, case or spaces."""
     for ws in sheets:
         if ws.title == name:

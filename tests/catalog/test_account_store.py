@@ -154,7 +154,7 @@ def _version(store, resource) -> None:
 
 
 def test_a_rejection_keeps_the_resource_off_the_portal_and_a_submission_is_no_decision(store):
-    from kcdata.approvals import act
+    from flow.approvals import act
 
     clinics = get_resource("KC-WSJK-001")
     _version(store, clinics)
@@ -189,7 +189,7 @@ def test_a_rejection_keeps_the_resource_off_the_portal_and_a_submission_is_no_de
 
 
 def test_roles_decide_who_may_take_which_step(store):
-    from kcdata.approvals import NotAllowed, act, may
+    from flow.approvals import NotAllowed, act, may
 
     clinics = get_resource("KC-WSJK-001")
     user = create_account(store, "zhang", PASSWORD, "department_user", "health")

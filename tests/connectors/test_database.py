@@ -18,9 +18,7 @@ from catalog.store import open_store
 from connectors.file_drop import land_file
 from connectors.pull import PullError, commit, database, pull
 from connectors.pull.state import state_file
-from kcdata.pipeline import land_and_validate
-
-pytestmark = pytest.mark.integration
+from flow.pipeline import land_and_validate
 
 
 def _table(db, rows: list[tuple] | None = None) -> str:

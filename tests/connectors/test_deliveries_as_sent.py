@@ -22,8 +22,8 @@ from common.lake_crypto import duckdb_source
 from common.problems import Refusal, problem, unknown_column_problems
 from connectors.file_drop import land_file
 from connectors.inbox import submit_delivery
+from flow.pipeline import land_and_validate, land_inbox
 from kcdata.cli import app
-from kcdata.pipeline import land_and_validate, land_inbox
 
 ENTERPRISES = get_resource("KC-SCJG-001")  # CSV
 INSPECTIONS = get_resource("KC-YJGL-001")  # XLSX, sheet 检查记录

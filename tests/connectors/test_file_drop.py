@@ -17,7 +17,7 @@ from common.codes import uscc_check_char
 from common.errors import KcdataError
 from common.lake_crypto import duckdb_source
 from connectors.file_drop import land_file
-from kcdata.pipeline import land_and_validate
+from flow.pipeline import land_and_validate
 
 ENTERPRISES = get_resource("KC-SCJG-001")
 

@@ -20,9 +20,7 @@ from common.errors import KcdataError
 from connectors.file_drop import land_file
 from connectors.pull import Credentials, PullError, commit, pull
 from connectors.pull.state import state_file
-from kcdata.pipeline import land_and_validate
-
-pytestmark = pytest.mark.integration
+from flow.pipeline import land_and_validate
 
 TOKEN = "tok-3f9a8c1d2e7b"
 PAGE = 3  # records per page the server serves
@@ -125,7 +123,8 @@ class QuietServer(ThreadingHTTPServer):
 
 
 @pytest.fixture(scope="module")
-def server():
+def http_source():
+    """The paginated HTTP API stub, in a thread, for the module."""
     srv = QuietServer(("127.0.0.1", 0), Handler)
     srv.api = FakeApi()  # type: ignore[attr-defined]
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
@@ -137,10 +136,10 @@ def server():
 
 
 @pytest.fixture
-def api(server) -> tuple[str, FakeApi]:
+def api(http_source) -> tuple[str, FakeApi]:
     """(base URL, fresh server state)."""
-    server.api = FakeApi()
-    return f"http://127.0.0.1:{server.server_address[1]}", server.api
+    http_source.api = FakeApi()
+    return f"http://127.0.0.1:{http_source.server_address[1]}", http_source.api
 
 
 CREDENTIALS = Credentials(password=TOKEN, conn_type="http")
@@ -275,9 +274,9 @@ def test_wrong_records_path_is_named(lake, api, make_resource):
 
 
 def test_credentials_come_from_an_airflow_connection(lake, api, make_resource, monkeypatch):
-    """`kcdata.connections.credentials_for` reads AIRFLOW_CONN_<ID> (JSON here) through Airflow's Connection;
+    """`orchestration.connections.credentials_for` reads AIRFLOW_CONN_<ID> (JSON here) through Airflow's Connection;
     a relative source.url is resolved on the connection's host."""
-    from kcdata.connections import credentials_for
+    from orchestration.connections import credentials_for
 
     base, _ = api
     port = int(base.rsplit(":", 1)[1])

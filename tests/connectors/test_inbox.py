@@ -14,7 +14,8 @@ import pytest
 from catalog.entries import get_resource
 from common.errors import KcdataError
 from common.problems import Refusal
-from connectors.inbox import InboxScan, archive_delivery, check_delivery, scan_inbox
+from connectors.delivered_file import check_delivery
+from connectors.inbox import InboxScan, archive_delivery, scan_inbox
 
 ENTERPRISES = get_resource("KC-SCJG-001")
 

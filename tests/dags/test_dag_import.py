@@ -9,7 +9,7 @@ from pathlib import Path
 
 from catalog.entries import load_catalog
 from catalog.model import OpenType
-from kcdata.topology import DBT_POOL, OPEN_VIEW, PUBLISH, TRANSFORM, mart_names, system_dag_ids
+from orchestration.topology import DBT_POOL, OPEN_VIEW, PUBLISH, TRANSFORM, mart_names, system_dag_ids
 
 DAGS = Path(__file__).parents[2] / "dags"
 
@@ -61,7 +61,7 @@ def test_every_catalog_resource_gets_an_ingest_dag_and_parsing_stays_light(tmp_p
 
 
 def test_airflow_dagbag_reports_no_import_errors(airflow_db):
-    from kcdata.airflow_run import load_dags
+    from orchestration.airflow_run import load_dags
 
     dags = load_dags()
     assert "transform__curated" in dags
@@ -91,8 +91,8 @@ def test_airflow_dagbag_reports_no_import_errors(airflow_db):
 def test_deliveries_are_events_with_a_reconciliation_clock(airflow_db):
     """Each file-drop resource's ingest DAG runs on its inbox's marker events (an AssetWatcher
     whose trigger the triggerer can rebuild from its classpath) or on the reconciliation clock."""
-    from kcdata.airflow_run import load_dags
-    from kcdata.delivery_trigger import DeliveryMarkerTrigger
+    from orchestration.airflow_run import load_dags
+    from orchestration.delivery_trigger import DeliveryMarkerTrigger
 
     dags = load_dags()
     for resource in load_catalog():
@@ -101,7 +101,7 @@ def test_deliveries_are_events_with_a_reconciliation_clock(airflow_db):
         (watcher,) = asset.watchers
         assert isinstance(watcher.trigger, DeliveryMarkerTrigger)
         classpath, kwargs = watcher.trigger.serialize()
-        assert classpath == "kcdata.delivery_trigger.DeliveryMarkerTrigger"
+        assert classpath == "orchestration.delivery_trigger.DeliveryMarkerTrigger"
         assert kwargs["directory"].endswith(f"/{resource.table}")
         assert timetable.timetable.expression == "*/10 * * * *"  # and a clock for the runs events missed
 
@@ -110,7 +110,7 @@ def test_reconciliation_can_be_turned_off_for_a_big_catalog(airflow_db, monkeypa
     """`KCDATA_RECONCILE_CRON=off`: a file-drop resource runs on its marker events alone (no
     reconciliation run of every ingest DAG, which a thousand resources cannot afford every 10
     minutes); a cron given instead replaces the default."""
-    from kcdata.airflow_run import load_dags
+    from orchestration.airflow_run import load_dags
 
     file_drop = next(r for r in load_catalog() if r.source.kind == "file_drop")
     monkeypatch.setenv("KCDATA_RECONCILE_CRON", "off")

@@ -18,8 +18,6 @@ from catalog.store import open_store
 from common.lake_crypto import duckdb_source
 from kcdata.cli import app
 
-pytestmark = pytest.mark.integration
-
 MESSAGE_LIMIT = 400  # characters of a refusal's message, in each language
 
 

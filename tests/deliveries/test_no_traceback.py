@@ -9,8 +9,6 @@ from typer.testing import CliRunner
 
 from kcdata.cli import app
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def bad_inputs(lake, tmp_path):

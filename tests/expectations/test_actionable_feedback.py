@@ -16,8 +16,8 @@ import duckdb
 
 from catalog.entries import get_resource
 from common.problems import MESSAGE_CHARS, Refusal
-from expectations.report import refusal_feedback
-from kcdata.pipeline import land_and_validate
+from flow.pipeline import land_and_validate
+from flow.refusal import refusal_feedback
 from samples.generate import generate_resource
 
 ENTERPRISES = get_resource("KC-SCJG-001")

@@ -3,14 +3,10 @@ and the index lists every validation. (A full render costs seconds per stored re
 lake would otherwise pay more for every new delivery.)"""
 from __future__ import annotations
 
-import pytest
-
 from catalog.entries import get_resource
 from connectors.file_drop import land_file
-from kcdata.pipeline import validate_landed
+from flow.pipeline import validate_landed
 from samples.generate import generate_resource
-
-pytestmark = pytest.mark.integration
 
 
 def _deliver(resource, folder, seed: int):

@@ -10,7 +10,7 @@ import pytest
 from catalog.entries import get_resource
 from expectations.data_docs_offline import CDN_FILES
 from expectations.validate import build_data_docs
-from kcdata.pipeline import land_and_validate
+from flow.pipeline import land_and_validate
 from samples.generate import generate_resource
 
 CODE = "KC-WSJK-001"
@@ -53,14 +53,11 @@ def test_no_cdn_script_or_stylesheet_remains_and_local_ones_exist(site: Path):
     assert list((site / "static" / "vendor" / "@fortawesome" / "fontawesome-free" / "webfonts").glob("*.woff2"))
 
 
-def test_index_page_renders_in_chromium_from_disk(site: Path):
-    from playwright.sync_api import sync_playwright
-
+def test_index_page_renders_in_chromium_from_disk(site: Path, browser):
     outside: list[str] = []
     failed: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        page = browser.new_page()
+    page = browser.new_page()
+    try:
         page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("file://", "data:")) else None)
         page.on("requestfailed", lambda r: failed.append(r.url))
         page.route(re.compile(r"^https?://"), lambda route: route.abort())  # no internet, as on the server
@@ -72,6 +69,7 @@ def test_index_page_renders_in_chromium_from_disk(site: Path):
         assert CODE in cell.inner_text()
         # bootstrap's CSS is applied: the navbar is a flex box, not an unstyled block
         assert page.evaluate("getComputedStyle(document.querySelector('nav.navbar')).display") == "flex"
-        browser.close()
+    finally:
+        page.close()
     assert outside == [], outside
     assert [u for u in failed if u.startswith("file://")] == []

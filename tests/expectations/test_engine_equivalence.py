@@ -24,8 +24,6 @@ from samples.generate import generate_resource
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deliveries"))
 from corpus import LANDED  # noqa: E402  (tests/deliveries/corpus.py)
 
-pytestmark = pytest.mark.integration
-
 
 def _quarantined(outcome) -> set[tuple[int, str, str]]:
     """(row, rule, column) of every reason of every quarantined row."""

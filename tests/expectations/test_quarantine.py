@@ -12,7 +12,7 @@ import pytest
 
 from catalog.entries import get_resource
 from common.lake_crypto import duckdb_source
-from kcdata.pipeline import land_and_validate
+from flow.pipeline import land_and_validate
 from samples.generate import generate_resource
 
 KIND_RULE = {

@@ -15,7 +15,7 @@ import pytest
 
 from catalog.entries import get_resource
 from common.lake_crypto import duckdb_source
-from kcdata.pipeline import land_and_validate
+from flow.pipeline import land_and_validate
 from samples.generate import generate_resource
 
 TALENTS = "KC-RLZY-001"  # key talent_id; 公民身份号码 (id_card_no) unique, sensitive personal
@@ -37,10 +37,8 @@ def _share_one_id_card(resource, file: Path, rows: int) -> list[str]:
 
 @pytest.mark.parametrize("engine", ["duckdb", "pandas"])
 def test_rows_sharing_a_unique_item_in_different_chunks_are_all_quarantined(lake, tmp_path, monkeypatch, engine):
-    import expectations.validate as validate
-
     monkeypatch.setenv("KCDATA_GX_ENGINE", engine)
-    monkeypatch.setattr(validate, "CHUNK_ROWS", 100)  # 400 rows: four chunks
+    monkeypatch.setenv("KCDATA_VALIDATE_CHUNK_ROWS", "100")  # 400 rows: four chunks
     resource = get_resource(TALENTS)
     sample = generate_resource(resource, tmp_path / "delivery", rows=400, bad_share=0.0, seed=11)
     planted = _share_one_id_card(resource, sample.path, rows=9)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from kcdata.airflow_api import DagRun
-from kcdata.main_job import chain_state
-from kcdata.topology import ingest_dag_id
+from orchestration.airflow_api import DagRun
+from orchestration.topology import ingest_dag_id
+from system.main_job import chain_state
 
 
 class RecordedAirflow:

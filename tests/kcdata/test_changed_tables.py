@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from kcdata.pipeline import changed_tables
-from kcdata.topology import changed_asset
+from orchestration.task_context import changed_tables
+from orchestration.topology import changed_asset
 
 
 def _events(zone: str, *tables: str) -> list[SimpleNamespace]:

@@ -6,15 +6,15 @@ from typer.testing import CliRunner
 
 from catalog.entries import get_resource
 from catalog.store import open_store
-from kcdata.deliveries import deliveries
+from flow.deliveries import deliveries
 
 CLINICS = "KC-WSJK-001"
 
 
 def test_each_delivery_is_shown_with_its_stage_and_what_comes_next(lake, tmp_path):
     from connectors.inbox import submit_delivery
+    from flow.pipeline import land_and_validate
     from kcdata.cli import app
-    from kcdata.pipeline import land_and_validate
     from samples.generate import generate_resource
 
     resource = get_resource(CLINICS)
@@ -26,7 +26,7 @@ def test_each_delivery_is_shown_with_its_stage_and_what_comes_next(lake, tmp_pat
     broken = tmp_path / "broken.json"
     broken.write_text("{not json", encoding="utf-8")
     submit_delivery(resource, broken, lake)
-    from kcdata.pipeline import land_inbox
+    from flow.pipeline import land_inbox
 
     land_inbox(resource, marked_only=True)
 

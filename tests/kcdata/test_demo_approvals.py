@@ -15,11 +15,11 @@ import pytest
 from catalog.entries import get_resource
 from catalog.store import Edge, open_store
 from common.checksums import sha256_file
-from kcdata.demo import DEMO_REVIEWER, approve_for_demo
-from kcdata.pipeline import land_and_validate
+from flow.pipeline import land_and_validate
 from portal.gate import Mode, decide
 from portal.publisher import gate_decision
 from samples.generate import generate_resource, manifest_path, sample_fingerprints
+from system.demo import DEMO_REVIEWER, approve_for_demo
 
 CODE = "KC-WSJK-001"  # clinics: 无条件开放, delivered as JSON
 ROWS = 300

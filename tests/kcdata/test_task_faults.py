@@ -9,7 +9,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from catalog.locks import LockTimeout
 from common.errors import KcdataError
 from connectors.pull import PullError
-from kcdata.task_faults import fail_at_once_on_user_errors
+from orchestration.task_faults import fail_at_once_on_user_errors
 
 
 def test_a_data_or_catalog_error_fails_the_task_without_retries():
@@ -29,8 +29,8 @@ def test_a_passing_fault_is_left_for_airflow_to_retry(fault):
 
 
 def test_a_stage_task_retries_passing_faults_and_fails_at_once_on_data_errors():
-    from kcdata.task_faults import stage_task
-    from kcdata.topology import STAGE_RETRY
+    from orchestration.task_faults import stage_task
+    from orchestration.topology import STAGE_RETRY
 
     @stage_task(pool="dbt")
     def dbt_build(fault: Exception) -> None:

@@ -17,7 +17,7 @@ def published(portal, tmp_path_factory, airflow_db):
 
     from catalog.entries import get_resource
     from catalog.store import open_store
-    from kcdata.pipeline import land_and_validate, open_views, transform
+    from flow.pipeline import land_and_validate, open_views, transform
     from portal.client import CkanTarget, Portal
     from portal.mapping import dataset_name
     from samples.generate import generate_resource
@@ -44,7 +44,7 @@ def published(portal, tmp_path_factory, airflow_db):
         store = open_store()
         for code in (OPEN, PERSONAL, CONDITIONAL, NOT_OPEN, FAILED):
             store.record_approval(get_resource(code), "approve", "测试审核员")
-        from kcdata.airflow_run import run_publish
+        from orchestration.airflow_run import run_publish
 
         assert run_publish(target).state == "success"
         from common.settings import get_paths

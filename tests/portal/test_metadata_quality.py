@@ -37,14 +37,14 @@ class _Site:
         self.pages: dict[str, tuple[str, bytes]] = {}
         self.heads: list[str] = []
         self.no_head: set[str] = set()  # paths whose server refuses HEAD (405), as some do
-        site = self
+        portal_stub = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args) -> None:
                 pass
 
             def _answer(self, body: bool) -> None:
-                page = site.pages.get(self.path.split("?")[0])
+                page = portal_stub.pages.get(self.path.split("?")[0])
                 self.send_response(200 if page else 404)
                 payload = page[1] if page else b"not found"
                 self.send_header("Content-Type", page[0] if page else "text/plain")
@@ -57,8 +57,8 @@ class _Site:
                 self._answer(True)
 
             def do_HEAD(self) -> None:  # noqa: N802
-                site.heads.append(self.path)
-                if self.path in site.no_head:
+                portal_stub.heads.append(self.path)
+                if self.path in portal_stub.no_head:
                     self.send_response(405)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
@@ -70,7 +70,7 @@ class _Site:
 
 
 @pytest.fixture(scope="module")
-def site() -> Iterator[_Site]:
+def portal_stub() -> Iterator[_Site]:
     s = _Site()
     thread = threading.Thread(target=s.server.serve_forever, daemon=True)
     thread.start()
@@ -80,21 +80,21 @@ def site() -> Iterator[_Site]:
 
 
 @pytest.fixture(scope="module")
-def published(site: _Site, tmp_path_factory) -> CatalogStore:
+def published(portal_stub: _Site, tmp_path_factory) -> CatalogStore:
     """The clinics as the portal would describe them: published, files downloadable."""
     store = CatalogStore("sqlite:///" + str(tmp_path_factory.mktemp("mq") / "catalog.db"))
     store.sync_resources(load_catalog())
-    store.record_publication(CLINICS, ckan_id="x", ckan_name="kc-wsjk-001", url=f"{site.url}/dataset/kc-wsjk-001",
+    store.record_publication(CLINICS, ckan_id="x", ckan_name="kc-wsjk-001", url=f"{portal_stub.url}/dataset/kc-wsjk-001",
                              state="published", version=1, fingerprint="a" * 64)
-    graph = catalog_graph([get_resource(CLINICS)], store, site.url, downloads={CLINICS: [
-        Download("CSV", "CSV", f"{site.url}/files/clinics.csv", 12),
-        Download("Parquet", "Parquet", f"{site.url}/files/clinics.parquet", 34),
+    graph = catalog_graph([get_resource(CLINICS)], store, portal_stub.url, downloads={CLINICS: [
+        Download("CSV", "CSV", f"{portal_stub.url}/files/clinics.csv", 12),
+        Download("Parquet", "Parquet", f"{portal_stub.url}/files/clinics.parquet", 34),
     ]})
-    site.pages["/dataset/kc-wsjk-001"] = ("text/html", "<h1>医疗机构</h1>".encode())
-    site.pages["/dataset/kc-wsjk-001.ttl"] = ("text/turtle", serialize(graph, "turtle"))
-    site.pages["/files/clinics.csv"] = ("text/csv", b"a,b\n1,2\n")
-    site.pages["/files/clinics.parquet"] = ("application/octet-stream", b"PAR1")
-    site.pages["/dataset/poor.ttl"] = ("text/turtle", POOR_TTL.format(base=site.url).encode())
+    portal_stub.pages["/dataset/kc-wsjk-001"] = ("text/html", "<h1>医疗机构</h1>".encode())
+    portal_stub.pages["/dataset/kc-wsjk-001.ttl"] = ("text/turtle", serialize(graph, "turtle"))
+    portal_stub.pages["/files/clinics.csv"] = ("text/csv", b"a,b\n1,2\n")
+    portal_stub.pages["/files/clinics.parquet"] = ("application/octet-stream", b"PAR1")
+    portal_stub.pages["/dataset/poor.ttl"] = ("text/turtle", POOR_TTL.format(base=portal_stub.url).encode())
     return store
 
 
@@ -102,9 +102,9 @@ def _indicator(score, key):
     return next(i for i in score.indicators if i.indicator == key)
 
 
-def test_rich_record_scores_well_and_poor_record_names_what_is_missing(site, published):
-    rich = score_dataset(site.url, "kc-wsjk-001")
-    poor = score_dataset(site.url, "poor")
+def test_rich_record_scores_well_and_poor_record_names_what_is_missing(portal_stub, published):
+    rich = score_dataset(portal_stub.url, "kc-wsjk-001")
+    poor = score_dataset(portal_stub.url, "poor")
     assert rich.max == poor.max == MAX_POINTS == 405
     assert rich.points > poor.points
     assert sum(d["points"] for d in rich.dimensions.values()) == rich.points
@@ -120,16 +120,16 @@ def test_rich_record_scores_well_and_poor_record_names_what_is_missing(site, pub
     assert _indicator(poor, "format").passed  # a format literal is a format, just not from a vocabulary
     assert _indicator(poor, "access_url_reachable").detail.startswith("0/1")
     assert rich.dimensions["findability"]["label_zh"] == "可发现性"
-    assert "/files/clinics.csv" in site.heads  # HEAD first
+    assert "/files/clinics.csv" in portal_stub.heads  # HEAD first
 
 
-def test_share_of_distributions_counts(site, published):
+def test_share_of_distributions_counts(portal_stub, published):
     """One of two distributions reachable (by GET, as its server refuses HEAD): half the points,
     and the indicator does not pass."""
-    base = site.url
-    site.pages["/files/get-only.csv"] = ("text/csv", b"a\n1\n")
-    site.no_head.add("/files/get-only.csv")
-    site.pages["/dataset/half.ttl"] = ("text/turtle", f"""
+    base = portal_stub.url
+    portal_stub.pages["/files/get-only.csv"] = ("text/csv", b"a\n1\n")
+    portal_stub.no_head.add("/files/get-only.csv")
+    portal_stub.pages["/dataset/half.ttl"] = ("text/turtle", f"""
 @prefix dcat: <http://www.w3.org/ns/dcat#> .
 <{base}/dataset/half> a dcat:Dataset ; dcat:distribution <{base}/h1>, <{base}/h2> .
 <{base}/h1> a dcat:Distribution ; dcat:accessURL <{base}/files/get-only.csv> .
@@ -139,9 +139,9 @@ def test_share_of_distributions_counts(site, published):
     assert (reach.points, reach.max, reach.passed, reach.detail[:3]) == (25, 50, False, "1/2")
 
 
-def test_unpublished_dataset_is_a_clear_error(site, published):
+def test_unpublished_dataset_is_a_clear_error(portal_stub, published):
     with pytest.raises(RecordUnavailable, match="HTTP 404"):
-        score_dataset(site.url, "not-there")
+        score_dataset(portal_stub.url, "not-there")
 
 
 def test_ratings_follow_mqa_thresholds():
@@ -149,15 +149,15 @@ def test_ratings_follow_mqa_thresholds():
         "excellent", "excellent", "good", "good", "sufficient", "sufficient", "bad", "bad"]
 
 
-def test_scores_are_kept_as_history(site, published, tmp_path: Path):
+def test_scores_are_kept_as_history(portal_stub, published, tmp_path: Path):
     store = CatalogStore("sqlite:///" + str(tmp_path / "catalog.db"))
     store.sync_resources(load_catalog())
-    source = f"{site.url}/dataset/kc-wsjk-001.ttl"
-    poor = score_dataset(site.url, "poor")
-    rich = score_dataset(site.url, "kc-wsjk-001")
+    source = f"{portal_stub.url}/dataset/kc-wsjk-001.ttl"
+    poor = score_dataset(portal_stub.url, "poor")
+    rich = score_dataset(portal_stub.url, "kc-wsjk-001")
     record_score(store, CLINICS, poor, source, at=datetime(2026, 11, 1, tzinfo=timezone.utc))
     record_score(store, CLINICS, rich, source, at=datetime(2026, 11, 2, tzinfo=timezone.utc))
-    record_score(store, "KC-SCJG-001", poor, f"{site.url}/dataset/poor.ttl")
+    record_score(store, "KC-SCJG-001", poor, f"{portal_stub.url}/dataset/poor.ttl")
     history = score_history(store, CLINICS)
     assert [h.points for h in history] == [poor.points, rich.points]
     assert history[-1].rating == rich.rating and history[-1].max_points == 405

@@ -21,7 +21,7 @@ from published_set import ALL, CONDITIONAL, FAILED, NOT_OPEN, OPEN, PERSONAL, SI
 from catalog.entries import get_resource
 from catalog.store import open_store
 from common.errors import KcdataError
-from kcdata.pipeline import land_and_validate, open_views, transform
+from flow.pipeline import land_and_validate, open_views, transform
 from portal.client import CkanTarget, Portal
 from portal.mapping import dataset_name
 from portal.publisher import publish_all, publish_resource

@@ -49,7 +49,7 @@ def test_dataset_metadata_matches_golden():
     facts = VersionFacts(3, "f" * 64, 7500, 8000, 7600, 400, datetime(2026, 11, 1, 8, 30), ["inspector"])
     got = dataset_dict(resource, facts, "org-id", "http://127.0.0.1:5000")
     path = GOLDEN / "kc-yjgl-001.dataset.json"
-    if os.environ.get("KCDATA_UPDATE_GOLDEN"):
+    if os.environ.get("UPDATE_GOLDEN"):
         path.write_text(json.dumps(got, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     assert got == json.loads(path.read_text(encoding="utf-8"))
 

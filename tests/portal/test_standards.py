@@ -160,21 +160,19 @@ def test_the_stack_installs_the_extension_and_loads_its_profile(published):
     assert "kcdata" in status["extensions"] and status["locale_default"] == "zh_Hans_CN"
 
 
-def test_screenshots_of_the_home_and_a_dataset_page(published):
-    from playwright.sync_api import sync_playwright
-
+def test_screenshots_of_the_home_and_a_dataset_page(published, browser):
     target, _ = published
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 1400}, locale="zh-CN")
+    page = browser.new_page(viewport={"width": 1280, "height": 1400}, locale="zh-CN")
+    try:
         page.goto(f"{target.url}/", wait_until="networkidle")
         assert page.locator("h1", has_text="中新广州知识城公共数据开放平台").is_visible()
         page.screenshot(path=str(ARTIFACTS / "portal-home.png"), full_page=True)
         page.goto(f"{target.url}/dataset/{dataset_name(get_resource(DATA))}", wait_until="networkidle")
         assert page.get_by_text("医疗机构基本信息").first.is_visible()
         page.screenshot(path=str(ARTIFACTS / "portal-dataset.png"), full_page=True)
-        browser.close()
+    finally:
+        page.close()
     for name in ("portal-home.png", "portal-dataset.png"):
         assert (ARTIFACTS / name).stat().st_size > 20_000
 

@@ -36,12 +36,10 @@ from common.lake_crypto import (
 from common.settings import get_paths
 from expectations.report import MASKED_NOTE
 from expectations.validate import validate_batch
+from flow.pipeline import land_and_validate, land_inbox
 from kcdata.cli import app
-from kcdata.pipeline import land_and_validate, land_inbox
 from samples.generate import generate_resource
 from transform.runner import run_dbt
-
-pytestmark = pytest.mark.integration
 
 TALENTS = get_resource("KC-RLZY-001")
 PERSONAL = [i.code for i in TALENTS.source_items if i.personal]

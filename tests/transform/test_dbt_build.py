@@ -21,8 +21,6 @@ from common.settings import PROJECT_ROOT, get_paths
 from transform.project import GENERATED, generated_files
 from transform.runner import run_dbt
 
-pytestmark = pytest.mark.integration
-
 ARROW_TYPES = {
     "VARCHAR": pa.string(),
     "DOUBLE": pa.float64(),

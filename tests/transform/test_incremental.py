@@ -16,8 +16,6 @@ from common.settings import get_paths
 from transform.runner import run_dbt
 from transform.selection import plan
 
-pytestmark = pytest.mark.integration
-
 LOADED_3 = datetime(2026, 3, 4, 1, 0, 0)
 
 

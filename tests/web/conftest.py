@@ -3,7 +3,7 @@
 `web_data` runs the real pipeline once per session (land + validate sample files, dbt, open
 views) into a temporary lake and SQLite catalog store, so pages have versions, quarantine,
 lineage and open views to show. `web_server` serves that state with the real `python -m web`
-(uvicorn) on a free port; `browser`/`page` drive Debian's Chromium through Playwright.
+(uvicorn) on a free port; `page` drives Debian's Chromium through Playwright (`browser`, tests/conftest.py).
 """
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def _ingest(root: Path) -> None:
     from catalog.store import open_store
     from connectors.file_drop import land_file
     from expectations.validate import validate_batch
-    from kcdata.pipeline import land_and_validate, open_views, record, transform
+    from flow.pipeline import land_and_validate, open_views, record, transform
     from samples.generate import generate_resource
 
     store = open_store()
@@ -206,17 +206,6 @@ def web_server(web_data: WebData, tmp_path_factory) -> Iterator[WebServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
-def browser():
-    """Debian's Chromium through Playwright (no browser download), once per session."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
 def page(browser):
     """A fresh browser context and page per test (no cookies shared between tests)."""
@@ -291,7 +280,7 @@ def _accounts_data(root: Path) -> None:
     from catalog.entries import get_resource, load_catalog
     from catalog.store import open_store
     from common.problems import Refusal
-    from kcdata.pipeline import land_and_validate
+    from flow.pipeline import land_and_validate
     from samples.generate import generate_resource
 
     store = open_store()

@@ -77,7 +77,7 @@ def test_only_the_providing_departments_reviewer_gets_the_form(site):
 
 
 def test_the_department_sees_where_its_deliveries_stand_on_the_resource_page(site, tmp_path):
-    from kcdata.pipeline import land_and_validate
+    from flow.pipeline import land_and_validate
     from samples.generate import generate_resource
 
     _, client_of = site

@@ -24,7 +24,7 @@ def department_site(lake, tmp_path):
 
     from catalog.accounts import create_account, open_session
     from catalog.store import open_store
-    from kcdata.pipeline import land_and_validate
+    from flow.pipeline import land_and_validate
     from samples.generate import generate_resource
     from web.app import create_app
     from web.auth import SESSION_COOKIE

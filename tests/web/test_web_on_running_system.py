@@ -12,9 +12,6 @@ from unittest import mock
 
 import ckanapi
 import httpx
-import pytest
-
-pytestmark = pytest.mark.integration
 
 WEB = "http://127.0.0.1:8000"
 CLINICS = "KC-WSJK-001"  # health: 无条件开放; no other test of the running system publishes it

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import threading
 from collections.abc import Callable
 
@@ -16,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from catalog import dcat_export as dcat
 from catalog import spreadsheet_export as sheet
+from common.settings import read_settings
 from web.catalog_state import Snapshot, snapshots
 from web.templates import templates
 
@@ -41,7 +41,7 @@ _lock = threading.Lock()
 
 def portal_url() -> str:
     """The DCAT base URI: the portal's address (KCDATA_CKAN_URL), default the local CKAN."""
-    return (os.environ.get("KCDATA_CKAN_URL") or DEFAULT_PORTAL_URL).rstrip("/")
+    return (read_settings().ckan_url or DEFAULT_PORTAL_URL).rstrip("/")
 
 
 def _dcat(fmt: str) -> Callable[[Snapshot], bytes]:

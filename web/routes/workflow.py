@@ -1,5 +1,5 @@
 """The approval workflow in the browser: the same act as `kcdata catalog submit|approve|reject|
-withdraw` (kcdata/approvals.py), from buttons on the resource page, and the review queue /review."""
+withdraw` (flow/approvals.py), from buttons on the resource page, and the review queue /review."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,7 +13,8 @@ from catalog.entries import get_resource
 from catalog.model import Resource
 from catalog.tables import ApprovalRow, GateExceptionRow
 from common.errors import KcdataError
-from kcdata.approvals import ACTIONS, LABELS, NotAllowed, act, available_actions, gate_status, may
+from flow.approvals import ACTIONS, LABELS, NotAllowed, act, available_actions, gate_status, may
+from system.running import request_publish
 from web.auth import ReviewerOrAdmin, SignedIn, client_address, current_account, flash, get_store
 from web.templates import templates
 
@@ -69,7 +70,7 @@ async def take_step(
     try:
         outcome = await run_in_threadpool(
             act, resource, action, account.record_name, note, actor=account.actor(client_address(request)), account=account,
-            store=get_store(),
+            store=get_store(), request_publish=request_publish,
         )
     except NotAllowed as exc:
         raise HTTPException(403, str(exc)) from exc
@@ -87,8 +88,6 @@ async def record_exception(
 ) -> Response:
     """A reviewer's time-limited exception to one leak-gate rule on one column (as `kcdata catalog allow`)."""
     from datetime import datetime
-
-    from kcdata.system import request_publish
 
     resource = _resource(code)
     back = RedirectResponse(f"/resource/{resource.code}", status_code=303)
@@ -118,7 +117,7 @@ def review_queue(
 def resource_deliveries(resource: Resource) -> list:
     """The resource's newest deliveries and where each stands (as `kcdata deliveries` shows them)."""
     from common.settings import get_paths
-    from kcdata.deliveries import deliveries
+    from flow.deliveries import deliveries
 
     return deliveries(resource, get_paths(), get_store(), limit=10)
 

@@ -38,8 +38,9 @@ ozone_8h_daily as (
         max(o3_8h) as o3_8h_max
 
     from ozone_8h
-    where hour(monitored_at) >= 7
-      and o3_8h_hours >= {{ var('aqi_min_hours_8h') }}
+    where
+        hour(monitored_at) >= 7
+        and o3_8h_hours >= {{ var('aqi_min_hours_8h') }}
     group by station_code, date
 
 ),

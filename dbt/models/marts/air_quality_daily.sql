@@ -51,7 +51,12 @@ valid_concentrations as (
 concentrations as (
 
     -- one row per station, day and pollutant that has a valid concentration
-    select station_code, date, pollutant, concentration
+    select
+        station_code,
+        date,
+        pollutant,
+        concentration
+
     from valid_concentrations
     unpivot (
         concentration for pollutant in (pm25_24h, pm10_24h, so2_24h, no2_24h, co_24h, o3_1h, o3_8h)
@@ -68,9 +73,11 @@ individual_indexes as (
         breakpoints.label,
         cast(ceil(round(
             breakpoints.iaqi_lo
-            + (breakpoints.iaqi_hi - breakpoints.iaqi_lo)
-              * (least(concentrations.concentration, breakpoints.bp_hi) - breakpoints.bp_lo)
-              / (breakpoints.bp_hi - breakpoints.bp_lo),
+            + (
+                (breakpoints.iaqi_hi - breakpoints.iaqi_lo)
+                * (least(concentrations.concentration, breakpoints.bp_hi) - breakpoints.bp_lo)
+                / (breakpoints.bp_hi - breakpoints.bp_lo)
+            ),
             6  -- so that 99.99999999 from floating point does not round up to 101
         )) as integer) as iaqi
 

@@ -20,8 +20,7 @@ hourly as (
         count(distinct direction) as directions_reported,
         -- mean speed weighted by the vehicles each count stands for
         sum(avg_speed_kmh * vehicle_count)
-            / nullif(sum(vehicle_count) filter (where avg_speed_kmh is not null), 0)
-            as mean_speed_kmh
+        / nullif(sum(vehicle_count) filter (where avg_speed_kmh is not null), 0) as mean_speed_kmh
 
     from flows
     group by date_trunc('hour', counted_at), intersection_code

@@ -1,6 +1,6 @@
 """Which failures of a stage task Airflow should retry.
 
-A stage task has retries (`kcdata.topology.STAGE_RETRY`) for faults that pass: a worker killed
+A stage task has retries (`orchestration.topology.STAGE_RETRY`) for faults that pass: a worker killed
 mid-task, an object store or source that did not answer. A `KcdataError` that is not `retryable`
 is a problem in the data or the catalog; the same inputs give it again, so the task fails at once
 and its alert goes out without waiting for retries that cannot mend it.
@@ -12,12 +12,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from common.errors import KcdataError
+from common.settings import read_settings
 
 
 @contextmanager
 def fail_at_once_on_user_errors() -> Iterator[None]:
     """Turn a non-retryable KcdataError into Airflow's fail-without-retry; let every other error retry."""
     try:
+        read_settings()  # a wrong or unknown KCDATA_ variable fails the task at its start, named
         yield
     except KcdataError as exc:
         if exc.retryable:
@@ -32,7 +34,7 @@ def stage_task(**task_args: Any) -> Callable[[Callable], Any]:
     on faults that pass (`STAGE_RETRY`), failed at once on a data or catalog error."""
     from airflow.sdk import task
 
-    from kcdata.topology import STAGE_RETRY
+    from orchestration.topology import STAGE_RETRY
 
     def decorate(function: Callable) -> Any:
         return task(**STAGE_RETRY, **task_args)(fail_at_once_on_user_errors()(function))

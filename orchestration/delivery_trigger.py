@@ -49,7 +49,7 @@ class DeliveryMarkerTrigger(BaseEventTrigger):
         self.poke_interval = poke_interval
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return ("kcdata.delivery_trigger.DeliveryMarkerTrigger",
+        return ("orchestration.delivery_trigger.DeliveryMarkerTrigger",
                 {"directory": self.directory, "poke_interval": self.poke_interval})
 
     async def run(self) -> AsyncIterator[TriggerEvent]:

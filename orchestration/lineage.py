@@ -3,7 +3,7 @@
 Airflow's OpenLineage provider (apache-airflow-providers-openlineage 2.20) is a listener that
 runs in every task process (task START/COMPLETE/FAIL) and where the DAG run is handled (the
 scheduler; the calling process under `dag.test()`). It reads its `[openlineage]` options, which
-`openlineage_environment` gives as environment variables for kcdata/airflow_env.py to merge:
+`openlineage_environment` gives as environment variables for orchestration/airflow_env.py to merge:
 
 - `transport`: the same choice as dbt's events (transform/lineage.py `transport_config`): JSON
   lines appended to `<lake>/lineage/airflow.jsonl`, or HTTP to `KCDATA_OPENLINEAGE_URL`
@@ -15,7 +15,7 @@ scheduler; the calling process under `dag.test()`). It reads its `[openlineage]`
   events would carry no inputs or outputs. A custom extractor is the provider's documented
   extension point that needs no DAG change and no packaging: it names our Assets with
   `dataset_name`, the mapping shared with dbt's events and the catalog's URIs. It lives in
-  transform/lineage.py, the lowest floor that needs it (the stage may not import kcdata/).
+  transform/lineage.py, the lowest floor that needs it (the stage may not import orchestration/).
 - `execute_in_thread`: by default the provider sends a task's events from a fork() of the task
   process; the provider's own notes say a child blocked on a slow backend can leave the task stuck
   in `running`, and forking a process that holds DuckDB's and dbt's threads is risky too. A
@@ -116,7 +116,7 @@ def _extractor_class() -> type:
 
 
 def __getattr__(name: str) -> type:
-    """`kcdata.lineage.AssetLineageExtractor`, as the provider imports it by name (PEP 562)."""
+    """`orchestration.lineage.AssetLineageExtractor`, as the provider imports it by name (PEP 562)."""
     if name == "AssetLineageExtractor":
         return _extractor_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

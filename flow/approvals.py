@@ -3,10 +3,12 @@
 submit (提交发布申请) asks the providing department's reviewer to decide; approve (批准), reject
 (驳回, with a reason) and withdraw (撤回批准) are decisions, which the publication gate reads
 (portal/gate.py). Each step is an ApprovalRow with its audit event in the same transaction; a
-decision then asks a running system for a publish run, so the portal follows at once.
+decision then asks a running system for a publish run, so the portal follows at once (through
+`request_publish`, handed in by the caller: the flow does not know the running system).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from catalog.accounts import Account, Role
@@ -15,6 +17,9 @@ from catalog.model import Resource
 from catalog.store import CatalogStore, open_store
 from catalog.tables import ApprovalRow
 from common.errors import KcdataError
+
+# Asks a running system for a publish run, saying why; the run id, or None when none runs here.
+PublishRequest = Callable[[str], str | None]
 
 ACTIONS = ("submit", "approve", "reject", "withdraw")
 LABELS = {
@@ -97,11 +102,11 @@ def available_actions(account: Account | None, resource: Resource, store: Catalo
 
 def act(
     resource: Resource, action: str, by: str, note: str = "", *, actor: Actor, account: Account | None = None,
-    store: CatalogStore | None = None,
+    store: CatalogStore | None = None, request_publish: PublishRequest | None = None,
 ) -> Outcome:
     """Take one workflow step as `by` (the name on the record). A web `account` is checked against
     its role (NotAllowed otherwise); the CLI is the operator's own and passes none. Decisions then
-    ask the running system for a publish run."""
+    ask the running system for a publish run through `request_publish` (None: no system to ask)."""
     if action not in ACTIONS:
         raise KcdataError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
     if account is not None and not may(account, action, resource):
@@ -116,9 +121,7 @@ def act(
         from portal.publisher import preview_blocks
 
         blocks = preview_blocks(resource, store=store)
-    if action != "submit":
-        from kcdata.system import request_publish
-
+    if action != "submit" and request_publish is not None:
         run_id = request_publish(f"{action} {resource.code} by {row.by}")
     return Outcome(row, run_id, blocks)
 

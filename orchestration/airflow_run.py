@@ -1,6 +1,6 @@
 """Run the project's DAGs through Airflow in this process (`dag.test()`), for tests of single DAGs.
 
-The main job uses the running system instead (`kcdata up`, kcdata/main_job.py).
+The main job uses the running system instead (`kcdata up`, system/main_job.py).
 
 The DAGs are parsed from dags/ by Airflow's own DagBag, exactly as the dag-processor would, and
 each run goes through Airflow's task runner, XCom and asset events.
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from common.errors import KcdataError
 from common.settings import PROJECT_ROOT
-from kcdata.airflow_env import configure, migrate_metadata_db
-from kcdata.topology import PUBLISH, pipeline_dag_ids
+from orchestration.airflow_env import configure, migrate_metadata_db
+from orchestration.topology import PUBLISH, pipeline_dag_ids
 
 
 @dataclass

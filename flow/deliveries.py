@@ -97,11 +97,11 @@ class _PortalSide:
     latest: int  # the newest version's number
     publication: PublicationRow | None
     result: GateResultRow | None  # the newest publish outcome
-    reasons: list[str]  # why the gate keeps it off the portal now (kcdata.approvals.gate_status)
+    reasons: list[str]  # why the gate keeps it off the portal now (flow.approvals.gate_status)
 
     @classmethod
     def of(cls, resource: Resource, store: CatalogStore, latest: int) -> _PortalSide:
-        from kcdata.approvals import gate_status
+        from flow.approvals import gate_status
 
         return cls(latest, store.publication(resource.code), gate_records.result(store, resource.code),
                    gate_status(resource, store).reasons)

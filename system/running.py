@@ -12,17 +12,18 @@ import time
 from collections.abc import Callable
 
 from common.errors import KcdataError
-from common.settings import get_paths
-from kcdata.airflow_api import AirflowApi
+from common.settings import get_paths, read_settings
+from orchestration.airflow_api import AirflowApi
 
 Report = Callable[[str], None]
 
 # settings passed through from the caller's environment to the services, when set
 # (AIRFLOW_CONN_*: connections of pulled sources given in the environment; the settings file is
 # mode 0600 in the state folder outside the repository, like the secrets file)
-_PASS_THROUGH = ("AIRFLOW__SMTP__", "AIRFLOW__OPENLINEAGE__", "AIRFLOW_CONN_", "OPENLINEAGE_", "KCDATA_WEB_URL",
-                 "KCDATA_BUREAU", "KCDATA_RECONCILE", "KCDATA_OPENLINEAGE", "KCDATA_EXECUTOR", "KCDATA_CELERY_",
-                 "KCDATA_PARSE_INTERVAL")
+_PASS_THROUGH = ("AIRFLOW__SMTP__", "AIRFLOW__OPENLINEAGE__", "AIRFLOW_CONN_", "OPENLINEAGE_")
+_PASSED_SETTINGS = ("KCDATA_WEB_URL", "KCDATA_RECONCILE_CRON", "KCDATA_OPENLINEAGE_URL", "KCDATA_OPENLINEAGE_ENDPOINT",
+                    "KCDATA_OPENLINEAGE_API_KEY", "KCDATA_EXECUTOR", "KCDATA_CELERY_WORKERS", "KCDATA_CELERY_CONCURRENCY",
+                    "KCDATA_PARSE_INTERVAL")
 
 
 def settings() -> dict[str, str]:
@@ -34,19 +35,21 @@ def settings() -> dict[str, str]:
         "KCDATA_INBOX": str(paths.inbox.resolve()),
         "KCDATA_CATALOG_DIR": str(paths.catalog_dir.resolve()),
     }
-    if not paths.remote or os.environ.get("KCDATA_CATALOG_URL"):  # an S3 lake: the system's PostgreSQL (stack/launch.py)
+    given = read_settings()
+    if not paths.remote or given.catalog_url:  # an S3 lake: the system's PostgreSQL (stack/launch.py)
         values["KCDATA_CATALOG_URL"] = paths.catalog_url
-    from kcdata.lineage import openlineage_environment
+    from orchestration.lineage import openlineage_environment
 
     values.update(openlineage_environment(paths))
     values.update({k: v for k, v in os.environ.items() if k.startswith(_PASS_THROUGH)})
+    values.update({k: v for k, v in given.as_environment().items() if k in _PASSED_SETTINGS})
     return values
 
 
 def expected_dags() -> list[str]:
     """Every DAG the catalog makes (ingest per resource, the chain, freshness)."""
     from catalog.entries import load_catalog
-    from kcdata.topology import system_dag_ids
+    from orchestration.topology import system_dag_ids
 
     return system_dag_ids([r.table for r in load_catalog()])
 
@@ -136,6 +139,6 @@ def request_run(dag_id: str, reason: str) -> str | None:
 def request_publish(reason: str) -> str | None:
     """Ask a running system for a publish run (after an approval or a withdrawal); the run id, or
     None when no system runs here (then `kcdata publish` does it without Airflow)."""
-    from kcdata.topology import PUBLISH
+    from orchestration.topology import PUBLISH
 
     return request_run(PUBLISH, reason)

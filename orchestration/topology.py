@@ -9,7 +9,7 @@ Each stage updates one Asset per resource and zone (validated/<table>, curated/r
 open/<table>): the lineage. The next stage is scheduled on the zone's *changes* alias, through
 which a stage announces each table it changed (`changes_alias` says why not on the Assets).
 
-The DAG files, the in-process runner (`kcdata.airflow_run`) and the CLI all read it from here.
+The DAG files, the in-process runner (`orchestration.airflow_run`) and the CLI all read it from here.
 Light: parsed with the DAGs (Airflow's Asset class is imported only when an Asset is made).
 """
 from __future__ import annotations
@@ -84,10 +84,10 @@ def pull_cron(update_cycle: str) -> str:
 
 def delivery_asset(table: str, inbox_folder: str):
     """Updated when a department marks a delivery complete in inbox/<table>/ (an AssetWatcher
-    on `.ready` markers, see kcdata.delivery_trigger)."""
+    on `.ready` markers, see orchestration.delivery_trigger)."""
     from airflow.sdk import Asset, AssetWatcher
 
-    from kcdata.delivery_trigger import DeliveryMarkerTrigger
+    from orchestration.delivery_trigger import DeliveryMarkerTrigger
 
     trigger = DeliveryMarkerTrigger(directory=inbox_folder, poke_interval=1.0)
     return Asset(name=f"kcdata.inbox.{table}", uri=f"kcdata://inbox/{table}", group="kcdata-inbox",
@@ -155,7 +155,7 @@ def changes_name(zone: str) -> str:
 
 
 def announce_changes(outlet_events, zone: str, tables: list[str]) -> None:
-    """One event per changed table through the zone's alias (`kcdata.pipeline.changed_tables`
+    """One event per changed table through the zone's alias (`orchestration.task_context.changed_tables`
     reads them in the next stage); nothing changed, no event, no downstream run."""
     alias = changes_alias(zone)
     for table in sorted(tables):

@@ -7,7 +7,8 @@ Publishing (portal) reads the open views; see `publish` in kcdata/cli.py and the
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from catalog.model import DUCKDB_TYPES, Resource
@@ -17,9 +18,13 @@ from common.lake import Zone, lake_uri
 from common.problems import Refusal
 from common.settings import Paths, get_paths
 from connectors.file_drop import LandedBatch, land_file
+from connectors.pull import Credentials
 from expectations.validate import ValidationOutcome, validate_batch
+from flow.refusal import RecordedRefusal, Refused, refuse
 
 log = logging.getLogger("kcdata")
+
+CredentialsLookup = Callable[[str], Credentials]  # connection id -> credentials (Airflow's, in a DAG task)
 
 
 @dataclass
@@ -48,7 +53,7 @@ def schema_of(resource: Resource, landed: LandedBatch) -> list[dict]:
 
 def record(store: CatalogStore, resource: Resource, landed: LandedBatch, outcome: ValidationOutcome, run: dict | None = None) -> int:
     """Write the version and its lineage (source -> raw -> validated / quarantine) to the catalog,
-    with the Airflow run that made it (`run_link`), if any."""
+    with the Airflow run that made it (`run`, handed in by the task: orchestration/task_context.py), if any."""
     fp, t, rules = landed.fingerprint, resource.table, outcome.rules
     edges = [
         Edge("land", Path(landed.source_file).resolve().as_uri(), lake_uri(Zone.raw, t, fp)),
@@ -59,57 +64,17 @@ def record(store: CatalogStore, resource: Resource, landed: LandedBatch, outcome
     return row.version
 
 
-@dataclass
-class Refused:
-    """A delivery refused as a whole, as the department and the bureau see it."""
-
-    resource: str
-    source_file: str
-    code: str
-    message: str
-    feedback_path: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def refuse(resource: Resource, refusal: Refusal, paths: Paths, store: CatalogStore, run: dict | None = None) -> Refused:
-    """Record a refused delivery in the catalog and write the department's feedback for it."""
-    from common.checksums import sha256_file
-    from expectations.report import refusal_feedback
-
-    source = Path(refusal.source)
-    readable = source.is_file() and not source.is_symlink()
-    fingerprint = sha256_file(source) if readable else ""
-    folder = paths.refused_dir(resource.table, fingerprint)
-    feedback = refusal_feedback(resource, refusal, folder)
-    store.record_refusal(
-        resource,
-        {
-            "source_file": str(source), "fingerprint": fingerprint, "code": refusal.code, "level": refusal.problem.level.value,
-            "row": refusal.row, "column": refusal.column, "params": {k: _jsonable(v) for k, v in refusal.params.items()},
-            "message_zh": refusal.problem.render("zh", **refusal.params), "message_en": refusal.problem.render("en", **refusal.params),
-            "feedback_path": str(feedback), "produced_by": run,
-        },
-    )
-    return Refused(resource.code, str(source), refusal.code, str(refusal), str(feedback))
-
-
-def _jsonable(value: object) -> object:
-    return value if isinstance(value, (str, int, float, bool, type(None), list, dict)) else str(value)
-
-
 def land_and_validate(resource: Resource, source: Path, paths: Paths | None = None, store: CatalogStore | None = None) -> IngestResult:
-    """The whole per-file flow without Airflow; a refused file is recorded, then re-raised.
-    Under the resource's lock: concurrent runs of one resource take turns."""
+    """The whole per-file flow without Airflow; a refused file is recorded, then re-raised as a
+    RecordedRefusal that carries the record. Under the resource's lock: concurrent runs of one
+    resource take turns."""
     paths = paths or get_paths()
     store = store or open_store(paths.catalog_url)
     with store.resource_lock(resource.code):
         try:
             landed = land_file(resource, source, paths)
         except Refusal as refusal:
-            refuse(resource, refusal, paths, store)
-            raise
+            raise RecordedRefusal(refusal, refuse(resource, refusal, paths, store)) from refusal
         outcome = validate_batch(resource, landed.fingerprint, paths)
         version = record(store, resource, landed, outcome)
     return IngestResult(landed, outcome, version)
@@ -257,23 +222,6 @@ def transform(paths: Paths | None = None, tables: list[str] | None = None):
     return result
 
 
-def changed_tables(context: dict, zone: str) -> list[str] | None:
-    """The tables the previous stage announced as changed in `zone`, in the events that started
-    this run (`kcdata.topology.announce_changes`); None for a run started by hand or by the clock
-    (then: everything)."""
-    from kcdata.topology import changes_name
-
-    prefix = f"{changes_name(zone)}."
-    seen, names = False, set()
-    for asset_events in (context.get("triggering_asset_events") or {}).values():
-        for event in asset_events:
-            name = getattr(getattr(event, "asset", None), "name", "") or ""
-            if name.startswith(prefix):
-                seen = True
-                names.add(name.removeprefix(prefix))
-    return sorted(names) if seen else None
-
-
 def open_views(paths: Paths | None = None, tables: list[str] | None = None) -> dict:
     """The governance stage for every resource (or those of `tables`) that may be opened and has a
     passing version: table -> OpenView, with curated -> open lineage recorded."""
@@ -304,31 +252,10 @@ def open_views(paths: Paths | None = None, tables: list[str] | None = None) -> d
     return built
 
 
-def mart_sources(manifest_path: Path) -> dict[str, set[str]]:
-    """For each model, the validated source tables it reads, following refs through staging."""
-    import json
-
-    manifest = json.loads(manifest_path.read_text())
-    nodes = manifest["nodes"]
-    sources = {k: v["name"] for k, v in manifest.get("sources", {}).items()}
-
-    def walk(node_id: str, seen: set[str]) -> set[str]:
-        if node_id in sources:
-            return {sources[node_id]}
-        if node_id in seen or node_id not in nodes:
-            return set()
-        seen.add(node_id)
-        found: set[str] = set()
-        for parent in nodes[node_id].get("depends_on", {}).get("nodes", []):
-            found |= walk(parent, seen)
-        return found
-
-    return {v["name"]: walk(k, set()) for k, v in nodes.items() if v.get("resource_type") == "model"}
-
-
 def record_curated_lineage(paths: Paths, marts: dict[str, Path]) -> None:
     """validated/<table>/batch=<latest> -> curated/<mart> for every mart built."""
     from catalog.entries import load_catalog
+    from transform.manifest import mart_sources
 
     manifest = paths.dbt_dir / "target" / "manifest.json"
     if not manifest.exists():
@@ -348,41 +275,22 @@ def record_curated_lineage(paths: Paths, marts: dict[str, Path]) -> None:
             store.record_lineage(resource.code, [edge], version.id)
 
 
-def run_link(context: dict) -> dict:
-    """What the catalog keeps of the Airflow run a task belongs to: DAG, run, run type, and the
-    asset events that started it (watcher events name the delivered files)."""
-    dag_run = context.get("dag_run")
-    events = []
-    for asset_events in (context.get("triggering_asset_events") or {}).values():
-        for event in asset_events:
-            events.append({
-                "asset": getattr(getattr(event, "asset", None), "name", None),
-                "id": getattr(event, "id", None),
-                "timestamp": str(getattr(event, "timestamp", "")),
-                "extra": getattr(event, "extra", None) or {},
-            })
-    return {
-        "dag_id": getattr(dag_run, "dag_id", None),
-        "run_id": getattr(dag_run, "run_id", None),
-        "run_type": str(getattr(getattr(dag_run, "run_type", ""), "value", getattr(dag_run, "run_type", ""))),
-        "events": events,
-    }
-
-
-def land_source(resource: Resource, paths: Paths | None = None, run: dict | None = None) -> LandingReport:
+def land_source(
+    resource: Resource, paths: Paths | None = None, run: dict | None = None, *, credentials_for: CredentialsLookup
+) -> LandingReport:
     """What the running system lands for a resource: its marked deliveries (file drop), or a pull of
-    its HTTP API or database, landed like a delivery (unchanged content lands nothing new)."""
+    its HTTP API or database, landed like a delivery (unchanged content lands nothing new).
+    `credentials_for` finds a pulled source's credentials by connection id (the caller knows where)."""
     paths = paths or get_paths()
     if resource.source.kind == "file_drop":
         return land_inbox(resource, paths, marked_only=True, run=run)
-    return pull_and_land(resource, paths, run)
+    return pull_and_land(resource, paths, run, credentials_for=credentials_for)
 
 
-def pull_and_land(resource: Resource, paths: Paths, run: dict | None = None) -> LandingReport:
+def pull_and_land(resource: Resource, paths: Paths, run: dict | None = None, *, credentials_for: CredentialsLookup) -> LandingReport:
     """Pull the source into a file, land it, and only then commit the watermark (a failed landing
     pulls the same rows again next time)."""
     from connectors.pull import commit, pull
-    from kcdata.connections import credentials_for
 
     store = open_store(paths.catalog_url)
     report = LandingReport()

@@ -1,4 +1,4 @@
-"""The README's main job on the running system: deliver the sample files as departments would,
+"""The main job on the running system (docs: Getting started): deliver the sample files as departments would,
 then watch Airflow carry them through the chain (ingest → transform → open view → publish).
 
 Nothing here triggers the chain by hand: the `.ready` markers are the events. Only the demo's
@@ -19,8 +19,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from catalog.model import Resource
 from common.errors import KcdataError
 from common.settings import Paths, get_paths
-from kcdata.airflow_api import AirflowApi, DagRun
-from kcdata.topology import OPEN_VIEW, PUBLISH, TRANSFORM, ingest_dag_id
+from orchestration.airflow_api import AirflowApi, DagRun
+from orchestration.topology import OPEN_VIEW, PUBLISH, TRANSFORM, ingest_dag_id
 
 RECONCILE_SLACK = timedelta(minutes=15)  # how long before the deliveries a run that takes them may have been queued
 
@@ -140,7 +140,7 @@ def watch_chain(client: AirflowApi, tables: list[str], since: datetime, console:
 
 def publish_after_approval(client: AirflowApi, console: Console) -> None:
     """The demo reviewer approves the sample-made versions; then one publish run, as after a real approval."""
-    from kcdata.demo import approve_for_demo
+    from system.demo import approve_for_demo
 
     lines = approve_for_demo()
     for line in lines:
@@ -155,9 +155,9 @@ def publish_after_approval(client: AirflowApi, console: Console) -> None:
 def run_main_job(console: Console, rows: int | None, bad_share: float, seed: int, sample: bool) -> ChainState:
     """Up, deliver, watch, approve and publish; the chain's final state."""
     from catalog.entries import load_catalog
-    from kcdata import system
+    from system import running
 
-    client = system.up(report=lambda m: console.print(m))
+    client = running.up(report=lambda m: console.print(m))
     paths = get_paths()
     since = datetime.now(timezone.utc)
     resources = load_catalog()

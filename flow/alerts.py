@@ -1,4 +1,4 @@
-"""Freshness checks and notification e-mails, wired: catalog + store + notify + Airflow's SMTP settings.
+"""Freshness checks and notification e-mails, wired: catalog + store + notify, sent with the SMTP settings handed in.
 
 - `notify_refused` / `notify_failed`: after an ingest, the department's contact and the bureau hear
   about files refused as a whole and versions held back (the ingest DAG's `notify` task).
@@ -7,17 +7,16 @@
   a new delivery clears it (the `govern__freshness` DAG, `kcdata freshness --check`).
 - `freshness_overview`: every resource's freshness for display (`kcdata catalog list`, `kcdata freshness`).
 
-SMTP comes from Airflow's `[smtp]` configuration (smtp_host, smtp_port, smtp_mail_from,
-smtp_starttls, smtp_ssl, smtp_user, smtp_password, smtp_timeout), i.e. the environment variables
-`AIRFLOW__SMTP__SMTP_HOST`…, and inside Airflow also airflow.cfg. With no host configured, each
-message is logged and skipped: nothing fails for want of a mail server. Every function returns
-what was sent (`notify.messages.Message.to_dict()`: JSON-friendly, fit for XCom).
+Every sending function takes `smtp_settings`: what finds the SMTP settings when there is something
+to send (Airflow's `[smtp]` configuration: orchestration/smtp.py; the flow never reads it). With no
+host configured (None), each message is logged and skipped: nothing fails for want of a mail
+server. Every function returns what was sent (`notify.messages.Message.to_dict()`: JSON-friendly,
+fit for XCom).
 """
 from __future__ import annotations
 
 import logging
-import os
-import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +26,7 @@ from catalog.entries import load_bureau, load_catalog
 from catalog.freshness import Freshness, Status, freshness, utc
 from catalog.model import Resource
 from catalog.store import CatalogStore, open_store
+from common.settings import read_settings
 from notify.mail import MailError, SmtpSettings, send
 from notify.messages import (
     HeldBackNotice,
@@ -40,55 +40,16 @@ from notify.messages import (
 
 log = logging.getLogger("kcdata.alerts")
 
-# What Airflow's config template writes into every airflow.cfg: defaults, not anybody's choice.
-AIRFLOW_TEMPLATE_DEFAULTS = {"smtp_host": "localhost", "smtp_mail_from": "airflow@example.com"}
-
-
-def _smtp_option(key: str) -> str | None:
-    """One [smtp] option: the environment variable Airflow itself reads first, then, when Airflow is
-    already loaded in this process (inside a task), Airflow's configuration, where the template's
-    defaults count as unset. Importing Airflow just for this would cost the CLI seconds."""
-    value = os.environ.get(f"AIRFLOW__SMTP__{key.upper()}")
-    if value is not None or "airflow.configuration" not in sys.modules:
-        return value
-    from airflow.configuration import conf
-
-    value = conf.get("smtp", key, fallback=None)
-    return None if value == AIRFLOW_TEMPLATE_DEFAULTS.get(key) else value
-
-
-def _flag(value: str | None, default: bool) -> bool:
-    return default if value in (None, "") else value.strip().lower() in ("1", "true", "yes", "on")
-
-
-def smtp_settings() -> SmtpSettings | None:
-    """Airflow's [smtp] settings, or None when no SMTP host is configured.
-
-    A host counts as configured when `AIRFLOW__SMTP__SMTP_HOST` is set, or Airflow's configuration
-    names a host other than the `localhost` its template writes by default (to send through a
-    local MTA, set the variable to `localhost` explicitly). Defaults are Airflow's (port 25,
-    STARTTLS on, timeout 30 s); the sender defaults to the bureau's address."""
-    host = _smtp_option("smtp_host")
-    if not host:
-        return None
-    return SmtpSettings(
-        host=host,
-        port=int(_smtp_option("smtp_port") or 25),
-        mail_from=_smtp_option("smtp_mail_from") or load_bureau().email,
-        starttls=_flag(_smtp_option("smtp_starttls"), True),
-        ssl=_flag(_smtp_option("smtp_ssl"), False),
-        user=_smtp_option("smtp_user") or None,
-        password=_smtp_option("smtp_password") or None,
-        timeout=float(_smtp_option("smtp_timeout") or 30),
-    )
+# Finds the SMTP settings when there is something to send; None: no SMTP host configured.
+SmtpLookup = Callable[[], SmtpSettings | None]
 
 
 def web_url() -> str | None:
     """The web app's base URL (`KCDATA_WEB_URL`): when set, e-mails link `<web>/resources/<code>`."""
-    return os.environ.get("KCDATA_WEB_URL") or None
+    return read_settings().web_url
 
 
-def _deliver(messages: list[Message]) -> list[dict]:
+def _deliver(messages: list[Message], smtp_settings: SmtpLookup) -> list[dict]:
     """Send, or log and skip when no SMTP host is configured or the server is unreachable."""
     if not messages:
         return []
@@ -127,16 +88,16 @@ def _refusal_notice(records: list, item: Any) -> RefusalNotice:
     return RefusalNotice(Path(source).name, str(code), message, message, str(_field(item, "feedback_path", "")))
 
 
-def notify_refused(resource: Resource, refused: list, store: CatalogStore | None = None) -> list[dict]:
+def notify_refused(resource: Resource, refused: list, store: CatalogStore | None = None, *, smtp_settings: SmtpLookup) -> list[dict]:
     """E-mail the department's contact and the bureau about files refused as a whole.
 
-    `refused`: kcdata.pipeline.Refused objects or their dicts (from XCom); one e-mail for all."""
+    `refused`: flow.pipeline.Refused objects or their dicts (from XCom); one e-mail for all."""
     if not refused:
         return []
     store = store or open_store()
     records = store.refused_deliveries(resource.code)
     notices = [_refusal_notice(records, item) for item in refused]
-    return _deliver([refused_message(resource, notices, load_bureau(), web_url())])
+    return _deliver([refused_message(resource, notices, load_bureau(), web_url())], smtp_settings)
 
 
 def _held_back_notice(resource: Resource, item: Any, store: CatalogStore) -> HeldBackNotice | None:
@@ -169,10 +130,10 @@ def _landed_at(landed: Any, row: Any) -> datetime | None:
     return value or (row.landed_at if row is not None else None)
 
 
-def notify_failed(resource: Resource, results: list, store: CatalogStore | None = None) -> list[dict]:
+def notify_failed(resource: Resource, results: list, store: CatalogStore | None = None, *, smtp_settings: SmtpLookup) -> list[dict]:
     """E-mail the department's contact and the bureau about versions held back by validation.
 
-    `results`: kcdata.pipeline.IngestResult or expectations.validate.ValidationOutcome objects, or
+    `results`: flow.pipeline.IngestResult or expectations.validate.ValidationOutcome objects, or
     their dicts (from XCom); versions that passed are ignored. One e-mail for all."""
     if not results:
         return []
@@ -180,10 +141,10 @@ def notify_failed(resource: Resource, results: list, store: CatalogStore | None 
     notices = [n for n in (_held_back_notice(resource, item, store) for item in results) if n is not None]
     if not notices:
         return []
-    return _deliver([held_back_message(resource, notices, load_bureau(), web_url())])
+    return _deliver([held_back_message(resource, notices, load_bureau(), web_url())], smtp_settings)
 
 
-def notify_blocked(results: list[dict]) -> list[dict]:
+def notify_blocked(results: list[dict], *, smtp_settings: SmtpLookup) -> list[dict]:
     """E-mail each department whose approved version the leak gate newly blocked (a publish
     run's results, as dicts; a block already told about, same version and same hits, is not
     sent again)."""
@@ -191,7 +152,7 @@ def notify_blocked(results: list[dict]) -> list[dict]:
 
     messages = [blocked_message(get_resource(r["code"]), r.get("version"), r["reasons"], load_bureau(), web_url())
                 for r in results if r["action"] == "blocked" and r.get("news")]
-    return _deliver(messages)
+    return _deliver(messages, smtp_settings)
 
 
 # --- freshness ---------------------------------------------------------------------------------
@@ -201,7 +162,7 @@ def _clock(now: datetime | None) -> datetime:
     return utc(now) if now is not None else datetime.now(timezone.utc)
 
 
-def check_freshness(now: datetime | None = None) -> list[dict]:
+def check_freshness(now: datetime | None = None, *, smtp_settings: SmtpLookup) -> list[dict]:
     """Evaluate every resource at `now` (default: the real time; naive means UTC), record the
     statuses in the catalog store, and send each overdue resource's alert once per overdue period.
 
@@ -225,7 +186,7 @@ def check_freshness(now: datetime | None = None) -> list[dict]:
             claimed.append((r.code, state.due_at, overdue_message(r, state, last.get(r.code), bureau, web)))
     sent: list[dict] = []
     try:
-        sent = _deliver([message for _, _, message in claimed])
+        sent = _deliver([message for _, _, message in claimed], smtp_settings)
     finally:
         done = {m["resource"] for m in sent}
         for code, due_at, _ in claimed:

@@ -1,0 +1,119 @@
+"""Test tiers, set from the fixtures a test uses, never by hand (a pytest plugin of tests/conftest.py).
+
+- `unit`: no service. Libraries run in the test's process on local files (DuckDB, Great
+  Expectations, dbt-duckdb, SQLite, Airflow's DAG files parsed without its metadata DB) and
+  subprocesses that talk to nothing; FastAPI's in-process TestClient is no server either.
+- `integration`: real services the test starts for itself: a throw-away PostgreSQL or MariaDB,
+  an SMTP server, an HTTP server (a stub source, the catalog web), the S3 store (SeaweedFS),
+  Airflow's migrated metadata DB.
+- `system`: the running system (supervisord, PostgreSQL, Redis, Solr, CKAN, Airflow) or a browser.
+
+A test's tier is the highest tier of the fixtures it uses, directly or through other fixtures.
+A fixture that starts a service is listed in SERVICE_FIXTURES; a test that starts a service must
+do it through such a fixture (one asked for with `request.getfixturevalue` is not seen: list the
+fixture that asks). A unit test that opens a TCP connection fails (`unit_tests_stay_offline`).
+"""
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable, Iterator
+
+import pytest
+
+UNIT, INTEGRATION, SYSTEM = "unit", "integration", "system"
+TIERS = (UNIT, INTEGRATION, SYSTEM)  # in rising order: the highest a test needs wins (markers: pyproject.toml)
+
+SERVICE_FIXTURES: dict[str, str] = {
+    # integration: a service of the test's own
+    "airflow_db": INTEGRATION,  # Airflow's metadata DB, migrated; DAG runs through `dag.test`
+    "s3_store": INTEGRATION,  # SeaweedFS (or the S3 store the environment names)
+    "smtp_server": INTEGRATION,  # aiosmtpd on 127.0.0.1, for the session
+    "smtp": INTEGRATION,  # tests/test_freshness_alerts.py: aiosmtpd on 127.0.0.1, for one test
+    "stations_api": INTEGRATION,  # an HTTP JSON source on 127.0.0.1
+    "http_source": INTEGRATION,  # tests/connectors/test_http_api.py: the paginated HTTP API stub
+    "portal_stub": INTEGRATION,  # tests/portal/test_metadata_quality.py: pages and files over HTTP
+    "postgres_server": INTEGRATION,  # a throw-away PostgreSQL cluster (initdb)
+    "mariadb_server": INTEGRATION,  # a throw-away MariaDB server
+    "db": INTEGRATION,  # tests/connectors: either of the two, by parameter (getfixturevalue hides which)
+    "airflow_dag_processor": INTEGRATION,  # tests/test_scale_catalog.py: `airflow dag-processor` on its own DB
+    "throwaway_postgres": INTEGRATION,  # tests/test_concurrency.py: a PostgreSQL cluster on a Unix socket
+    "web_server": INTEGRATION,  # `python -m web` (uvicorn) over the web tests' data
+    "accounts_site": INTEGRATION,  # the same, over the accounts tests' data
+    # system: the running system, or a browser
+    "system": SYSTEM,  # the session's running system (portal, published, ... use it)
+    "celery_system": SYSTEM,  # the running system on the CeleryExecutor
+    "browser": SYSTEM,  # Chromium through Playwright
+}
+
+
+# fixtures that restart the running system with other settings: their modules run after every
+# other module of the system tier, so that the system is restarted (and put back) as late as possible
+RESTARTS_THE_SYSTEM = frozenset({"celery_system"})
+
+
+def tier_of(fixturenames: Iterable[str]) -> str:
+    """The highest tier among the service fixtures in `fixturenames` (unit when there is none)."""
+    found = [SERVICE_FIXTURES[name] for name in fixturenames if name in SERVICE_FIXTURES]
+    return max(found, key=TIERS.index, default=UNIT)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects on the marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its tier, refuse a tier written by hand, and run the tiers in rising
+    order, module by module (a module runs whole, where its highest tier puts it; last, the
+    modules that restart the running system)."""
+    module_tier: dict[str, tuple[int, bool]] = {}
+    for item in items:
+        by_hand = [mark.name for mark in item.iter_markers() if mark.name in TIERS]
+        if by_hand:
+            raise pytest.UsageError(f"{item.nodeid}: tier {by_hand[0]!r} marked by hand; tests/tiers.py sets it from the fixtures")
+        fixturenames = getattr(item, "fixturenames", ())
+        tier = tier_of(fixturenames)
+        item.add_marker(tier)
+        module = item.nodeid.split("::", 1)[0]
+        module_tier[module] = max(module_tier.get(module, (0, False)), (TIERS.index(tier), bool(RESTARTS_THE_SYSTEM & set(fixturenames))))
+    items.sort(key=lambda item: module_tier[item.nodeid.split("::", 1)[0]])  # stable: order within a tier kept
+
+
+def needed_after_this_module(request: pytest.FixtureRequest, fixture: str) -> bool:
+    """Whether a test that runs after this module's tests uses `fixture` (a module fixture that
+    changed a shared service need not put it back for nobody)."""
+    items = request.session.items
+    last = max((i for i, item in enumerate(items) if item.module is request.module), default=len(items))
+    return any(fixture in getattr(item, "fixturenames", ()) for item in items[last + 1:])
+
+
+class ServiceInUnitTest(Exception):
+    """A unit test reached for a network service: it needs a service fixture (tests/tiers.py).
+    Not an OSError, so that code handling unreachable services does not take it for one."""
+
+
+@pytest.fixture(autouse=True)
+def unit_tests_stay_offline(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """In a unit test, a TCP (IPv4/IPv6) connection raises ServiceInUnitTest and fails the test
+    even if the code under test swallowed the error. Unix sockets (asyncio, multiprocessing) stay
+    allowed. Connections made by child processes or by C libraries (libpq) are not seen."""
+    if request.node.get_closest_marker(UNIT) is None:
+        yield
+        return
+    reached: list[str] = []
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def refuse(sock: socket.socket, address: object) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            reached.append(repr(address))
+            raise ServiceInUnitTest(f"a unit test connected to {address!r}: use a service fixture (tests/tiers.py)")
+
+    def connect(sock: socket.socket, address: object) -> None:
+        refuse(sock, address)
+        return real_connect(sock, address)
+
+    def connect_ex(sock: socket.socket, address: object) -> int:
+        refuse(sock, address)
+        return real_connect_ex(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    yield
+    if reached:
+        pytest.fail(f"a unit test connected over TCP to {', '.join(reached)}: it needs a service fixture (tests/tiers.py)")
