@@ -8,6 +8,8 @@ clears it. The `now` parameter moves the clock (for drills and tests); empty mea
 """
 from __future__ import annotations
 
+from typing import Any
+
 import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, Param, task
 
@@ -25,7 +27,7 @@ with DAG(
 ) as dag:
 
     @task
-    def check(**context) -> list[dict]:
+    def check(**context: Any) -> list[dict]:
         """Every resource's freshness; overdue ones marked and alerted once."""
         from datetime import datetime
 

@@ -21,6 +21,8 @@ bureau about refused deliveries and failed versions.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pendulum
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, get_parsing_context, task
 
@@ -38,8 +40,11 @@ from orchestration.topology import (
     validated_asset,
 )
 
+if TYPE_CHECKING:
+    from airflow.sdk import Asset
 
-def _schedule(table: str, kind: str, update_cycle: str):
+
+def _schedule(table: str, kind: str, update_cycle: str) -> CronTriggerTimetable | Asset | AssetOrTimeSchedule:
     if kind != "file_drop":
         return CronTriggerTimetable(pull_cron(update_cycle), timezone="UTC")
     delivered = delivery_asset(table, str((get_paths().inbox / table).absolute()))
@@ -63,7 +68,7 @@ def build_ingest_dag(code: str, table: str, kind: str, update_cycle: str, tags: 
     ) as dag:
 
         @stage_task(outlets=[raw])
-        def land(**context) -> dict:
+        def land(**context: Any) -> dict:
             """Land every complete delivery (or pull the source); refused files are recorded and archived."""
             from catalog.entries import get_resource
             from flow.pipeline import land_source, log_landing
@@ -73,7 +78,7 @@ def build_ingest_dag(code: str, table: str, kind: str, update_cycle: str, tags: 
             return log_landing(land_source(get_resource(code), run=run_link(context), credentials_for=credentials_for)).to_dict()
 
         @stage_task(inlets=[raw], outlets=[asset, changes])
-        def validate(landing: dict, **context) -> list[dict]:
+        def validate(landing: dict[str, Any], **context: Any) -> list[dict]:
             """Validate every pending raw batch, record the versions with this run, describe them on the asset event."""
             from airflow.sdk.exceptions import AirflowSkipException
 

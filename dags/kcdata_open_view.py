@@ -12,6 +12,8 @@ rebuilt view is announced through `kcdata.changes.open`, on which the publish DA
 """
 from __future__ import annotations
 
+from typing import Any
+
 import pendulum
 from airflow.sdk import DAG
 
@@ -35,7 +37,7 @@ with DAG(
     changes = changes_alias("open")
 
     @stage_task(inlets=[current_asset(r.table) for r in _resources], outlets=[*outlets.values(), changes])
-    def open_views(**context) -> dict:
+    def open_views(**context: Any) -> dict:
         """One open view per openable resource with a passing version."""
         from flow.pipeline import open_views as build
         from orchestration.task_context import changed_tables

@@ -17,6 +17,8 @@ password = API token), never from the repository.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import pendulum
 from airflow.sdk import DAG, task
 
@@ -33,7 +35,7 @@ with DAG(
 ) as dag:
 
     @task(retries=2, retry_delay=pendulum.duration(seconds=30))
-    def publish(**context) -> list[dict]:
+    def publish(**context: Any) -> list[dict]:
         """The resources whose open view changed (every resource, for a run by hand or after an
         approval) through the gate; returns what happened to each."""
         from dataclasses import asdict

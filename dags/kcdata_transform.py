@@ -12,6 +12,8 @@ pool: one dbt run at a time, since DuckDB locks its file.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import pendulum
 from airflow.sdk import DAG
 
@@ -45,7 +47,7 @@ with DAG(
     changes = changes_alias("curated/resources")
 
     @stage_task(inlets=[validated_asset(r.table) for r in _resources], outlets=[*outlets.values(), changes], pool=DBT_POOL)
-    def dbt_build(**context) -> dict:
+    def dbt_build(**context: Any) -> dict:
         """dbt build of what the changed resources feed (all, for a run by hand); marts to lake/curated."""
         from flow.pipeline import transform
         from orchestration.task_context import changed_tables

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from catalog.model import Item, ItemType, Resource
 from common.problems import PARAM_CHARS, problem
+from common.sqltext import literal
 
 if TYPE_CHECKING:
     from duckdb import DuckDBPyConnection
@@ -82,7 +83,6 @@ def mask_sql(value: str) -> str:
     """SQL of a personal value as feedback shows it: its first and last character with `*`
     between (only the first when it has three or fewer, none of one) and a note saying it is
     masked; empty stays empty."""
-    from common.sqltext import literal
 
     n = f"length({value})"
     return (
@@ -95,7 +95,6 @@ def mask_sql(value: str) -> str:
 def submitted_value_sql(resource: Resource, value: str = "x.value", column: str = 'x."column"') -> str:
     """SQL of the 提交的值 cell: the value as sent, or for a personal item masked (`mask_sql`), so
     feedback.csv (plain text, outside the encrypted lake) holds none; at most SHOWN_VALUE characters."""
-    from common.sqltext import literal
 
     masked = masked_columns(resource)
     shown = f"CASE WHEN length({value}) > {SHOWN_VALUE} THEN left({value}, {SHOWN_VALUE - 1}) || '…' ELSE {value} END"
@@ -121,7 +120,6 @@ def _looks_like_sql(value: str, lang: str) -> str:
     so the department sees a value from another column rather than a typo. Only a USCC (public)
     has its first foreign character quoted; an ID number is personal."""
     from common.codes import USCC_CHARSET
-    from common.sqltext import literal
     from expectations.coerce import trimmed
 
     v = trimmed(value)
@@ -148,7 +146,7 @@ def _row_param_sql(name: str) -> str:
         return _looks_like_sql("x.value", name[-2:])
     if name == "columns":  # the items' names, capped like any parameter
         return f"CASE WHEN length(x.value) > {PARAM_CHARS} THEN left(x.value, {PARAM_CHARS - 1}) || '…' ELSE x.value END"
-    shape = ", ".join(f"'{r}'" for r in SHAPE_RULES)
+    shape = ", ".join(literal(r) for r in SHAPE_RULES)
     return f'CAST(len(list_distinct([y."column" FOR y IN r._reasons IF y.rule IN ({shape})])) AS VARCHAR)'
 
 
@@ -157,7 +155,7 @@ def _message_sql(text: str) -> str:
     parameters are computed only for the lines whose message has one)."""
     filled = text
     for name in ROW_PARAMS:
-        filled = f"replace({filled}, '{_placeholder(name)}', coalesce({_row_param_sql(name)}, '?'))"
+        filled = f"replace({filled}, {literal(_placeholder(name))}, coalesce({_row_param_sql(name)}, '?'))"
     return f"CASE WHEN contains({text}, '\x1f') THEN {filled} ELSE {text} END"
 
 

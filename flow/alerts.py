@@ -16,7 +16,7 @@ fit for XCom).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +26,7 @@ from catalog.entries import load_bureau, load_catalog
 from catalog.freshness import Freshness, Status, freshness, utc
 from catalog.model import Resource
 from catalog.store import CatalogStore, open_store
+from catalog.tables import RefusedDelivery
 from common.settings import read_settings
 from notify.mail import MailError, SmtpSettings, send
 from notify.messages import (
@@ -49,7 +50,7 @@ def web_url() -> str | None:
     return read_settings().web_url
 
 
-def _deliver(messages: list[Message], smtp_settings: SmtpLookup) -> list[dict]:
+def _deliver(messages: list[Message], smtp_settings: SmtpLookup) -> list[dict[str, Any]]:
     """Send, or log and skip when no SMTP host is configured or the server is unreachable."""
     if not messages:
         return []
@@ -77,7 +78,7 @@ def _field(item: Any, name: str, default: Any = None) -> Any:
     return item.get(name, default) if isinstance(item, dict) else getattr(item, name, default)
 
 
-def _refusal_notice(records: list, item: Any) -> RefusalNotice:
+def _refusal_notice(records: list[RefusedDelivery], item: Any) -> RefusalNotice:
     """The refusal as the catalog recorded it (messages in zh and en), found by file and code."""
     source, code = str(_field(item, "source_file", "")), _field(item, "code")
     record = next((r for r in reversed(records) if r.source_file == source and code in (None, r.code)), None)
@@ -88,7 +89,9 @@ def _refusal_notice(records: list, item: Any) -> RefusalNotice:
     return RefusalNotice(Path(source).name, str(code), message, message, str(_field(item, "feedback_path", "")))
 
 
-def notify_refused(resource: Resource, refused: list, store: CatalogStore | None = None, *, smtp_settings: SmtpLookup) -> list[dict]:
+def notify_refused(
+    resource: Resource, refused: Sequence[object], store: CatalogStore | None = None, *, smtp_settings: SmtpLookup,
+) -> list[dict[str, Any]]:
     """E-mail the department's contact and the bureau about files refused as a whole.
 
     `refused`: flow.pipeline.Refused objects or their dicts (from XCom); one e-mail for all."""
@@ -130,7 +133,9 @@ def _landed_at(landed: Any, row: Any) -> datetime | None:
     return value or (row.landed_at if row is not None else None)
 
 
-def notify_failed(resource: Resource, results: list, store: CatalogStore | None = None, *, smtp_settings: SmtpLookup) -> list[dict]:
+def notify_failed(
+    resource: Resource, results: Sequence[object], store: CatalogStore | None = None, *, smtp_settings: SmtpLookup,
+) -> list[dict[str, Any]]:
     """E-mail the department's contact and the bureau about versions held back by validation.
 
     `results`: flow.pipeline.IngestResult or expectations.validate.ValidationOutcome objects, or
@@ -144,7 +149,7 @@ def notify_failed(resource: Resource, results: list, store: CatalogStore | None 
     return _deliver([held_back_message(resource, notices, load_bureau(), web_url())], smtp_settings)
 
 
-def notify_blocked(results: list[dict], *, smtp_settings: SmtpLookup) -> list[dict]:
+def notify_blocked(results: list[dict[str, Any]], *, smtp_settings: SmtpLookup) -> list[dict[str, Any]]:
     """E-mail each department whose approved version the leak gate newly blocked (a publish
     run's results, as dicts; a block already told about, same version and same hits, is not
     sent again)."""
@@ -162,7 +167,7 @@ def _clock(now: datetime | None) -> datetime:
     return utc(now) if now is not None else datetime.now(timezone.utc)
 
 
-def check_freshness(now: datetime | None = None, *, smtp_settings: SmtpLookup) -> list[dict]:
+def check_freshness(now: datetime | None = None, *, smtp_settings: SmtpLookup) -> list[dict[str, Any]]:
     """Evaluate every resource at `now` (default: the real time; naive means UTC), record the
     statuses in the catalog store, and send each overdue resource's alert once per overdue period.
 
@@ -184,7 +189,7 @@ def check_freshness(now: datetime | None = None, *, smtp_settings: SmtpLookup) -
         overdue.append(r.code)
         if store.claim_overdue_alert(r.code, state.due_at):  # False: this period's alert went out already
             claimed.append((r.code, state.due_at, overdue_message(r, state, last.get(r.code), bureau, web)))
-    sent: list[dict] = []
+    sent: list[dict[str, Any]] = []
     try:
         sent = _deliver([message for _, _, message in claimed], smtp_settings)
     finally:

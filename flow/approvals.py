@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from catalog.accounts import Account, Role
 from catalog.audit import Actor
@@ -131,7 +132,7 @@ class GateStatus:
     """Where a resource stands with the publication gate, for `catalog show` and the resource page."""
 
     reasons: list[str]  # why it is off the portal now (empty: it passes)
-    waived: list[dict]  # leak hits that reviewed exceptions allowed in the newest publish run
+    waived: list[dict[str, Any]]  # leak hits that reviewed exceptions allowed in the newest publish run
     leak_blocked: bool = False
 
     @property
@@ -147,9 +148,10 @@ def gate_status(resource: Resource, store: CatalogStore) -> GateStatus:
 
     decision, latest = gate_decision(store, resource)
     last = gate_records.result(store, resource.code)
-    current = last is not None and latest is not None and last.version == latest.version
     reasons = list(decision.reasons)
-    blocked = not reasons and current and last.action == "blocked"
+    if last is None or latest is None or last.version != latest.version:  # not about the latest version
+        return GateStatus(reasons, [], False)
+    blocked = not reasons and last.action == "blocked"
     if blocked:
         reasons = list(last.reasons)
-    return GateStatus(reasons, list(last.waived) if current else [], blocked)
+    return GateStatus(reasons, list(last.waived), blocked)

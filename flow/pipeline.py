@@ -7,9 +7,10 @@ Publishing (portal) reads the open views; see `publish` in kcdata/cli.py and the
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from catalog.model import DUCKDB_TYPES, Resource
 from catalog.store import CatalogStore, Edge, open_store
@@ -22,6 +23,10 @@ from connectors.pull import Credentials
 from expectations.validate import ValidationOutcome, validate_batch
 from flow.refusal import RecordedRefusal, Refused, refuse
 
+if TYPE_CHECKING:
+    from common.lake import OpenView
+    from transform.runner import TransformResult
+
 log = logging.getLogger("kcdata")
 
 CredentialsLookup = Callable[[str], Credentials]  # connection id -> credentials (Airflow's, in a DAG task)
@@ -33,11 +38,11 @@ class IngestResult:
     outcome: ValidationOutcome
     version: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"landed": self.landed.to_dict(), "outcome": self.outcome.to_dict(), "version": self.version}
 
 
-def schema_of(resource: Resource, landed: LandedBatch) -> list[dict]:
+def schema_of(resource: Resource, landed: LandedBatch) -> list[dict[str, Any]]:
     """The version's schema: every item with its lake type and whether the file carried it."""
     return [
         {
@@ -51,7 +56,9 @@ def schema_of(resource: Resource, landed: LandedBatch) -> list[dict]:
     ]
 
 
-def record(store: CatalogStore, resource: Resource, landed: LandedBatch, outcome: ValidationOutcome, run: dict | None = None) -> int:
+def record(
+    store: CatalogStore, resource: Resource, landed: LandedBatch, outcome: ValidationOutcome, run: dict[str, Any] | None = None,
+) -> int:
     """Write the version and its lineage (source -> raw -> validated / quarantine) to the catalog,
     with the Airflow run that made it (`run`, handed in by the task: orchestration/task_context.py), if any."""
     fp, t, rules = landed.fingerprint, resource.table, outcome.rules
@@ -87,11 +94,13 @@ class LandingReport:
     landed: list[LandedBatch] = field(default_factory=list)
     refused: list[Refused] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"landed": [b.to_dict() for b in self.landed], "refused": [r.to_dict() for r in self.refused]}
 
 
-def land_inbox(resource: Resource, paths: Paths | None = None, marked_only: bool = False, run: dict | None = None) -> LandingReport:
+def land_inbox(
+    resource: Resource, paths: Paths | None = None, marked_only: bool = False, run: dict[str, Any] | None = None,
+) -> LandingReport:
     """Land every delivery waiting in inbox/<table>/ and archive it; a refused file is recorded
     and archived too, and never stops the files after it. `marked_only` (the running system)
     takes only deliveries marked complete (`<file>.ready`), never a file still being copied.
@@ -156,7 +165,7 @@ def log_results(results: list[IngestResult]) -> list[IngestResult]:
     return results
 
 
-def event_extra(code: str, results: list[IngestResult], refused: list[dict]) -> dict:
+def event_extra(code: str, results: list[IngestResult], refused: list[dict[str, Any]]) -> dict[str, Any]:
     """What the validated Asset's event says: counts, versions, held-back and refused files."""
     outcomes = [r.outcome for r in results]
     return {
@@ -174,7 +183,7 @@ def event_extra(code: str, results: list[IngestResult], refused: list[dict]) -> 
 
 
 def validate_landed(
-    resource: Resource, batches: list[LandedBatch | dict], paths: Paths | None = None, run: dict | None = None
+    resource: Resource, batches: Sequence[LandedBatch | dict[str, Any]], paths: Paths | None = None, run: dict[str, Any] | None = None
 ) -> list[IngestResult]:
     """Validate and record landed batches (already-validated ones are no-ops); render their Data Docs.
 
@@ -194,7 +203,7 @@ def validate_landed(
     return out
 
 
-def validate_pending(resource: Resource, paths: Paths | None = None, run: dict | None = None) -> list[IngestResult]:
+def validate_pending(resource: Resource, paths: Paths | None = None, run: dict[str, Any] | None = None) -> list[IngestResult]:
     """Validate and record every pending raw batch (nothing pending: nothing done); Data Docs.
     Under the resource's lock, so what is pending is decided and validated by one run at a time."""
     paths = paths or get_paths()
@@ -203,7 +212,7 @@ def validate_pending(resource: Resource, paths: Paths | None = None, run: dict |
         return validate_landed(resource, pending_batches(resource, paths, store), paths, run)
 
 
-def transform(paths: Paths | None = None, tables: list[str] | None = None):
+def transform(paths: Paths | None = None, tables: list[str] | None = None) -> TransformResult:
     """Run dbt, then record validated -> curated lineage from dbt's own manifest.
 
     With `tables` (the resources whose validated data changed) only what depends on them is built:
@@ -222,7 +231,7 @@ def transform(paths: Paths | None = None, tables: list[str] | None = None):
     return result
 
 
-def open_views(paths: Paths | None = None, tables: list[str] | None = None) -> dict:
+def open_views(paths: Paths | None = None, tables: list[str] | None = None) -> dict[str, OpenView]:
     """The governance stage for every resource (or those of `tables`) that may be opened and has a
     passing version: table -> OpenView, with curated -> open lineage recorded."""
     from catalog.entries import load_catalog
@@ -268,7 +277,9 @@ def record_curated_lineage(paths: Paths, marts: dict[str, Path]) -> None:
         target = paths.uri_of(marts[model])
         for table in tables:
             resource = by_table.get(table)
-            version = store.latest_passing_version(resource.code) if resource else None
+            if resource is None:
+                continue
+            version = store.latest_passing_version(resource.code)
             if version is None:
                 continue
             edge = Edge("transform", lake_uri(Zone.validated, table, version.fingerprint, version.rules), target)
@@ -276,7 +287,7 @@ def record_curated_lineage(paths: Paths, marts: dict[str, Path]) -> None:
 
 
 def land_source(
-    resource: Resource, paths: Paths | None = None, run: dict | None = None, *, credentials_for: CredentialsLookup
+    resource: Resource, paths: Paths | None = None, run: dict[str, Any] | None = None, *, credentials_for: CredentialsLookup
 ) -> LandingReport:
     """What the running system lands for a resource: its marked deliveries (file drop), or a pull of
     its HTTP API or database, landed like a delivery (unchanged content lands nothing new).
@@ -287,7 +298,9 @@ def land_source(
     return pull_and_land(resource, paths, run, credentials_for=credentials_for)
 
 
-def pull_and_land(resource: Resource, paths: Paths, run: dict | None = None, *, credentials_for: CredentialsLookup) -> LandingReport:
+def pull_and_land(
+    resource: Resource, paths: Paths, run: dict[str, Any] | None = None, *, credentials_for: CredentialsLookup,
+) -> LandingReport:
     """Pull the source into a file, land it, and only then commit the watermark (a failed landing
     pulls the same rows again next time)."""
     from connectors.pull import commit, pull
@@ -313,13 +326,13 @@ ON_PORTAL = ("published", "updated", "unchanged")
 BLOCKED = "blocked"  # the leak gate found personal data: nothing of that resource was uploaded
 
 
-def leak_report(results: list[dict]) -> list[str]:
+def leak_report(results: list[dict[str, Any]]) -> list[str]:
     """Why the leak gate blocked resources in one publish run: file, column, rule and count per
     line (never a value); empty when nothing was blocked."""
     return [reason for r in results if r["action"] == BLOCKED for reason in r["reasons"]]
 
 
-def score_metadata(portal_url: str, codes: list[str]) -> list[dict]:
+def score_metadata(portal_url: str, codes: list[str]) -> list[dict[str, Any]]:
     """Score each dataset now on the portal from the portal's own DCAT record and links (MQA-style)
     and record it, so the catalog web shows the score and its trend. A record the portal does not
     serve is reported, not fatal: scoring never blocks publishing."""
@@ -329,7 +342,7 @@ def score_metadata(portal_url: str, codes: list[str]) -> list[dict]:
     from portal.metadata_quality import RecordUnavailable, score_dataset
 
     store = open_store()
-    out = []
+    out: list[dict[str, Any]] = []
     for code in codes:
         resource = get_resource(code)
         try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from catalog.model import Resource
 from catalog.store import CatalogStore
@@ -25,7 +26,7 @@ class Refused:
     message: str
     feedback_path: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -38,7 +39,7 @@ class RecordedRefusal(Refusal):
         self.refused = refused
 
 
-def refuse(resource: Resource, refusal: Refusal, paths: Paths, store: CatalogStore, run: dict | None = None) -> Refused:
+def refuse(resource: Resource, refusal: Refusal, paths: Paths, store: CatalogStore, run: dict[str, Any] | None = None) -> Refused:
     """Record a refused delivery in the catalog and write the department's feedback for it."""
     from common.checksums import sha256_file
 

@@ -1,9 +1,10 @@
 """`kcdata`: everything a data bureau engineer does by hand."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -20,6 +21,7 @@ app = typer.Typer(
 catalog_app = typer.Typer(help="The data-resource catalog (信息资源目录).", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 console = Console(width=None if Console().is_terminal else 160)
+T = TypeVar("T")
 
 
 def _default_keys_file() -> None:
@@ -386,13 +388,13 @@ def catalog_show(code: Annotated[str, typer.Argument(help="resource code or tabl
 
 
 
-def _guarded(command):
+def _guarded(command: Callable[..., T]) -> Callable[..., T]:
     """Every command answers with a message, never a traceback: our errors as they are, anything
     unexpected as one line, with the traceback written to a log file for the bureau."""
     import functools
 
     @functools.wraps(command)
-    def run(*args, **kwargs):
+    def run(*args: Any, **kwargs: Any) -> T:
         import click
 
         try:
@@ -455,4 +457,5 @@ app.command("verify")(_verify)
 
 for _typer in (app, catalog_app, _users_app):
     for _info in _typer.registered_commands:
-        _info.callback = _guarded(_info.callback)
+        if _info.callback is not None:  # every command has one: typer's field is optional
+            _info.callback = _guarded(_info.callback)

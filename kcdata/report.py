@@ -1,7 +1,9 @@
 """What the CLI prints: the catalog, one resource, and the end-of-run summary."""
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -13,8 +15,16 @@ from common.errors import KcdataError
 from common.problems import hide_paths
 from common.settings import get_paths
 
+if TYPE_CHECKING:
+    from catalog.model import Resource
+    from catalog.store import CatalogStore
+    from catalog.tables import VersionRow
+    from flow.pipeline import IngestResult
+    from flow.refusal import Refused
+    from orchestration.airflow_run import DagRunSummary
 
-def delivered(source_file: str, when) -> str:
+
+def delivered(source_file: str, when: datetime) -> str:
     """A delivery as its department knows it: the file's name and when it landed (Beijing time),
     never the inbox path on the server (archived away after landing)."""
     from catalog.freshness import beijing_text
@@ -110,7 +120,7 @@ def print_resource(console: Console, code: str) -> None:
     _print_gate(console, store, resource)
 
 
-def _print_gate(console: Console, store, resource) -> None:
+def _print_gate(console: Console, store: CatalogStore, resource: Resource) -> None:
     """Why the resource is (not) on the portal: the gate's rules and the newest leak-gate outcome."""
     from catalog import gate_records
     from flow.approvals import gate_status
@@ -132,7 +142,7 @@ def _print_gate(console: Console, store, resource) -> None:
         console.print(f"  leak-gate exception #{row.id}: {row.column} / {row.rule} ({label}): {escape(row.reason)}", soft_wrap=True)
 
 
-def _print_problems(console: Console, store, r, versions: list) -> None:
+def _print_problems(console: Console, store: CatalogStore, r: Resource, versions: list[VersionRow]) -> None:
     """Held-back latest version, refused deliveries, columns that drifted."""
     latest = versions[-1] if versions else None
     if latest is not None and not latest.validation_passed:
@@ -194,7 +204,7 @@ def print_publication_summary(console: Console, portal_url: str) -> None:
         console.print(f"  {resource.code} {resource.name}: {state}{why}")
 
 
-def print_ingest_result(console: Console, result) -> None:
+def print_ingest_result(console: Console, result: IngestResult) -> None:
     """One version: its counts, how it ended and why, drift, where the feedback is."""
     o, landed = result.outcome, result.landed
     verdict = "[green]passed[/green]" if o.passed else "[red]held back[/red]"
@@ -212,14 +222,14 @@ def print_ingest_result(console: Console, result) -> None:
         console.print(f"  feedback for the department: {o.feedback_path}")
 
 
-def print_refused(console: Console, refused) -> None:
+def print_refused(console: Console, refused: Refused) -> None:
     """A refused delivery in one paragraph: the file, the place, the reason; and the feedback."""
     message = refused.message.replace(refused.source_file, Path(refused.source_file).name)
     console.print(f"[red]refused:[/red] {escape(hide_paths(message))}")
     console.print(f"  recorded in the catalog; feedback for the department: {refused.feedback_path}")
 
 
-def dag_line(summary) -> str:
+def dag_line(summary: DagRunSummary) -> str:
     """One line per DAG run of the main job; for an ingest DAG, how its versions ended, plainly."""
     from catalog.entries import load_catalog
     from orchestration.topology import INGEST_PREFIX

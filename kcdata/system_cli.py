@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,10 +12,13 @@ from rich.table import Table
 
 from common.errors import KcdataError
 
+if TYPE_CHECKING:
+    from stack.status import StackStatus
+
 console = Console(width=None if Console().is_terminal else 160)
 
 
-def print_status(state) -> None:
+def print_status(state: StackStatus) -> None:
     """One row per service: supervisord's state, pid, port, health, URL and log."""
     table = Table(title=f"kcdata system ({state.home})")
     for col in ("service", "state", "pid", "port", "health", "version", "url", "log"):

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from common.errors import KcdataError
+
+if TYPE_CHECKING:
+    from portal.manifest import Verdict
 
 console = Console(width=None if Console().is_terminal else 160)
 
@@ -61,7 +64,7 @@ def verify(
     raise typer.Exit(1)
 
 
-def _verify_remote(ref: str, key_fingerprint: str | None):
+def _verify_remote(ref: str, key_fingerprint: str | None) -> tuple[Verdict, str]:
     from kcdata.export_cli import portal_url
     from portal.fetch import fetch_dataset, parse_ref
     from portal.manifest import verify_folder

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import requests
 
@@ -47,13 +48,13 @@ class AirflowApi:
             raise KcdataError(f"Airflow at {self.url} refused the sign-in (HTTP {reply.status_code})")
         self._http.headers["Authorization"] = f"Bearer {reply.json()['access_token']}"
 
-    def _get(self, path: str, **params) -> dict:
+    def _get(self, path: str, **params: str | int) -> dict[str, Any]:
         reply = self._request("GET", f"{self.url}/api/v2{path}", params=params)
         if reply.status_code != 200:
             raise KcdataError(f"Airflow GET {path}: HTTP {reply.status_code} {reply.text[:300]}")
         return reply.json()
 
-    def _request(self, method: str, url: str, patience: float = 90.0, **kwargs) -> requests.Response:
+    def _request(self, method: str, url: str, patience: float = 90.0, **kwargs: Any) -> requests.Response:
         """One call; while the api-server restarts (settings changed, supervisord restarting it after
         a crash) connection errors are retried for up to `patience` seconds, and so is a read that
         timed out when the call only reads (a GET changes nothing, so asking again is safe)."""
@@ -88,7 +89,7 @@ class AirflowApi:
 
     def runs(self, dag_id: str = "~", since: datetime | None = None) -> list[DagRun]:
         """Runs of one DAG (or every DAG with "~"), oldest first, queued at or after `since`."""
-        params = {"limit": 1000, "order_by": "run_after"}
+        params: dict[str, str | int] = {"limit": 1000, "order_by": "run_after"}
         if since is not None:
             params["run_after_gte"] = since.astimezone(timezone.utc).isoformat()
         found = self._get(f"/dags/{dag_id}/dagRuns", **params)["dag_runs"]

@@ -7,12 +7,19 @@ each run goes through Airflow's task runner, XCom and asset events.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from common.errors import KcdataError
 from common.settings import PROJECT_ROOT
 from orchestration.airflow_env import configure, migrate_metadata_db
 from orchestration.topology import PUBLISH, pipeline_dag_ids
+
+if TYPE_CHECKING:
+    from airflow.sdk import DAG
+
+    from portal.client import CkanTarget
 
 
 @dataclass
@@ -33,7 +40,7 @@ def load_dags() -> dict:
     return bag.dags
 
 
-def run_dag(dag) -> DagRunSummary:
+def run_dag(dag: DAG) -> DagRunSummary:
     """One DagRun of `dag` via dag.test(); raises when any task fails."""
     run = dag.test()
     tasks = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
@@ -43,7 +50,7 @@ def run_dag(dag) -> DagRunSummary:
     return DagRunSummary(dag.dag_id, state, tasks)
 
 
-def run_pipeline(tables: list[str] | None = None, on_done=None) -> list[DagRunSummary]:
+def run_pipeline(tables: list[str] | None = None, on_done: Callable[[DagRunSummary], object] | None = None) -> list[DagRunSummary]:
     """Every ingest DAG (or those of `tables`), then the transform and open-view DAGs."""
     from catalog.entries import load_catalog
 
@@ -59,7 +66,7 @@ def run_pipeline(tables: list[str] | None = None, on_done=None) -> list[DagRunSu
     return summaries
 
 
-def run_publish(target) -> DagRunSummary:
+def run_publish(target: CkanTarget) -> DagRunSummary:
     """The publish DAG, with CKAN reached through the Airflow connection `kcdata_ckan`, which is
     given to this process only (environment), never written to disk or logged."""
     import json

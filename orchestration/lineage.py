@@ -27,10 +27,13 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common.settings import Paths
 from transform.lineage import JOB_NAMESPACE, dataset_name, transport_config
+
+if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors.base import OperatorLineage
 
 EXTRACTOR = f"{__name__}.AssetLineageExtractor"
 OPERATORS = ["_PythonDecoratedOperator"]  # @task: every task of ours (a classic PythonOperator keeps the provider's extractor)
@@ -104,7 +107,7 @@ def _extractor_class() -> type:
         def get_operator_classnames(cls) -> list[str]:
             return OPERATORS
 
-        def _execute_extraction(self):  # noqa: ANN202 - the provider's OperatorLineage
+        def _execute_extraction(self) -> OperatorLineage:
             lineage = super()._execute_extraction()
             lineage.inputs, lineage.outputs = task_datasets(self.operator)
             if lineage.inputs or lineage.outputs:  # the lineage is known after all

@@ -31,7 +31,7 @@ def _smtp_option(key: str) -> str | None:
 
 
 def _flag(value: str | None, default: bool) -> bool:
-    return default if value in (None, "") else value.strip().lower() in ("1", "true", "yes", "on")
+    return default if value is None or value == "" else value.strip().lower() in ("1", "true", "yes", "on")
 
 
 def smtp_settings() -> SmtpSettings | None:

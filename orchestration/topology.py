@@ -15,8 +15,13 @@ Light: parsed with the DAGs (Airflow's Asset class is imported only when an Asse
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from common.settings import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset, AssetAlias
+    from airflow.sdk.execution_time.context import OutletEventAccessors
 
 INGEST_PREFIX = "ingest__"
 TRANSFORM = "transform__curated"
@@ -82,7 +87,7 @@ def pull_cron(update_cycle: str) -> str:
     return PULL_CRON.get(update_cycle, "17 2 * * *")
 
 
-def delivery_asset(table: str, inbox_folder: str):
+def delivery_asset(table: str, inbox_folder: str) -> Asset:
     """Updated when a department marks a delivery complete in inbox/<table>/ (an AssetWatcher
     on `.ready` markers, see orchestration.delivery_trigger)."""
     from airflow.sdk import Asset, AssetWatcher
@@ -94,39 +99,39 @@ def delivery_asset(table: str, inbox_folder: str):
                  watchers=[AssetWatcher(name=f"kcdata_inbox_{table}", trigger=trigger)])
 
 
-def _asset(zone: str, name: str):
+def _asset(zone: str, name: str) -> Asset:
     from airflow.sdk import Asset
 
     return Asset(name=f"kcdata.{zone.replace('/', '.')}.{name}", uri=f"kcdata://lake/{zone}/{name}", group=f"kcdata-{zone.split('/')[0]}")
 
 
-def raw_asset(table: str):
+def raw_asset(table: str) -> Asset:
     """The raw batches of `table` as sent (written by `land`, read by `validate`): named so that
     lineage events show raw -> validated / quarantine; nothing is scheduled on it."""
     return _asset("raw", table)
 
 
-def validated_asset(table: str):
+def validated_asset(table: str) -> Asset:
     """Updated when a new batch of `table` lands in lake/validated."""
     return _asset("validated", table)
 
 
-def curated_asset(mart: str):
+def curated_asset(mart: str) -> Asset:
     """Updated when dbt rebuilds the mart `mart` in lake/curated."""
     return _asset("curated", mart)
 
 
-def current_asset(table: str):
+def current_asset(table: str) -> Asset:
     """Updated when dbt rebuilds the current rows of `table` (lake/curated/resources)."""
     return _asset("curated/resources", table)
 
 
-def open_asset(table: str):
+def open_asset(table: str) -> Asset:
     """Updated when the open view of `table` is (re)built in lake/open."""
     return _asset("open", table)
 
 
-def changes_alias(zone: str):
+def changes_alias(zone: str) -> AssetAlias:
     """What a stage changed in `zone` (validated, curated/resources, open): the next stage is
     scheduled on this AssetAlias, and a stage announces each table it changed through it
     (`announce_changes`), as an event of that table's `changed_asset`.
@@ -143,7 +148,7 @@ def changes_alias(zone: str):
     return AssetAlias(name=changes_name(zone), group="kcdata-changes")
 
 
-def changed_asset(zone: str, table: str):
+def changed_asset(zone: str, table: str) -> Asset:
     """The signal that `table` changed in `zone` (created by Airflow when first announced)."""
     from airflow.sdk import Asset
 
@@ -154,7 +159,7 @@ def changes_name(zone: str) -> str:
     return f"{CHANGES_PREFIX}{zone.replace('/', '.')}"
 
 
-def announce_changes(outlet_events, zone: str, tables: list[str]) -> None:
+def announce_changes(outlet_events: OutletEventAccessors, zone: str, tables: list[str]) -> None:
     """One event per changed table through the zone's alias (`orchestration.task_context.changed_tables`
     reads them in the next stage); nothing changed, no event, no downstream run."""
     alias = changes_alias(zone)

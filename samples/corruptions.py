@@ -169,10 +169,12 @@ def corrupt_value(kind: str, item: Item, value: str | None, variant: int) -> str
 def _out_of_range(item: Item, variant: int) -> str:
     lo, hi = item.range or (None, None)
     extra = 1 + variant % 7
+    above, bound = (True, hi) if hi is not None else (False, lo)  # past the upper bound, else below the lower
+    assert bound is not None, "an out-of-range value needs a declared range"
     if item.type is ItemType.I:
-        number: float = math.floor(hi) * 10 + extra if hi is not None else math.ceil(lo) - abs(math.ceil(lo)) * 10 - extra
+        number: float = math.floor(bound) * 10 + extra if above else math.ceil(bound) - abs(math.ceil(bound)) * 10 - extra
         return str(int(number))
-    number = hi * 10 + extra if hi is not None else lo - abs(lo) * 10 - extra
+    number = bound * 10 + extra if above else bound - abs(bound) * 10 - extra
     return f"{number:.{int(item.sample.get('decimals', 1))}f}"
 
 

@@ -17,7 +17,12 @@ export PATH="$PWD/.venv/bin:$PATH"
 # --- lint and static checks (each fails the run) ---
 .venv/bin/ruff check .
 .venv/bin/lint-imports --no-cache
-# (more checks go here: the type checker, sqlfluff, the docs site)
+.venv/bin/mypy                # files and strictness: [tool.mypy] in pyproject.toml
+.venv/bin/sqlfluff lint dbt/  # style: .sqlfluff at the root
+# The docs site, strict: a dead internal link or anchor fails the build (htmlproofer, mkdocs.yml).
+docs_site="$(mktemp -d)"
+NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true .venv/bin/mkdocs build --strict --site-dir "$docs_site"
+rm -rf "$docs_site"
 
 # --- tests ---
 exec .venv/bin/python -m pytest -p no:cacheprovider --durations=25 --junitxml=test-reports/junit.xml "$@"

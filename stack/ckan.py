@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 
@@ -43,6 +44,9 @@ from stack.layout import (
 )
 from stack.proc import PortalError, http_json, run, wait_until
 from stack.supervisor import Program, info
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 PLUGINS = (
     "kcdata activity datastore datatables_view image_view text_view "
@@ -464,7 +468,7 @@ def jobs_health(layout: Layout) -> tuple[bool, str | None, str]:
     return False, None, "no RQ worker registered by this process"
 
 
-def _recent_heartbeat(client, within: float = 120) -> bool:
+def _recent_heartbeat(client: Redis, within: float = 120) -> bool:
     """Whether some RQ worker key was refreshed by its heartbeat lately (RQ rewrites it even after
     Redis lost the worker's registration)."""
     from datetime import datetime, timezone

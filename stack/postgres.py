@@ -43,8 +43,8 @@ def _superuser() -> str:
 
 def _as_pg(cmd: Sequence[str | Path]) -> list[str]:
     """Run as the `postgres` OS user when we are root (PostgreSQL will not run as root)."""
-    cmd = [str(c) for c in cmd]
-    return ["runuser", "-u", _OS_USER, "--", *cmd] if is_root() else cmd
+    args = [str(c) for c in cmd]
+    return ["runuser", "-u", _OS_USER, "--", *args] if is_root() else args
 
 
 def _own(path: Path) -> None:

@@ -18,10 +18,13 @@ import time
 import xmlrpc.client
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stack.layout import Layout
 from stack.proc import PortalError, run, tail
+
+if TYPE_CHECKING:
+    import http.client
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ class _UnixTransport(xmlrpc.client.Transport):
         super().__init__()
         self._socket_path = str(socket_path)
 
-    def make_connection(self, host):  # noqa: ANN001 - xmlrpc's signature
+    def make_connection(self, host: object) -> http.client.HTTPConnection:  # xmlrpc's signature
         import http.client
         import socket
 

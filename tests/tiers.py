@@ -11,12 +11,13 @@
 A test's tier is the highest tier of the fixtures it uses, directly or through other fixtures.
 A fixture that starts a service is listed in SERVICE_FIXTURES; a test that starts a service must
 do it through such a fixture (one asked for with `request.getfixturevalue` is not seen: list the
-fixture that asks). A unit test that opens a TCP connection fails (`unit_tests_stay_offline`).
+fixture that asks). In a unit test every TCP connection is refused (`unit_tests_stay_offline`).
 """
 from __future__ import annotations
 
+import errno
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import pytest
 
@@ -83,37 +84,32 @@ def needed_after_this_module(request: pytest.FixtureRequest, fixture: str) -> bo
     return any(fixture in getattr(item, "fixturenames", ()) for item in items[last + 1:])
 
 
-class ServiceInUnitTest(Exception):
-    """A unit test reached for a network service: it needs a service fixture (tests/tiers.py).
-    Not an OSError, so that code handling unreachable services does not take it for one."""
+class NoNetworkInUnitTests(ConnectionRefusedError):
+    """What a unit test gets for a TCP connection: refused, naming the rule. A ConnectionRefusedError,
+    so that code probing for an optional service (`is a system running here?`) sees none and the
+    test stays the same whether or not one runs on the machine; a test that needs the service fails
+    with this message."""
 
 
 @pytest.fixture(autouse=True)
-def unit_tests_stay_offline(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """In a unit test, a TCP (IPv4/IPv6) connection raises ServiceInUnitTest and fails the test
-    even if the code under test swallowed the error. Unix sockets (asyncio, multiprocessing) stay
-    allowed. Connections made by child processes or by C libraries (libpq) are not seen."""
+def unit_tests_stay_offline(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a unit test, every TCP (IPv4/IPv6) connection is refused without being tried. Unix
+    sockets (asyncio, multiprocessing) stay allowed. Not seen: connections made by child processes
+    or by C libraries (libpq)."""
     if request.node.get_closest_marker(UNIT) is None:
-        yield
         return
-    reached: list[str] = []
     real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
 
-    def refuse(sock: socket.socket, address: object) -> None:
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            reached.append(repr(address))
-            raise ServiceInUnitTest(f"a unit test connected to {address!r}: use a service fixture (tests/tiers.py)")
-
     def connect(sock: socket.socket, address: object) -> None:
-        refuse(sock, address)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            raise NoNetworkInUnitTests(errno.ECONNREFUSED, f"{request.node.nodeid} is a unit test (no service fixture, tests/tiers.py): "
+                                                           f"no TCP connection to {address!r}")
         return real_connect(sock, address)
 
     def connect_ex(sock: socket.socket, address: object) -> int:
-        refuse(sock, address)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            return errno.ECONNREFUSED
         return real_connect_ex(sock, address)
 
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
-    yield
-    if reached:
-        pytest.fail(f"a unit test connected over TCP to {', '.join(reached)}: it needs a service fixture (tests/tiers.py)")

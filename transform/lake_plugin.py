@@ -18,11 +18,14 @@ A batch left out and read anyway would fail loudly (DuckDB cannot read it), neve
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 
 from common.settings import read_settings
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
 
 INDEX = "kcdata_encrypted_batches"
 PREFIX = "kcdata_decrypted_"
@@ -67,14 +70,14 @@ class Plugin(BasePlugin):
             self._registered = (f"create or replace temp view {INDEX} as {body}", objects)
         return self._registered
 
-    def _register(self, con) -> None:
+    def _register(self, con: DuckDBPyConnection) -> None:
         index, objects = self._objects()
         con.execute(index)
         for name, value in objects.items():
             con.register(name, value)
 
-    def configure_connection(self, conn) -> None:
+    def configure_connection(self, conn: DuckDBPyConnection) -> None:
         self._register(conn)
 
-    def configure_cursor(self, cursor) -> None:
+    def configure_cursor(self, cursor: DuckDBPyConnection) -> None:
         self._register(cursor)

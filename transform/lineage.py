@@ -32,11 +32,14 @@ import logging
 import os
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from common.lake import Zone, lake_uri
 from common.settings import Paths, read_settings
+
+if TYPE_CHECKING:
+    from openlineage.client.event_v2 import RunEvent
 
 log = logging.getLogger("kcdata.lineage")
 
@@ -130,11 +133,13 @@ def _processor_class() -> type:
     class LakeNamedProcessor(DbtLocalArtifactProcessor):
         """Every dataset name the processor makes goes through `extract_dataset_data`: rename there."""
 
-        def __init__(self, *args, lake_names: dict[str, tuple[str, str]], **kwargs) -> None:
+        def __init__(self, *args: Any, lake_names: dict[str, tuple[str, str]], **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.lake_names = lake_names
 
-        def extract_dataset_data(self, node, assertions, has_facets=False):  # noqa: ANN001 - dbt-ol's signature
+        def extract_dataset_data(  # dbt-ol's signature
+            self, node: Any, assertions: Any, has_facets: bool = False,
+        ) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
             namespace, name, facets, input_facets = super().extract_dataset_data(node, assertions, has_facets)
             lake = self.lake_names.get(node.metadata_node.get("unique_id", ""))
             if lake is None:
@@ -151,7 +156,7 @@ def _run_datasets(events: list) -> tuple[list, list]:
     """What the run read from the lake (and did not itself write), and what it wrote there."""
     from openlineage.client.event_v2 import InputDataset, OutputDataset
 
-    def lake(d) -> bool:  # noqa: ANN001
+    def lake(d: InputDataset | OutputDataset) -> bool:
         return d.namespace == LAKE_NAMESPACE or d.namespace == "file"
 
     models = [e for e in events if e.eventType.value == "COMPLETE" and e.outputs]
@@ -160,7 +165,7 @@ def _run_datasets(events: list) -> tuple[list, list]:
     return [InputDataset(namespace=n, name=m) for n, m in sorted(read)], [OutputDataset(namespace=n, name=m) for n, m in sorted(written)]
 
 
-def _root_of(parent, start) -> tuple[str, str, str]:  # noqa: ANN001
+def _root_of(parent: Any, start: RunEvent) -> tuple[str, str, str]:
     """(run id, job name, job namespace) of the root run, as dbt-ol stitches orchestrator -> run -> node."""
     if parent is None:
         return start.run.runId, start.job.name, start.job.namespace

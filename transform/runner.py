@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from catalog.model import Resource
 from common.errors import KcdataError
@@ -25,6 +26,10 @@ from common.settings import Paths, get_paths
 from transform.lineage import emit_dbt_run, external_location
 from transform.project import assemble_project
 from transform.selection import TABLES_ENV, built_nodes, plan, record_built
+
+if TYPE_CHECKING:
+    from dbt.cli.main import dbtRunnerResult
+    from dbt_common.events.base_types import EventMsg
 
 
 @dataclass
@@ -78,7 +83,7 @@ def _close_duckdb() -> None:
                 pass
 
 
-def _failures(result) -> list[str]:
+def _failures(result: dbtRunnerResult) -> list[str]:
     """`node [status]: message` for every node of a dbt result that errored or failed."""
     lines, skipped = [], 0
     for r in getattr(getattr(result, "result", None), "results", None) or []:
@@ -95,7 +100,7 @@ def _failures(result) -> list[str]:
     return lines
 
 
-def _built_marts(res, curated: Path) -> dict[str, Path]:
+def _built_marts(res: dbtRunnerResult, curated: Path) -> dict[str, Path]:
     """Model name -> Parquet file for every external-materialised model this run built."""
     marts: dict[str, Path] = {}
     for r in res.result.results:
@@ -201,25 +206,25 @@ def _newer(path: Path, since: float) -> bool:
     return path.exists() and path.stat().st_mtime >= since
 
 
-def _succeeded(res) -> set[str]:
+def _succeeded(res: dbtRunnerResult) -> set[str]:
     """unique_ids of the models and seeds built and unit tests passed in a dbt result."""
-    done = set()
+    done: set[str] = set()
     for r in getattr(getattr(res, "result", None), "results", None) or []:
         node = getattr(r, "node", None)
         status = str(getattr(r.status, "value", r.status)).lower()
         kind = getattr(getattr(node, "resource_type", None), "value", "")
         if (kind in ("model", "seed") and status == "success") or (kind == "unit_test" and status == "pass"):
-            done.add(node.unique_id)
+            done.add(r.node.unique_id)  # a kind was found: the node is there
     return done
 
 
 _PARSE_EVENTS = ("UnableToPartialParse", "PartialParsingNotEnabled", "PartialParsingEnabled", "PartialParsingSkipParsing")
 
 
-def _parse_watcher(seen: list[str]):
+def _parse_watcher(seen: list[str]) -> Callable[[EventMsg], None]:
     """A dbtRunner callback keeping dbt's own events about reusing its saved parse."""
 
-    def callback(event) -> None:  # noqa: ANN001 - dbt's EventMsg
+    def callback(event: EventMsg) -> None:
         name = event.info.name
         if name == "UnableToPartialParse":
             seen.append(f"full: {event.data.reason}")

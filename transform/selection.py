@@ -81,8 +81,9 @@ def plan(manifest: dict, tables: Iterable[str], built: set[str], curated: Path) 
     nodes = manifest.get("nodes", {})
     by_name = {n["name"]: uid for uid, n in nodes.items() if n.get("resource_type") in BUILDABLE}
     child_map, parent_map = manifest.get("child_map", {}), manifest.get("parent_map", {})
-    start = [by_name.get(f"stg_{t}") for t in tables]
-    if None in start:
+    found = [by_name.get(f"stg_{t}") for t in tables]
+    start = [uid for uid in found if uid is not None]
+    if len(start) < len(found):
         return None  # a resource the last run did not know: the project changed
 
     def buildable(uid: str) -> bool:

@@ -145,7 +145,7 @@ def install(app: FastAPI) -> None:
         account = await run_in_threadpool(session_account, get_store(), token) if token else None
         request.state.account = account
         new_anonymous = None
-        if account is not None:
+        if account is not None and token:  # an account comes from a session token
             request.state.csrf_token = _session_csrf(token)
         else:
             cookie = request.cookies.get(CSRF_COOKIE)

@@ -80,8 +80,8 @@ def lineage_graph(resource: Resource, edges: list[LineageEdge], versions: list[V
         ckan = node("ckan:" + publication.ckan_name, "ckan", f"CKAN · {publication.ckan_name}", publication.url)
         published = next((v for v in versions if v.version == publication.version), None)
         opened = [n for n in nodes.values() if n["stage"] == "open"]
-        source = next((n["id"] for n in opened if published is not None and f"batch={published.fingerprint[:16]}" in n["id"]), None)
-        source = source or (opened[-1]["id"] if opened else department)
+        found = next((n["id"] for n in opened if published is not None and f"batch={published.fingerprint[:16]}" in n["id"]), None)
+        source = found or (opened[-1]["id"] if opened else department)
         links.append({"source": source, "target": ckan, "step": "publish"})
     links = [dict(t) for t in {tuple(sorted(link.items())) for link in links}]
     _place(nodes)

@@ -117,7 +117,7 @@ def dictionary(resource: Resource) -> list[dict]:
             "required": i.required, "unique": i.unique, "key": i.code in resource.key,
             "sensitivity": i.sensitivity_label, "personal": i.maybe_personal,
             "treatment": i.treatment_label, "treated": i.effective_treatment is None or i.effective_treatment != KEEP,
-            "published_type": TYPE_LABELS[i.output_type.value] if i.output_type not in (None, i.type) else "",
+            "published_type": TYPE_LABELS[i.output_type.value] if i.output_type is not None and i.output_type != i.type else "",
             "rules": item_rules(i), "derived": i.derived, "description": i.description, "aliases": i.aliases,
         }
         for i in resource.items

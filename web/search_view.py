@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from web.catalog_state import Snapshot
 from web.search import SearchIndex, SearchResult, clean_selection
+
+if TYPE_CHECKING:
+    from starlette.datastructures import QueryParams
 
 MAX_QUERY_LENGTH = 200
 
@@ -21,7 +25,7 @@ class SearchParams:
     page: int
 
     @classmethod
-    def from_query(cls, params, index: SearchIndex) -> SearchParams:  # params: starlette QueryParams
+    def from_query(cls, params: QueryParams, index: SearchIndex) -> SearchParams:
         """Read ?q=, ?page= and facet keys (repeated for OR: ?grade=一般&grade=重要); junk is ignored."""
         query = (params.get("q") or "").strip()[:MAX_QUERY_LENGTH]
         try:

@@ -81,9 +81,10 @@ class _Type:
     child: _Type | None = None  # a list's items
 
     @classmethod
-    def of(cls, kind: DuckDBPyType) -> _Type:  # kind.children and kind.child are DuckDB's for these ids
+    def of(cls, kind: DuckDBPyType) -> _Type:
         if kind.id == "struct":
-            return cls(kind.id, str(kind), tuple((name, cls.of(t)) for name, t in kind.children))
+            # a struct's children are types (a DECIMAL's are its width and scale)
+            return cls(kind.id, str(kind), tuple((name, cls.of(t)) for name, t in kind.children))  # type: ignore[arg-type]
         return cls(kind.id, str(kind), child=cls.of(kind.child) if kind.id == "list" else None)
 
 

@@ -78,7 +78,10 @@ def coerced(kind: ItemType, text: str) -> bool:
 
 
 def floor_accepts(kind: ItemType, text: str) -> bool:
-    return duckdb.execute(f"SELECT {floor_typed(kind.value, 't')} FROM (SELECT ?::VARCHAR AS t)", [text]).fetchone()[0] is not None
+    """Whether the benchmark's floor types the cell (a connection of its own: DuckDB's shared default one
+    would keep an unfinished result for the next test to trip over)."""
+    with duckdb.connect() as con:
+        return con.execute(f"SELECT {floor_typed(kind.value, 't')} FROM (SELECT ?::VARCHAR AS t)", [text]).fetchone()[0] is not None
 
 
 def writer_types(kind: ItemType, text: str) -> bool:

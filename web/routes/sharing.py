@@ -2,7 +2,9 @@
 resource of another department, and the provider's reviewer approves, refuses or revokes."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -15,6 +17,10 @@ from catalog.model import Resource
 from common.errors import KcdataError
 from web.auth import SignedIn, client_address, flash, get_store
 from web.templates import templates
+
+if TYPE_CHECKING:
+    from catalog.store import CatalogStore
+    from catalog.tables import SharingRequestRow
 
 router = APIRouter()
 DEFAULT_PERIOD = timedelta(days=90)  # what the request form proposes
@@ -89,7 +95,8 @@ async def make_request(
 async def decide(
     request: Request, request_id: int, step: str, account: SignedIn, reason: str = Form(""),
 ) -> Response:
-    steps = {"approve": sharing.approve, "refuse": sharing.refuse, "revoke": sharing.revoke}
+    steps: dict[str, Callable[[CatalogStore, Account, int, str, str], SharingRequestRow]] = {
+        "approve": sharing.approve, "refuse": sharing.refuse, "revoke": sharing.revoke}
     if step not in steps:
         raise HTTPException(404, "没有这个操作 No such action.")
     try:
