@@ -39,7 +39,7 @@ class Deadline:
 
 H, D = timedelta(hours=1), timedelta(days=1)
 
-# The deadlines per update cycle: period + grace after the last delivery. Documented in the README.
+# The deadlines per update cycle: period + grace after the last delivery. Documented in docs/departments/deadlines.md.
 DEADLINES: dict[UpdateCycle, Deadline] = {
     UpdateCycle.realtime: Deadline(1 * H, 1 * H, "real-time"),  # a live feed silent for 2 h
     UpdateCycle.daily: Deadline(1 * D, 6 * H, "daily"),

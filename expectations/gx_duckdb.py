@@ -17,7 +17,7 @@ which fails as soon as GX changes them, so the shim is revisited on every GX upg
 
 The upstream fix is to add `GXSqlDialect.DUCKDB` to GX's dialect enum, to the persisted-connection
 dialects and to `get_dialect_regex_expression`, and to build the compound index query from its
-own subquery; the README's "Validation on DuckDB" says so too.
+own subquery; docs/concepts/validation.md ("Validation on DuckDB") says so too.
 
 The data GX validates lives in a DuckDB in-memory database named by DATABASE_URL: DuckDB shares a
 named in-memory database between the connections of one process, so the validator's connection

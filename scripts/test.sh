@@ -7,7 +7,7 @@
 #   scripts/test.sh -m unit          # no service, under 3 minutes
 #   scripts/test.sh -m integration   # services the tests start themselves
 #   scripts/test.sh -m system        # the running system and a browser
-# Every run prints the 25 slowest tests and keeps a JUnit XML report in test-reports/junit.xml.
+# Every run prints the 25 slowest tests and keeps a JUnit XML report in test-reports/.
 # pytest exits 5 when it collects no test: that fails too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,4 +25,26 @@ NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true .venv/bin/mkdocs build --str
 rm -rf "$docs_site"
 
 # --- tests ---
-exec .venv/bin/python -m pytest -p no:cacheprovider --durations=25 --junitxml=test-reports/junit.xml "$@"
+# The unit tier shares nothing, so it runs on every core (pytest-xdist); the integration and system
+# tiers share services started once per session, so they run in one process, in order. Without a
+# `-m`, both runs happen, each printing its 25 slowest tests and keeping its JUnit XML report.
+pytest_run() {  # pytest_run <report name> <pytest args...>; "no tests collected" (5) is left to the caller
+  local name=$1; shift
+  local rc=0
+  .venv/bin/python -m pytest -p no:cacheprovider --durations=25 --junitxml="test-reports/$name.xml" "$@" || rc=$?
+  return "$rc"
+}
+on_every_core=(-n "$(nproc)" --dist worksteal)
+case " $* " in
+  *" -m unit "*) pytest_run unit "${on_every_core[@]}" "$@"; exit ;;  # (set -e: a failing run exits with its code)
+  *" -m "*) pytest_run selected "$@"; exit ;;
+esac
+unit=0; rest=0
+pytest_run unit -m unit "${on_every_core[@]}" "$@" || unit=$?
+pytest_run services -m "not unit" "$@" || rest=$?
+echo "unit tier: pytest exit $unit; integration and system tiers: pytest exit $rest" >&2
+# 5 is "no tests collected": fine for one half of a selection (a folder of unit tests only), not for both
+if [ "$unit" -eq 5 ] && [ "$rest" -eq 5 ]; then exit 5; fi
+for rc in "$unit" "$rest"; do
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then exit "$rc"; fi
+done

@@ -128,7 +128,7 @@ def environment(layout: Layout, service: str | None = None) -> dict[str, str]:
 def parse_interval(settings: dict[str, str]) -> str:
     """Seconds between two parses of a DAG file: 5 by default, so that a catalog edit shows at once;
     `KCDATA_PARSE_INTERVAL` raises it for a big catalog, whose ingest file costs ~2.5 ms of CPU per
-    resource at every parse (README, *Scale*)."""
+    resource at every parse (docs/engineers/scale-out.md)."""
     value = (settings.get(PARSE_INTERVAL) or str(DEFAULT_PARSE_INTERVAL)).strip()
     if not value.isdigit() or int(value) < 1:
         raise PortalError(f"{PARSE_INTERVAL}={value!r}: give the seconds between two parses of a DAG file, e.g. 60")

@@ -63,7 +63,7 @@ JOBS = "ckan-jobs"  # the supervisord program of CKAN's background jobs worker
 # requests while one waits. Threads (gthread), not sync workers: nothing buffers in front of CKAN
 # here (no nginx), so a slow client or a large download would hold a sync worker for its whole
 # duration, and a sync worker is killed after --timeout even while a long publish upload or
-# DataStore load is legitimately running. Measured: README, "The portal under load".
+# DataStore load is legitimately running. Measured: bench/README.md, "The portal under load".
 WORKERS = 4
 THREADS = 4
 TIMEOUT_S = 120  # a worker silent this long is restarted (gthread: the worker loop, not a request)

@@ -85,13 +85,17 @@ def _save_settings(layout: Layout, settings: dict[str, str] | None) -> None:
         sec.save(layout.system_env, settings)
 
 
-def _up(layout: Layout, report: Report, settings: dict[str, str] | None) -> StackStatus:
-    t0 = time.monotonic()
+def _install(layout: Layout) -> list[str]:
+    """The state folders, and the Debian packages the services need; returns the packages installed."""
     for folder in (layout.home, layout.logs, layout.run):
         folder.mkdir(parents=True, exist_ok=True)
     os.chmod(layout.home, 0o755)  # the postgres user must reach pg/ and run/pg inside
+    return packages.ensure(layout)
 
-    installed = packages.ensure(layout)
+
+def _up(layout: Layout, report: Report, settings: dict[str, str] | None) -> StackStatus:
+    t0 = time.monotonic()
+    installed = _install(layout)
     if installed:
         report(f"installed Debian packages: {' '.join(installed)}")
     secrets = sec.ensure(layout.secrets_file, sec.PG_CKAN_PASSWORD, sec.PG_DATASTORE_PASSWORD, sec.PG_CATALOG_PASSWORD,
@@ -168,6 +172,8 @@ def ensure_s3(layout: Layout | None = None, report: Report = _quiet) -> dict[str
     the AWS variables a client needs; `down()` stops it with the rest."""
     layout = layout or get_layout()
     with _exclusive(layout, report):
+        # supervisord's configuration names every service: on a fresh machine, their packages first
+        _note(report, bool(_install(layout)), "Debian packages: installed")
         seaweedfs.ensure_credentials(layout)
         supervisor.write_config(layout, programs(layout))
         _note(report, supervisor.ensure_running(layout), "supervisord: started")
@@ -192,6 +198,10 @@ def down(layout: Layout | None = None, report: Report = _quiet) -> StackStatus:
 def status(layout: Layout | None = None) -> StackStatus:
     """Each service: supervisord's state and pid, and whether it answers (health), its URL and log."""
     layout = layout or get_layout()
+    try:
+        wanted = programs(layout)
+    except PortalError:  # a service not installed yet (a fresh machine): nothing of the system runs
+        return StackStatus(home=layout.home)
     procs = supervisor.info(layout)
     checks = {"postgres": lambda: postgres.health(layout), "redis": lambda: redis.health(layout),
               "solr": lambda: solr.health(layout), "ckan": lambda: ckan.health(layout),
@@ -203,7 +213,7 @@ def status(layout: Layout | None = None) -> StackStatus:
             "airflow-api-server": airflow_url(), seaweedfs.NAME: seaweedfs.endpoint(),
             web.NAME: web.web_url()}
     out = []
-    for program in programs(layout):
+    for program in wanted:
         proc = procs.get(program.name, {})
         state = proc.get("statename", "STOPPED" if procs else "supervisord down")
         healthy, version, detail = False, None, ""

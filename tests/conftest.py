@@ -304,6 +304,32 @@ def browser():
 
 
 @pytest.fixture
+def processes():
+    """`processes(*commands, timeout=...)`: programs of ours (`kcdata` commands, the benchmark) started
+    at the same moment as processes of their own, each answered with its CompletedProcess (output
+    merged). Whole programs racing for the store's locks: the integration tier (tests/tiers.py).
+    Any still running at the end of the test is killed."""
+    import subprocess
+
+    started: list[subprocess.Popen] = []
+
+    def run_at_once(*commands: list[str], timeout: float = 900, cwd: Path | None = None) -> list[subprocess.CompletedProcess]:
+        env = {**os.environ, "COLUMNS": "200", "GX_ANALYTICS_ENABLED": "False"}
+        procs = [subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 for command in commands]
+        started.extend(procs)
+        outputs = [proc.communicate(timeout=timeout)[0] for proc in procs]
+        return [subprocess.CompletedProcess(command, proc.returncode, output)
+                for command, proc, output in zip(commands, procs, outputs, strict=True)]
+
+    yield run_at_once
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
 def mark_delivered():
     """`mark_delivered(inbox)`: the `.ready` marker beside every waiting file, as departments do."""
     return _mark_delivered

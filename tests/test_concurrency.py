@@ -45,20 +45,10 @@ def _sample(code: str, folder: Path, seed: int) -> Sent:
     return Sent(code, result.path, result.rows, sha256_file(result.path))
 
 
-def _ingest_at_once(*jobs: tuple[str, Path]) -> list[subprocess.CompletedProcess]:
-    """Start one `kcdata ingest CODE FILE` process per job at the same moment; wait for all."""
-    env = {**os.environ, "COLUMNS": "200", "GX_ANALYTICS_ENABLED": "False"}
-    procs = [
-        subprocess.Popen(
-            [str(KCDATA), "ingest", code, str(path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        for code, path in jobs
-    ]
-    out = []
-    for proc, job in zip(procs, jobs, strict=True):
-        stdout, _ = proc.communicate(timeout=900)
-        out.append(subprocess.CompletedProcess(list(job), proc.returncode, stdout))
-    return out
+def _ingest_at_once(processes, *jobs: tuple[str, Path]) -> list[subprocess.CompletedProcess]:
+    """One `kcdata ingest CODE FILE` process per job, started at the same moment; waits for all."""
+    results = processes(*[[str(KCDATA), "ingest", code, str(path)] for code, path in jobs])
+    return [subprocess.CompletedProcess(list(job), r.returncode, r.stdout) for job, r in zip(jobs, results, strict=True)]
 
 
 def _answered(results: list[subprocess.CompletedProcess]) -> None:
@@ -90,28 +80,28 @@ def _accounted(store: CatalogStore, sent: list[Sent]) -> None:
             assert (accepted, quarantined) == (v.rows_accepted, v.rows_quarantined)
 
 
-def test_same_resource_two_files_at_once_twice(lake, tmp_path):
+def test_same_resource_two_files_at_once_twice(lake, tmp_path, processes):
     sent: list[Sent] = []
     for round_ in (1, 2):
         pair = [_sample(SAME, tmp_path / f"r{round_}-{n}", seed=1000 * round_ + n) for n in (1, 2)]
         assert pair[0].fingerprint != pair[1].fingerprint
-        _answered(_ingest_at_once(*[(s.code, s.path) for s in pair]))
+        _answered(_ingest_at_once(processes, *[(s.code, s.path) for s in pair]))
         sent += pair
     _accounted(CatalogStore(lake.catalog_url), sent)
 
 
-def test_three_resources_at_once_into_a_fresh_catalog(lake, tmp_path):
+def test_three_resources_at_once_into_a_fresh_catalog(lake, tmp_path, processes):
     assert not (lake.lake / "catalog.db").exists()
     sent = [_sample(code, tmp_path / code, seed=7) for code in THREE]
-    _answered(_ingest_at_once(*[(s.code, s.path) for s in sent]))
+    _answered(_ingest_at_once(processes, *[(s.code, s.path) for s in sent]))
     store = CatalogStore(lake.catalog_url)
     assert {row.code for row, version in store.resources() if version is not None} == set(THREE)
     _accounted(store, sent)
 
 
-def test_same_file_by_two_processes_is_one_version(lake, tmp_path):
+def test_same_file_by_two_processes_is_one_version(lake, tmp_path, processes):
     one = _sample(SAME, tmp_path / "one", seed=11)
-    results = _ingest_at_once((one.code, one.path), (one.code, one.path))
+    results = _ingest_at_once(processes, (one.code, one.path), (one.code, one.path))
     _answered(results)
     assert [r.returncode for r in results] == [0, 0], [r.stdout for r in results]
     _accounted(CatalogStore(lake.catalog_url), [one])
@@ -223,9 +213,9 @@ def postgres_catalog(throwaway_postgres, lake, monkeypatch) -> str:
     return url
 
 
-def test_three_resources_at_once_into_a_fresh_postgresql_catalog(postgres_catalog, lake, tmp_path):
+def test_three_resources_at_once_into_a_fresh_postgresql_catalog(postgres_catalog, lake, tmp_path, processes):
     sent = [_sample(code, tmp_path / code, seed=7) for code in THREE]
-    _answered(_ingest_at_once(*[(s.code, s.path) for s in sent]))
+    _answered(_ingest_at_once(processes, *[(s.code, s.path) for s in sent]))
     store = CatalogStore(postgres_catalog)
     assert {row.code for row, version in store.resources() if version is not None} == set(THREE)
     _accounted(store, sent)

@@ -2,7 +2,7 @@
 
 - `unit`: no service. Libraries run in the test's process on local files (DuckDB, Great
   Expectations, dbt-duckdb, SQLite, Airflow's DAG files parsed without its metadata DB) and
-  subprocesses that talk to nothing; FastAPI's in-process TestClient is no server either.
+  a short subprocess that talks to nothing; FastAPI's in-process TestClient is no server either.
 - `integration`: real services the test starts for itself: a throw-away PostgreSQL or MariaDB,
   an SMTP server, an HTTP server (a stub source, the catalog web), the S3 store (SeaweedFS),
   Airflow's migrated metadata DB.
@@ -40,6 +40,7 @@ SERVICE_FIXTURES: dict[str, str] = {
     "throwaway_postgres": INTEGRATION,  # tests/test_concurrency.py: a PostgreSQL cluster on a Unix socket
     "web_server": INTEGRATION,  # `python -m web` (uvicorn) over the web tests' data
     "accounts_site": INTEGRATION,  # the same, over the accounts tests' data
+    "processes": INTEGRATION,  # whole programs of ours (`kcdata` commands, the benchmark) as processes at once
     # system: the running system, or a browser
     "system": SYSTEM,  # the session's running system (portal, published, ... use it)
     "celery_system": SYSTEM,  # the running system on the CeleryExecutor

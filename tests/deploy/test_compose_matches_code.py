@@ -77,7 +77,7 @@ OPTIONAL = {
     "PATH": "the image's",
 }
 OPTIONAL_PREFIXES = {
-    "AIRFLOW__SMTP__": "mail alerts are on only where an SMTP server is configured (README, notifications)",
+    "AIRFLOW__SMTP__": "mail alerts are on only where an SMTP server is configured (docs/engineers/notifications.md)",
 }
 # Reads whose variable name is computed: (file, function) -> where the code lists the names.
 DYNAMIC = {
