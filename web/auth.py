@@ -22,6 +22,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.base import RequestResponseEndpoint
 
 from catalog.accounts import Account, Role, session_account
 from catalog.model import Resource
@@ -140,7 +141,7 @@ def install(app: FastAPI) -> None:
         return RedirectResponse(f"/login?next={quote(exc.next_url, safe='/')}", status_code=303)
 
     @app.middleware("http")
-    async def accounts(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def accounts(request: Request, call_next: RequestResponseEndpoint) -> Response:
         token = request.cookies.get(SESSION_COOKIE)
         account = await run_in_threadpool(session_account, get_store(), token) if token else None
         request.state.account = account

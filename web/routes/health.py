@@ -12,14 +12,14 @@ router = APIRouter()
 
 @router.get("/healthz", include_in_schema=False)
 def healthz() -> JSONResponse:
-    from catalog.entries import load_catalog
+    from web.catalog_state import snapshots
 
     try:
         kcdata_version = version("kcdata")
     except PackageNotFoundError:
         kcdata_version = None
     try:
-        resources = len(load_catalog())
+        resources = len(snapshots.get().resources)  # the catalog as the pages show it (re-read when its YAML changes)
     except Exception as exc:  # noqa: BLE001 - a health check reports, it never raises
         return JSONResponse({"status": "error", "detail": type(exc).__name__, "version": kcdata_version}, status_code=503)
     return JSONResponse({"status": "ok", "version": kcdata_version, "resources": resources})
