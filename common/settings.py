@@ -59,14 +59,14 @@ class KcdataSettings(BaseSettings):
     lake: str | None = setting(None, "The lake's root: a folder, or s3://bucket/prefix for object storage "
                                      "(unset: $KCDATA_HOME/lake)", PLACES)
     inbox: Path | None = setting(None, "The folder departments deliver files into (unset: $KCDATA_HOME/inbox)", PLACES)
-    catalog_dir: Path | None = setting(None, "The folder of catalog entries, one folder per resource "
+    catalog_dir: Path | None = setting(None, "The folder of catalog entries, one sub-folder per department "
                                              "(unset: the checkout's catalog/resources)", PLACES)
     catalog_url: str | None = setting(None, "SQLAlchemy URL of the catalog store, e.g. postgresql+psycopg://... "
                                             "(unset: SQLite in the lake, lake/catalog.db)", PLACES, repr=False)
     work: Path | None = setting(None, "Local scratch folder for a lake on object storage: dbt's database, GX, staged batches "
                                       "(unset: a folder per lake in ~/.cache/kcdata)", PLACES)
-    system_home: Path | None = setting(None, "The running system's state folder: databases, logs, secrets, keys "
-                                             "(unset: one folder per checkout in ~/.local/state/kcdata)", PLACES)
+    system_home: Path | None = setting(None, "The running system's state folder: databases, logs, secrets, keys (unset: "
+                                             "one folder per checkout in /var/lib/kcdata as root, else ~/.local/state/kcdata)", PLACES)
     node_modules: Path | None = setting(None, "Where the offline data docs' JavaScript comes from "
                                               "(unset: the checkout's node_modules)", PLACES)
 
