@@ -30,9 +30,7 @@ rm -rf "$docs_site"
 # `-m`, both runs happen, each printing its 25 slowest tests and keeping its JUnit XML report.
 pytest_run() {  # pytest_run <report name> <pytest args...>; "no tests collected" (5) is left to the caller
   local name=$1; shift
-  local rc=0
-  .venv/bin/python -m pytest -p no:cacheprovider --durations=25 --junitxml="test-reports/$name.xml" "$@" || rc=$?
-  return "$rc"
+  .venv/bin/python -m pytest -p no:cacheprovider --durations=25 --junitxml="test-reports/$name.xml" "$@"
 }
 on_every_core=(-n "$(nproc)" --dist worksteal)
 case " $* " in
