@@ -129,6 +129,9 @@ class KcdataSettings(BaseSettings):
                                                             "for separate worker processes", RUNNING_SYSTEM)
     celery_workers: int = setting(2, "Celery worker processes, with KCDATA_EXECUTOR=celery", RUNNING_SYSTEM, ge=1)
     celery_concurrency: int = setting(2, "Task slots per Celery worker", RUNNING_SYSTEM, ge=1)
+    celery_heartbeat_timeout: int = setting(60, "Seconds without a heartbeat after which the task of a dead Celery worker is "
+                                                "failed and retried on another (Airflow's task_instance_heartbeat_timeout)",
+                                            RUNNING_SYSTEM, ge=10)
     parse_interval: int = setting(5, "Seconds between two parses of a DAG file; raise it for a big catalog",
                                   RUNNING_SYSTEM, ge=1)
     worker_name: str | None = setting(None, "Set by kcdata up in each Celery worker: its name, recorded as its tasks' "

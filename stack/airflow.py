@@ -26,7 +26,8 @@ ADMIN = "admin"
 PARSE_INTERVAL = "KCDATA_PARSE_INTERVAL"  # a setting of the shell that runs `kcdata up`
 DEFAULT_PARSE_INTERVAL = 5  # seconds
 DBT_POOL = "dbt"
-SERVICES = ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+API_SERVER = "airflow-api-server"
+SERVICES = (API_SERVER, "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
 _ARGS = {
     "airflow-api-server": ("api-server", "--host", HOST, "--port", str(AIRFLOW_PORT), "--workers", "1"),
     "airflow-scheduler": ("scheduler", "--skip-serve-logs"),

@@ -28,7 +28,8 @@ REDIS_DB = 2  # CKAN's keys live in database 1
 FLOWER = "airflow-celery-flower"
 FLOWER_PORT = 5555
 WORKER_PREFIX = "airflow-celery-worker-"
-HEARTBEAT_TIMEOUT = 60  # seconds
+HEARTBEAT_TIMEOUT = "KCDATA_CELERY_HEARTBEAT_TIMEOUT"
+DEFAULT_HEARTBEAT_TIMEOUT = 60  # seconds (Airflow's own default is 300)
 
 
 def enabled(settings: Mapping[str, str]) -> bool:
@@ -57,6 +58,18 @@ def worker_count(settings: Mapping[str, str]) -> int:
 def concurrency(settings: Mapping[str, str]) -> int:
     """Task slots per worker: small, this machine has 2 cores."""
     return _positive(settings, CONCURRENCY, 2)
+
+
+def heartbeat_timeout(settings: Mapping[str, str]) -> int:
+    """Seconds before the task of a worker that stopped heartbeating is failed and retried: short
+    enough that a lost machine costs a minute, long enough (≥ 10 s; heartbeats come every 5 s) that a
+    busy worker is never taken for a dead one."""
+    seconds = _positive(settings, HEARTBEAT_TIMEOUT, DEFAULT_HEARTBEAT_TIMEOUT)
+    if seconds < 10:
+        from stack.proc import PortalError
+
+        raise PortalError(f"{HEARTBEAT_TIMEOUT}={seconds}: at least 10 seconds (a worker heartbeats every 5 s)")
+    return seconds
 
 
 def worker_names(settings: Mapping[str, str]) -> list[str]:
@@ -94,7 +107,7 @@ def environment(settings: Mapping[str, str], metadata_url: str) -> dict[str, str
         "AIRFLOW__CELERY__FLOWER_PORT": str(FLOWER_PORT),
         # a worker that died mid-task stops heartbeating; after this long its task is failed and
         # retried on another worker (Airflow's default waits 300 s)
-        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(heartbeat_timeout(settings)),
     }
 
 

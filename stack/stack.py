@@ -5,7 +5,9 @@ supervisord runs the services (stack/supervisor.py); what is ours is the order a
 set-up. Order matters: CKAN needs PostgreSQL, Redis and Solr answering before its first command,
 Solr needs CKAN's package installed (its schema.xml comes from there), and Airflow needs its
 metadata database and the CKAN token (its `kcdata_ckan` connection). The two slow downloads of
-a fresh machine (pip for CKAN, Maven for Solr) run side by side.
+a fresh machine (pip for CKAN, Maven for Solr) run side by side, Airflow's migration beside
+CKAN's set-up, and services that need nothing from one another start at once (`down` stops them
+the same way, in groups).
 """
 from __future__ import annotations
 
@@ -78,6 +80,20 @@ def _start(layout: Layout, program: Program, report: Report) -> bool:
     return started
 
 
+def _start_together(layout: Layout, group: list[Program], report: Report) -> list[str]:
+    """Start programs that need nothing from one another at once (CKAN and its jobs worker; the
+    Airflow services and the catalog web): `up` then waits for the slowest, not for the sum of
+    them. The names started now."""
+    current = supervisor.info(layout)
+    for program in group:
+        if current.get(program.name, {}).get("statename") not in ("RUNNING", "STARTING") and program.port is not None:
+            ensure_port_free(program.port, program.name)
+    started = supervisor.start_together(layout, [p.name for p in group])
+    for name in started:
+        report(f"{name}: started")
+    return started
+
+
 def _save_settings(layout: Layout, settings: dict[str, str] | None) -> None:
     if settings is None:
         return
@@ -106,24 +122,31 @@ def _up(layout: Layout, report: Report, settings: dict[str, str] | None) -> Stac
     ensure_keys_file(layout.keys_file)
     _save_settings(layout, settings)
 
-    # the two long downloads in parallel with the databases
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        venv_job = pool.submit(ckan.ensure_venv, layout)
-        solr_job = pool.submit(solr.build, layout)
-        _note(report, postgres.init_cluster(layout), "postgres: new cluster initialised")
-        postgres.prepare(layout)
-        supervisor.write_config(layout, programs(layout))
-        _note(report, supervisor.ensure_running(layout), "supervisord: started")
-        by_name = {p.name: p for p in programs(layout)}
-        _start(layout, by_name["postgres"], report)
-        wait_until(postgres.ready, what="PostgreSQL", timeout=90, log=layout.log("postgres"))
-        postgres.ensure_databases(layout, secrets)
-        _start(layout, by_name["redis"], report)
-        wait_until(redis.ping, what="Redis", timeout=20, log=layout.log("redis"))
-        _start(layout, by_name[seaweedfs.NAME], report)
-        wait_until(lambda: seaweedfs.bucket_ready(layout), what="SeaweedFS (S3)", timeout=60, log=layout.log(seaweedfs.NAME))
-        _note(report, venv_job.result(), "ckan: virtualenv installed")
-        _note(report, solr_job.result(), "solr: built with Maven")
+    # the two long downloads in parallel with the databases; Airflow's migration (it needs only
+    # PostgreSQL) in parallel with CKAN's set-up
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return _up_with(layout, report, secrets, pool, t0)
+
+
+def _up_with(layout: Layout, report: Report, secrets: dict[str, str], pool: ThreadPoolExecutor, t0: float) -> StackStatus:
+    """`up` after the secrets and settings, with a pool for the steps that overlap."""
+    venv_job = pool.submit(ckan.ensure_venv, layout)
+    solr_job = pool.submit(solr.build, layout)
+    _note(report, postgres.init_cluster(layout), "postgres: new cluster initialised")
+    postgres.prepare(layout)
+    supervisor.write_config(layout, programs(layout))
+    _note(report, supervisor.ensure_running(layout), "supervisord: started")
+    by_name = {p.name: p for p in programs(layout)}
+    _start(layout, by_name["postgres"], report)
+    wait_until(postgres.ready, what="PostgreSQL", timeout=90, log=layout.log("postgres"))
+    postgres.ensure_databases(layout, secrets)
+    airflow_job = pool.submit(airflow.prepare, layout)
+    _start(layout, by_name["redis"], report)
+    wait_until(redis.ping, what="Redis", timeout=20, log=layout.log("redis"))
+    _start(layout, by_name[seaweedfs.NAME], report)
+    wait_until(lambda: seaweedfs.bucket_ready(layout), what="SeaweedFS (S3)", timeout=60, log=layout.log(seaweedfs.NAME))
+    _note(report, venv_job.result(), "ckan: virtualenv installed")
+    _note(report, solr_job.result(), "solr: built with Maven")
 
     if solr.prepare_home(layout, ckan.solr_schema(layout)):
         report("solr: core 'ckan' configured")
@@ -143,18 +166,15 @@ def _up(layout: Layout, report: Report, settings: dict[str, str] | None) -> Stac
         for name in ("ckan", ckan.JOBS):
             if supervisor.stop(layout, name):
                 report(f"{name}: stopped to load the changed ckan.ini, dataset schema or WSGI entry")
-    if _start(layout, by_name["ckan"], report):
+    if "ckan" in _start_together(layout, [by_name["ckan"], by_name[ckan.JOBS]], report):
         ckan.mark_started(layout)
     ckan.wait_ready(layout)
-    _start(layout, by_name[ckan.JOBS], report)
 
     # secrets and settings are final now: a changed digest restarts the Airflow services
     supervisor.write_config(layout, programs(layout))
     supervisor.ensure_running(layout)
-    _note(report, airflow.prepare(layout), "airflow: metadata database migrated, dbt pool created")
-    for program in airflow.programs(layout):
-        _start(layout, program, report)
-    _start(layout, web.program(layout, airflow.settings_digest(layout)), report)
+    _note(report, airflow_job.result(), "airflow: metadata database migrated, dbt pool created")
+    _start_together(layout, [*airflow.programs(layout), web.program(layout, airflow.settings_digest(layout))], report)
     wait_until(lambda: status(layout).running, what="Airflow services and the catalog web", timeout=180,
                log=layout.log("airflow-scheduler"))
 
@@ -189,10 +209,22 @@ def down(layout: Layout | None = None, report: Report = _quiet) -> StackStatus:
         return status(layout)
     with _exclusive(layout, report):
         if supervisor.running(layout):
-            for program in reversed(programs(layout)):
-                _note(report, supervisor.stop(layout, program.name), f"{program.name}: stopped")
+            for group in _stop_order(layout):
+                for name in supervisor.stop_together(layout, group):
+                    report(f"{name}: stopped")
             _note(report, supervisor.shutdown(layout), "supervisord: stopped")
     return status(layout)
+
+
+def _stop_order(layout: Layout) -> list[list[str]]:
+    """The services in the groups `down` stops them, each group at once: what uses the stores
+    first (the Airflow services, its workers, the catalog web), then Airflow's api-server (stopped
+    beside them, the others waited out their 40 s to be killed), then CKAN, then the stores,
+    PostgreSQL last."""
+    names = [p.name for p in programs(layout)]
+    later = {airflow.API_SERVER, "ckan", ckan.JOBS, "solr", seaweedfs.NAME, "redis", "postgres"}
+    return [[n for n in names if n not in later], [airflow.API_SERVER], ["ckan", ckan.JOBS], ["solr", seaweedfs.NAME, "redis"],
+            ["postgres"]]
 
 
 def status(layout: Layout | None = None) -> StackStatus:

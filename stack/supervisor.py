@@ -5,7 +5,7 @@ of the system as a child: it starts and stops them, restarts one that crashes, k
 (rotated) and answers status over a Unix socket in the state folder (mode 0700, no TCP port).
 `write_config` renders our `Program`s into `<home>/supervisord.conf`; the programs are not started
 by supervisord itself (`autostart=false`) because order matters and readiness is ours to judge:
-`stack.stack.up` starts them one by one and waits for each to answer.
+`stack.stack.up` starts them in order, a group at a time, and waits for each to answer.
 
 No secret is ever written into the configuration: programs that need one are started through
 `python -m stack.launch NAME`, which reads them from the secrets file and execs the service.
@@ -222,6 +222,56 @@ def stop(layout: Layout, name: str) -> bool:
             return False
         raise PortalError(f"{name} did not stop: {exc.faultString}") from exc
     return True
+
+
+_UP, _STARTING, _DOWN = {"RUNNING"}, {"STARTING", "BACKOFF"}, {"STOPPED", "EXITED", "FATAL"}
+
+
+def start_together(layout: Layout, names: list[str], timeout: float = 180) -> list[str]:
+    """Start several programs at once (none waits for another's `startsecs`) and wait until each
+    has stayed up; the names started now. Fails with the log of one that could not stay up."""
+    current = info(layout)
+    todo = [n for n in names if current.get(n, {}).get("statename") not in _UP | {"STARTING"}]
+    proxy = rpc(layout)
+    for name in todo:
+        try:
+            proxy.supervisor.startProcess(name, False)
+        except xmlrpc.client.Fault as exc:
+            if "ALREADY_STARTED" not in exc.faultString:
+                raise PortalError(f"{name} did not start ({exc.faultString}); log: {layout.log(name)}\n{tail(layout.log(name))}") from exc
+    deadline = time.monotonic() + timeout
+    while True:
+        states = {n: info(layout).get(n, {}).get("statename") for n in names}
+        failed = [n for n in names if states[n] in _DOWN]
+        if failed:
+            name = failed[0]
+            raise PortalError(f"{name} did not stay up ({states[name]}); log: {layout.log(name)}\n{tail(layout.log(name))}")
+        if all(states[n] in _UP for n in names):
+            return todo
+        if time.monotonic() > deadline:
+            late = [n for n in names if states[n] not in _UP]
+            raise PortalError(f"not running after {timeout:.0f} s: {', '.join(late)}; log: {layout.log(late[0])}")
+        time.sleep(0.2)
+
+
+def stop_together(layout: Layout, names: list[str], timeout: float = 120) -> list[str]:
+    """Stop several programs at once (each gets its own `stopwaitsecs`) and wait until all are
+    down; the names stopped now."""
+    current = info(layout)
+    todo = [n for n in names if current.get(n, {}).get("statename") in _UP | _STARTING]
+    proxy = rpc(layout)
+    for name in todo:
+        try:
+            proxy.supervisor.stopProcess(name, False)
+        except xmlrpc.client.Fault as exc:
+            if "NOT_RUNNING" not in exc.faultString:
+                raise PortalError(f"{name} did not stop: {exc.faultString}") from exc
+    deadline = time.monotonic() + timeout
+    while any(info(layout).get(n, {}).get("statename") not in _DOWN | {None} for n in todo):
+        if time.monotonic() > deadline:
+            raise PortalError(f"still running after {timeout:.0f} s: {', '.join(todo)}")
+        time.sleep(0.2)
+    return todo
 
 
 def shutdown(layout: Layout) -> bool:

@@ -80,7 +80,8 @@ def celery_system(request, system, tmp_path_factory, reconcile_cron):
     env = {"KCDATA_LAKE": f"s3://{BUCKET}/celery-{uuid.uuid4().hex[:8]}", "KCDATA_INBOX": str(root / "inbox"),
            "KCDATA_CATALOG_DIR": str(catalog_dir), "KCDATA_CATALOG_URL": catalog_url(get_layout()).rsplit("/", 1)[0] + f"/{database}",
            "KCDATA_EXECUTOR": "celery", "KCDATA_CELERY_WORKERS": "2", "KCDATA_CELERY_CONCURRENCY": "1",
-           "KCDATA_RECONCILE_CRON": reconcile_cron}
+           # a killed worker's task is retried 20 s after its last heartbeat (60 s by default): the kills below wait less
+           "KCDATA_CELERY_HEARTBEAT_TIMEOUT": "20", "KCDATA_RECONCILE_CRON": reconcile_cron}
     with mock.patch.dict(os.environ, env):
         client = running.up(report=lambda _: None)
     print(f"system up on the CeleryExecutor in {time.monotonic() - started:.0f} s")

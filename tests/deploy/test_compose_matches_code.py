@@ -71,6 +71,7 @@ OPTIONAL = {
     "KCDATA_EXECUTOR": "the local stack's switch; the deployment sets AIRFLOW__CORE__EXECUTOR itself",
     "KCDATA_CELERY_WORKERS": "the local stack's worker count; the deployment scales with --scale worker=N",
     "KCDATA_CELERY_CONCURRENCY": "the local stack's; the deployment sets AIRFLOW__CELERY__WORKER_CONCURRENCY",
+    "KCDATA_CELERY_HEARTBEAT_TIMEOUT": "the local stack's; the deployment sets AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT",
     "KCDATA_WORKER_NAME": "the local stack names its workers; a container's hostname names it here",
     "XDG_CACHE_HOME": "KCDATA_WORK is set, so the cache default is never used",
     "AIRFLOW_HOME": "the Airflow image's own (/opt/airflow)",
@@ -326,7 +327,7 @@ def test_the_code_reads_a_sane_set_of_variables():
     names = set().union(*(n for n, _ in env_reads().values()))
     assert {"KCDATA_LAKE", "KCDATA_CATALOG_URL", "KCDATA_MASTER_KEY", "KCDATA_WEB_SECRET_KEY"} <= names
     stale = set(OPTIONAL) - names - {"KCDATA_EXECUTOR", "KCDATA_CELERY_WORKERS", "KCDATA_CELERY_CONCURRENCY",
-                                     "KCDATA_WORKER_NAME"}
+                                     "KCDATA_CELERY_HEARTBEAT_TIMEOUT", "KCDATA_WORKER_NAME"}
     assert not stale, f"OPTIONAL lists variables no product code reads any more: {sorted(stale)}"
     undeclared = {name for name in names | set(OPTIONAL) if name.startswith("KCDATA_")} - set(VARIABLES)
     assert not undeclared, f"read but not a field of common.settings.KcdataSettings: {sorted(undeclared)}"
