@@ -227,18 +227,25 @@ def stop(layout: Layout, name: str) -> bool:
 _UP, _STARTING, _DOWN = {"RUNNING"}, {"STARTING", "BACKOFF"}, {"STOPPED", "EXITED", "FATAL"}
 
 
+def _ask_each(layout: Layout, names: list[str], call: str, harmless: str) -> None:
+    """supervisord's `call` (startProcess, stopProcess) for each program, without waiting for it
+    to take effect; a refusal other than `harmless` fails with the program's log."""
+    proxy = rpc(layout)
+    for name in names:
+        try:
+            getattr(proxy.supervisor, call)(name, False)
+        except xmlrpc.client.Fault as exc:
+            if harmless not in exc.faultString:
+                raise PortalError(f"{name}: supervisord refused {call} ({exc.faultString}); log: {layout.log(name)}\n"
+                                  f"{tail(layout.log(name))}") from exc
+
+
 def start_together(layout: Layout, names: list[str], timeout: float = 180) -> list[str]:
     """Start several programs at once (none waits for another's `startsecs`) and wait until each
     has stayed up; the names started now. Fails with the log of one that could not stay up."""
     current = info(layout)
     todo = [n for n in names if current.get(n, {}).get("statename") not in _UP | {"STARTING"}]
-    proxy = rpc(layout)
-    for name in todo:
-        try:
-            proxy.supervisor.startProcess(name, False)
-        except xmlrpc.client.Fault as exc:
-            if "ALREADY_STARTED" not in exc.faultString:
-                raise PortalError(f"{name} did not start ({exc.faultString}); log: {layout.log(name)}\n{tail(layout.log(name))}") from exc
+    _ask_each(layout, todo, "startProcess", harmless="ALREADY_STARTED")
     deadline = time.monotonic() + timeout
     while True:
         states = {n: info(layout).get(n, {}).get("statename") for n in names}
@@ -259,13 +266,7 @@ def stop_together(layout: Layout, names: list[str], timeout: float = 120) -> lis
     down; the names stopped now."""
     current = info(layout)
     todo = [n for n in names if current.get(n, {}).get("statename") in _UP | _STARTING]
-    proxy = rpc(layout)
-    for name in todo:
-        try:
-            proxy.supervisor.stopProcess(name, False)
-        except xmlrpc.client.Fault as exc:
-            if "NOT_RUNNING" not in exc.faultString:
-                raise PortalError(f"{name} did not stop: {exc.faultString}") from exc
+    _ask_each(layout, todo, "stopProcess", harmless="NOT_RUNNING")
     deadline = time.monotonic() + timeout
     while any(info(layout).get(n, {}).get("statename") not in _DOWN | {None} for n in todo):
         if time.monotonic() > deadline:

@@ -65,7 +65,7 @@
     {%- if f in relations -%}
       {%- do parts.append("select * from " ~ relations[f]) -%}
     {%- else -%}
-      {%- do quoted.append("'" ~ (f | replace("'", "''")) ~ "'") -%}
+      {%- do quoted.append(sql_literal(f)) -%}
     {%- endif -%}
   {%- endfor -%}
   {%- if quoted | length > 0 or parts | length == 0 -%}
@@ -87,7 +87,7 @@
   {%- if not outcomes -%}
     {{ exceptions.raise_compiler_error("validated_source: source " ~ node.name ~ " needs meta.outcome_glob") }}
   {%- endif -%}
-  {%- set quoted = "'" ~ outcomes | replace("'", "''") ~ "'" -%}
+  {%- set quoted = sql_literal(outcomes) -%}
   {%- set n = run_query("select count(*) from glob(" ~ quoted ~ ")").columns[0].values()[0] -%}
   {%- if n == 0 -%}
     {%- do return([]) -%}
