@@ -28,9 +28,14 @@ slow_checks() {  # the type checker, SQL style and the docs site: ~50 s on a fre
 }
 
 # --- tests ---
-# The unit tier shares nothing, so it runs on every core (pytest-xdist); the integration and system
-# tiers share services started once per session, so they run in one process, in order. Without a
-# `-m`, both runs happen, each printing its 25 slowest tests and keeping its JUnit XML report.
+# The unit tier shares nothing, so it runs on every core (pytest-xdist). Then two pytest processes
+# run at once: the tests on the running system (marked `running_system` from their fixtures), which
+# mostly wait on it with a core to spare, and every other test of the integration and system tiers
+# (services of their own, a browser). They share the running system (the other tests' S3 store is
+# its): neither session stops it, this script does at the end (unless it was running before), and
+# the tests that restart it or its S3 store wait until the other process has ended (tests/tiers.py).
+# The slow checks run beside them too. Each run prints its 25 slowest tests and keeps a JUnit XML
+# report in test-reports/; the other tests' output and the checks' follow the running system's.
 pytest_run() {  # pytest_run <report name> <pytest args...>; "no tests collected" (5) is left to the caller
   local name=$1; shift
   .venv/bin/python -m pytest -p no:cacheprovider --durations=25 --junitxml="test-reports/$name.xml" "$@"
@@ -40,20 +45,33 @@ case " $* " in
   *" -m unit "*) slow_checks; pytest_run unit "${on_every_core[@]}" "$@"; exit ;;  # (set -e: a failing run exits with its code)
   *" -m "*) slow_checks; pytest_run selected "$@"; exit ;;
 esac
-unit=0; rest=0; checks=0
+unit=0; others=0; system=0; checks=0
 pytest_run unit -m unit "${on_every_core[@]}" "$@" || unit=$?
-# The services' tiers spend much of their time waiting on the running system: the slow checks run
-# beside them (not beside the unit tier, which keeps both cores busy); their output follows pytest's.
-checks_log="$(mktemp)"
-( set -e; slow_checks ) >"$checks_log" 2>&1 &
+
+was_up=0
+if .venv/bin/kcdata status >/dev/null 2>&1; then was_up=1; fi
+side="$(mktemp -d)"
+export TEST_SHARED_STACK=1 TEST_OTHERS_DONE="$side/others.done"
+( set -e; slow_checks ) >"$side/checks.log" 2>&1 &
 checks_pid=$!
-pytest_run services -m "not unit" "$@" || rest=$?
+{ pytest_run own-services -m "not unit and not running_system" "$@" >"$side/others.log" 2>&1 || echo $? >"$side/others.rc"
+  touch "$TEST_OTHERS_DONE"; } &
+others_pid=$!
+pytest_run running-system -m running_system "$@" || system=$?
+wait "$others_pid" || true
 wait "$checks_pid" || checks=$?
-cat "$checks_log"; rm -f "$checks_log"
-echo "unit tier: pytest exit $unit; integration and system tiers: pytest exit $rest; mypy, sqlfluff, docs: exit $checks" >&2
+if [ -f "$side/others.rc" ]; then others=$(cat "$side/others.rc"); fi
+if [ "$was_up" -eq 0 ]; then .venv/bin/kcdata down >/dev/null 2>&1 || true; fi
+echo "================= tests with services of their own or a browser ================="
+cat "$side/others.log"
+echo "========================== mypy, sqlfluff, the docs site ========================"
+cat "$side/checks.log"
+rm -rf "$side"
+
+echo "pytest exit: unit tier $unit, on the running system $system, the others $others; mypy, sqlfluff, docs: exit $checks" >&2
 if [ "$checks" -ne 0 ]; then exit "$checks"; fi
-# 5 is "no tests collected": fine for one half of a selection (a folder of unit tests only), not for both
-if [ "$unit" -eq 5 ] && [ "$rest" -eq 5 ]; then exit 5; fi
-for rc in "$unit" "$rest"; do
+# 5 is "no tests collected": fine for part of a selection (a folder of unit tests only), not for all
+if [ "$unit" -eq 5 ] && [ "$others" -eq 5 ] && [ "$system" -eq 5 ]; then exit 5; fi
+for rc in "$unit" "$others" "$system"; do
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then exit "$rc"; fi
 done

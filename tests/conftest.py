@@ -17,6 +17,8 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME /
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
+from tiers import shared_stack  # noqa: E402
+
 from orchestration.airflow_env import configure  # noqa: E402
 
 configure(_AIRFLOW_HOME)
@@ -50,8 +52,9 @@ def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture(scope="session")
 def s3_store():
     """(bucket, AWS variables) of a real S3 server, once per session: the running system's
-    SeaweedFS, started alone when the system is not running (`stack.ensure_s3`); or the S3 store
-    the environment names (`AWS_ENDPOINT_URL` with its keys, and `TEST_S3_BUCKET`)."""
+    SeaweedFS, started alone when the system is not running (`stack.ensure_s3`, stopped at the
+    end unless the stack is shared: tiers.shared_stack); or the S3 store the environment names
+    (`AWS_ENDPOINT_URL` with its keys, and `TEST_S3_BUCKET`)."""
     if os.environ.get("AWS_ENDPOINT_URL") and os.environ.get("TEST_S3_BUCKET"):
         yield os.environ["TEST_S3_BUCKET"], {}
         return
@@ -61,7 +64,7 @@ def s3_store():
     was_running = status().running
     env = ensure_s3()
     yield BUCKET, env
-    if not was_running and not status().running:
+    if not was_running and not status().running and not shared_stack():
         down()
 
 
@@ -231,8 +234,9 @@ def system(tmp_path_factory, smtp_server, stations_api, reconcile_cron):
     """The running system (supervisord, PostgreSQL, Redis, Solr, CKAN, Airflow), once per session,
     with a lake, inbox and catalog of this session and Airflow's SMTP pointed at `smtp_server`.
 
-    A system this session started is stopped at the end (data kept); one that was already running,
-    e.g. a developer's, is left running (its services restart with the session's settings)."""
+    A system this session started is stopped at the end (data kept), unless another pytest process
+    shares it (tiers.shared_stack: scripts/test.sh stops it after both); one that was already
+    running, e.g. a developer's, is left running (its services restart with the session's settings)."""
     import json
     import shutil
     from unittest import mock
@@ -261,7 +265,7 @@ def system(tmp_path_factory, smtp_server, stations_api, reconcile_cron):
 
         client = up(report=lambda _: None)
     yield SystemHandle(root=root, catalog_dir=catalog_dir, api=client, smtp=smtp_server, env=env, started_here=not was_running)
-    if not was_running:
+    if not was_running and not shared_stack():
         down()
 
 

@@ -57,7 +57,7 @@ def celery_system(request, system, tmp_path_factory, reconcile_cron):
     """The session's running system, restarted on the CeleryExecutor (it runs after every other
     module of the system tier: tests/tiers.py), and afterwards put back as it was when a later test
     needs it or this session did not start it; else stopped."""
-    from tiers import needed_after_this_module  # tests/tiers.py
+    from tiers import needed_after_this_module, wait_for_the_other_tests  # tests/tiers.py
 
     from common.settings import PROJECT_ROOT
     from stack import down, ensure_s3, get_layout, status
@@ -66,6 +66,7 @@ def celery_system(request, system, tmp_path_factory, reconcile_cron):
     from stack.seaweedfs import BUCKET
     from system import running
 
+    wait_for_the_other_tests()  # the other process's S3 tests use the store of the system this module restarts
     root = tmp_path_factory.mktemp("celery")
     catalog_dir = root / "catalog"
     shutil.copytree(PROJECT_ROOT / "catalog" / "resources", catalog_dir)

@@ -136,11 +136,23 @@ def test_each_stage_killed_midway_and_retried_elsewhere_ends_as_an_undisturbed_r
     assert _visible(disturbed["KCDATA_LAKE"]) == after["open-view"][0]  # the rest of the chain after each retry: the same
 
 
-def test_the_s3_server_restarted_during_a_run_fails_it_clearly_and_loses_nothing(undisturbed, s3_store, tmp_path):
+@pytest.fixture
+def restartable_s3_store(s3_store):
+    """The S3 store, for a test that stops and starts it: the system tier puts that test after
+    every other test that uses the running system, and it waits until the other tests (which may
+    run at the same time, in another process) have ended (tests/tiers.py)."""
+    from tiers import wait_for_the_other_tests
+
+    wait_for_the_other_tests()
+    return s3_store
+
+
+def test_the_s3_server_restarted_during_a_run_fails_it_clearly_and_loses_nothing(undisturbed, restartable_s3_store, tmp_path):
     from stack import get_layout, supervisor
     from stack.proc import wait_until
     from stack.seaweedfs import NAME, bucket_ready
 
+    s3_store = restartable_s3_store
     if not s3_store[1]:
         pytest.skip("the S3 store is not the system's own: this test cannot restart it")
     _, after = undisturbed

@@ -16,8 +16,11 @@ fixture that asks). In a unit test every TCP connection is refused (`unit_tests_
 from __future__ import annotations
 
 import errno
+import os
 import socket
+import time
 from collections.abc import Iterable
+from pathlib import Path
 
 import pytest
 
@@ -44,13 +47,21 @@ SERVICE_FIXTURES: dict[str, str] = {
     # system: the running system, or a browser
     "system": SYSTEM,  # the session's running system (portal, published, ... use it)
     "celery_system": SYSTEM,  # the running system on the CeleryExecutor
+    "restartable_s3_store": SYSTEM,  # tests/test_faults_on_s3.py: the running system's S3 store, which the test restarts
     "browser": SYSTEM,  # Chromium through Playwright
 }
 
 
-# fixtures that restart the running system with other settings: their modules run after every
-# other module of the system tier, so that the system is restarted (and put back) as late as possible
-RESTARTS_THE_SYSTEM = frozenset({"celery_system"})
+# fixtures of the running system itself (not only a browser): scripts/test.sh runs the tests that
+# use one (marked `running_system`, automatically) in one process, every other test of the
+# integration and system tiers in another, at the same time
+RUNNING_SYSTEM = "running_system"
+RUNNING_SYSTEM_FIXTURES = frozenset({"system", "celery_system", "restartable_s3_store"})
+
+# fixtures that restart the running system (with other settings) or one of its services: their
+# modules run after every other module of the system tier, so that the system is restarted (and
+# put back) as late as possible, and no other test sees a service of it down
+RESTARTS_THE_SYSTEM = frozenset({"celery_system", "restartable_s3_store"})
 
 
 def tier_of(fixturenames: Iterable[str]) -> str:
@@ -66,12 +77,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     modules that restart the running system)."""
     module_tier: dict[str, tuple[int, bool]] = {}
     for item in items:
-        by_hand = [mark.name for mark in item.iter_markers() if mark.name in TIERS]
+        by_hand = [mark.name for mark in item.iter_markers() if mark.name in (*TIERS, RUNNING_SYSTEM)]
         if by_hand:
             raise pytest.UsageError(f"{item.nodeid}: tier {by_hand[0]!r} marked by hand; tests/tiers.py sets it from the fixtures")
         fixturenames = getattr(item, "fixturenames", ())
         tier = tier_of(fixturenames)
         item.add_marker(tier)
+        if RUNNING_SYSTEM_FIXTURES & set(fixturenames):
+            item.add_marker(RUNNING_SYSTEM)
         module = item.nodeid.split("::", 1)[0]
         module_tier[module] = max(module_tier.get(module, (0, False)), (TIERS.index(tier), bool(RESTARTS_THE_SYSTEM & set(fixturenames))))
     items.sort(key=lambda item: module_tier[item.nodeid.split("::", 1)[0]])  # stable: order within a tier kept
@@ -83,6 +96,33 @@ def needed_after_this_module(request: pytest.FixtureRequest, fixture: str) -> bo
     items = request.session.items
     last = max((i for i, item in enumerate(items) if item.module is request.module), default=len(items))
     return any(fixture in getattr(item, "fixturenames", ()) for item in items[last + 1:])
+
+
+# scripts/test.sh runs the tests on the running system and the other tests of the integration and
+# system tiers in two pytest processes at once (the first mostly wait on the running system, and
+# the machine has a core to spare): both share one running system (the other tests' S3 store is
+# its), which neither session stops (the script does, after both), and the tests that restart it
+# or one of its services wait until the other process has ended.
+SHARED_STACK = "TEST_SHARED_STACK"  # "1" while two processes share the running system
+OTHERS_DONE = "TEST_OTHERS_DONE"  # a file the script writes when the process of the other tests ends
+
+
+def shared_stack() -> bool:
+    """True while another pytest process of the same test run uses the running system."""
+    return os.environ.get(SHARED_STACK) == "1"
+
+
+def wait_for_the_other_tests(timeout: float = 3600) -> None:
+    """Before the running system or one of its services is restarted (the Celery module, the S3
+    store's restart), wait until no test in the other process can be using it (its S3 store)."""
+    marker = os.environ.get(OTHERS_DONE)
+    if not marker:
+        return
+    deadline = time.monotonic() + timeout
+    while not Path(marker).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the other tests' process did not end within {timeout:.0f} s ({marker} missing)")
+        time.sleep(2)
 
 
 class NoNetworkInUnitTests(ConnectionRefusedError):
