@@ -137,6 +137,15 @@ def test_each_stage_killed_midway_and_retried_elsewhere_ends_as_an_undisturbed_r
 
 
 @pytest.fixture
+def undisturbed_ingest(s3_store, tmp_path):
+    """What a reader sees, and the catalog versions, after an undisturbed ingest alone (the restart
+    test runs in another process than the chain's test, so it makes its own reference)."""
+    env = _lake_env(*s3_store, tmp_path / "undisturbed")
+    _run(env, *CHAIN[0])
+    return _visible(env["KCDATA_LAKE"]), _versions(env["KCDATA_CATALOG_URL"])
+
+
+@pytest.fixture
 def restartable_s3_store(s3_store):
     """The S3 store, for a test that stops and starts it: the system tier puts that test after
     every other test that uses the running system, and it waits until the other tests (which may
@@ -147,7 +156,7 @@ def restartable_s3_store(s3_store):
     return s3_store
 
 
-def test_the_s3_server_restarted_during_a_run_fails_it_clearly_and_loses_nothing(undisturbed, restartable_s3_store, tmp_path):
+def test_the_s3_server_restarted_during_a_run_fails_it_clearly_and_loses_nothing(restartable_s3_store, undisturbed_ingest, tmp_path):
     from stack import get_layout, supervisor
     from stack.proc import wait_until
     from stack.seaweedfs import NAME, bucket_ready
@@ -155,7 +164,6 @@ def test_the_s3_server_restarted_during_a_run_fails_it_clearly_and_loses_nothing
     s3_store = restartable_s3_store
     if not s3_store[1]:
         pytest.skip("the S3 store is not the system's own: this test cannot restart it")
-    _, after = undisturbed
     disturbed = _lake_env(*s3_store, tmp_path)
     proc = _kcdata("ingest", CODE, env=disturbed)
     time.sleep(4)  # the process has started and is reading the delivery
@@ -169,5 +177,5 @@ def test_the_s3_server_restarted_during_a_run_fails_it_clearly_and_loses_nothing
     if proc.returncode != 0:  # it failed: clearly, naming the store, without a traceback
         assert "Traceback" not in out and "S3 store" in out, out
     _run(disturbed, "ingest", CODE)
-    assert _visible(disturbed["KCDATA_LAKE"]) == after["ingest"][0]
-    assert _versions(disturbed["KCDATA_CATALOG_URL"]) == after["ingest"][1]
+    assert _visible(disturbed["KCDATA_LAKE"]) == undisturbed_ingest[0]
+    assert _versions(disturbed["KCDATA_CATALOG_URL"]) == undisturbed_ingest[1]
