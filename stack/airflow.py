@@ -198,7 +198,8 @@ def prepare(layout: Layout) -> bool:
 def health(layout: Layout | None = None) -> dict[str, str]:
     """component -> status from the api-server's /api/v2/monitor/health, plus `celery:<worker>`
     for each Celery worker that answers a ping; empty when the api-server does not answer."""
-    status, body = http_json(f"{airflow_url()}/api/v2/monitor/health", timeout=5)
+    # generous: on a busy machine (two cores, tasks running) the api-server can take seconds to answer
+    status, body = http_json(f"{airflow_url()}/api/v2/monitor/health", timeout=15)
     if status != 200 or not isinstance(body, dict):
         return {}
     out = {k: (v or {}).get("status") or "unknown" for k, v in body.items() if isinstance(v, dict) or v is None}

@@ -175,15 +175,19 @@ def _up_with(layout: Layout, report: Report, secrets: dict[str, str], pool: Thre
     supervisor.ensure_running(layout)
     _note(report, airflow_job.result(), "airflow: metadata database migrated, dbt pool created")
     _start_together(layout, [*airflow.programs(layout), web.program(layout, airflow.settings_digest(layout))], report)
-    wait_until(lambda: status(layout).running, what="Airflow services and the catalog web", timeout=180,
-               log=layout.log("airflow-scheduler"))
+    seen: list[StackStatus] = []
 
-    state = status(layout)
-    if not state.running:
-        down_names = ", ".join(c.name for c in state.components if not c.running)
-        raise PortalError(f"up finished but not running: {down_names}")
+    def all_running() -> bool:
+        seen.append(status(layout))
+        return seen[-1].running
+
+    try:  # the status that answered healthy is the one returned: a second look at a busy machine may time out
+        wait_until(all_running, what="Airflow services and the catalog web", timeout=180, log=layout.log("airflow-scheduler"))
+    except PortalError as exc:
+        down_names = ", ".join(c.name for c in seen[-1].components if not c.running) if seen else "?"
+        raise PortalError(f"up finished but not running: {down_names}\n{exc}") from exc
     report(f"up in {time.monotonic() - t0:.1f} s")
-    return state
+    return seen[-1]
 
 
 def ensure_s3(layout: Layout | None = None, report: Report = _quiet) -> dict[str, str]:
