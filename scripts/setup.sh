@@ -44,7 +44,9 @@ want=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   echo "setup: installing the pinned Python packages (a few minutes on a fresh machine)" >&2
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade "pip==26.3"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+  # uv (pinned in constraints.txt) installs the same pinned set as pip would, several times faster
+  .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt uv
+  .venv/bin/uv pip install -q --python .venv/bin/python -c constraints.txt -e '.[test]'
   .venv/bin/python -m pip check
   echo "$want" > "$stamp"
 fi

@@ -167,7 +167,7 @@ def test_two_deliveries_run_in_parallel_on_two_workers_and_land(celery_system, t
 
 
 
-KILL_ROWS = 300_000
+KILL_ROWS = 100_000
 
 
 def _kill_worker(hostname: str) -> str:
