@@ -207,6 +207,12 @@ def test_a_crashed_service_is_restarted_by_supervisord(portal: tuple[str, str]) 
     else:
         raise AssertionError(f"redis not restarted: {status()['redis']}")
     assert redis.ping()
+    # What lost its connection to Redis (CKAN's jobs worker exits and is restarted) comes back too:
+    # the whole system answers healthy again, as `kcdata status` shows it.
+    deadline = time.monotonic() + 120
+    while not (now := status()).running and time.monotonic() < deadline:
+        time.sleep(1)
+    assert now.running, [(c.name, c.state) for c in now.components if not c.running]
 
 
 def test_status_and_logs_commands(portal: tuple[str, str]) -> None:
