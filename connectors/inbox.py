@@ -77,6 +77,25 @@ def marked(path: Path) -> bool:
     return any(os.path.lexists(f"{path}{suffix}") for suffix in MARKER_SUFFIXES)
 
 
+def marked_tables(paths: Paths | None = None) -> set[str]:
+    """The inbox folders (tables) holding at least one marked delivery: what a run started by a
+    marker event has to land. One directory listing per folder, no file opened."""
+    root = (paths or get_paths()).inbox
+    try:
+        folders = [e for e in os.scandir(root) if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
+    except (FileNotFoundError, NotADirectoryError):
+        return set()
+    found = set()
+    for folder in folders:
+        try:
+            names = os.listdir(folder.path)
+        except OSError:
+            continue
+        if any(n.endswith(MARKER_SUFFIXES) and not n.startswith(".") for n in names):
+            found.add(folder.name)
+    return found
+
+
 def remove_markers(path: Path) -> None:
     for suffix in MARKER_SUFFIXES:
         try:

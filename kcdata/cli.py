@@ -123,11 +123,11 @@ def ingest(
 def revalidate(codes: Annotated[Optional[list[str]], typer.Argument(help="resource codes (default: all)")] = None) -> None:
     """Validate the stored deliveries again where the catalog entry's rules or limits changed
     (new versions, history kept); nothing changed, nothing done. On a running system this is the
-    resource's ingest run, so transform, open view and publish follow by themselves."""
+    chain's run for those resources, so transform, open view and publish follow by themselves."""
     from catalog.entries import get_resource, load_catalog
     from flow.pipeline import pending_batches, validate_pending
     from kcdata.report import print_ingest_result
-    from orchestration.topology import ingest_dag_id
+    from orchestration.topology import CHAIN
     from system.running import request_run
 
     paths, store = get_paths(), open_store()
@@ -137,10 +137,10 @@ def revalidate(codes: Annotated[Optional[list[str]], typer.Argument(help="resour
         if not waiting:
             continue
         done += 1
-        run_id = request_run(ingest_dag_id(resource.table), f"revalidate {resource.code}")
+        run_id = request_run(CHAIN, f"revalidate {resource.code}", {"tables": [resource.table]})
         if run_id:
             console.print(f"{resource.code}: {len(waiting)} stored deliver{'y' if len(waiting) == 1 else 'ies'} to validate "
-                          f"under the changed rules: {ingest_dag_id(resource.table)} run {run_id} started on the running "
+                          f"under the changed rules: {CHAIN} run {run_id} started on the running "
                           f"system; transform, open view and publish follow (`kcdata deliveries {resource.code}`)")
             continue
         for result in validate_pending(resource):

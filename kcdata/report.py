@@ -227,25 +227,3 @@ def print_refused(console: Console, refused: Refused) -> None:
     message = refused.message.replace(refused.source_file, Path(refused.source_file).name)
     console.print(f"[red]refused:[/red] {escape(hide_paths(message))}")
     console.print(f"  recorded in the catalog; feedback for the department: {refused.feedback_path}")
-
-
-def dag_line(summary: DagRunSummary) -> str:
-    """One line per DAG run of the main job; for an ingest DAG, how its versions ended, plainly."""
-    from catalog.entries import load_catalog
-    from orchestration.topology import INGEST_PREFIX
-
-    line = f"[green]✓[/green] {summary.dag_id}: {summary.state}"
-    table = summary.dag_id.removeprefix(INGEST_PREFIX) if summary.dag_id.startswith(INGEST_PREFIX) else None
-    resource = next((r for r in load_catalog() if r.table == table), None)
-    if resource is None:
-        return line
-    store = open_store()
-    latest = store.latest_version(resource.code)
-    refused = store.refused_deliveries(resource.code)
-    if latest is not None:
-        share = latest.rows_quarantined / latest.rows_in if latest.rows_in else 0.0
-        state = "passed" if latest.validation_passed else f"[red]held back[/red] ({share:.1%} quarantined > {resource.max_bad_share:.1%})"
-        line += f"; latest version v{latest.version} {state}"
-    if refused:
-        line += f"; [red]{len(refused)} file(s) refused[/red] (last: {refused[-1].code})"
-    return line

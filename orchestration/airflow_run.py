@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from common.errors import KcdataError
 from common.settings import PROJECT_ROOT
 from orchestration.airflow_env import configure, migrate_metadata_db
-from orchestration.topology import PUBLISH, pipeline_dag_ids
+from orchestration.topology import CHAIN, PUBLISH
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG
@@ -40,9 +40,9 @@ def load_dags() -> dict:
     return bag.dags
 
 
-def run_dag(dag: DAG) -> DagRunSummary:
-    """One DagRun of `dag` via dag.test(); raises when any task fails."""
-    run = dag.test()
+def run_dag(dag: DAG, conf: dict | None = None) -> DagRunSummary:
+    """One DagRun of `dag` via dag.test() (with `conf`); raises when any task fails."""
+    run = dag.test(run_conf=conf)
     tasks = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     state = str(run.state)
     if state != "success":
@@ -51,19 +51,16 @@ def run_dag(dag: DAG) -> DagRunSummary:
 
 
 def run_pipeline(tables: list[str] | None = None, on_done: Callable[[DagRunSummary], object] | None = None) -> list[DagRunSummary]:
-    """Every ingest DAG (or those of `tables`), then the transform and open-view DAGs."""
-    from catalog.entries import load_catalog
-
+    """One run of the chain for every resource (or those of `tables`), up to the open views: the
+    portal is left to `run_publish`."""
     migrate_metadata_db()
-    dags = load_dags()
-    chosen = [r.table for r in load_catalog() if tables is None or r.table in tables]
-    summaries = []
-    for dag_id in pipeline_dag_ids(chosen):
-        summary = run_dag(dags[dag_id])
-        summaries.append(summary)
-        if on_done:
-            on_done(summary)
-    return summaries
+    conf: dict = {"publish": False}
+    if tables is not None:
+        conf["tables"] = tables
+    summary = run_dag(load_dags()[CHAIN], conf)
+    if on_done:
+        on_done(summary)
+    return [summary]
 
 
 def run_publish(target: CkanTarget) -> DagRunSummary:

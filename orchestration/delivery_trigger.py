@@ -1,10 +1,12 @@
-"""The event that a department finished a delivery: a `<file>.ready` marker in its inbox folder.
+"""The event that a department finished a delivery: a `<file>.ready` marker in an inbox folder.
 
 A department (or `kcdata submit`) writes the data file first and the empty marker last, so a
 marker means the file beside it is complete. Airflow's own `DirectoryFileDeleteTrigger` matches
 one exact file name; a delivery is any file, so this trigger matches the `.ready` suffix. When it
 sees markers it renames each `X.ready` to `X.queued` (atomic, so it fires once per delivery and a
-marker is never lost) and emits one event naming the files. The ingest run lands every file with
+marker is never lost) and emits one event naming the files. One trigger watches the whole inbox
+(`inbox/<table>/` for every resource): one poll, whatever the size of the catalog, where one
+watcher per resource made the triggerer hold a thousand triggers. The chain's run lands every file with
 a `.ready` or `.queued` marker and removes the marker when the file is archived; files without a
 marker are never read. Events that Airflow folds together, or that were missed while the
 triggerer was down, cost nothing: the run and the periodic reconciliation run look at the folder.
@@ -40,23 +42,32 @@ def take_markers(directory: str) -> list[str]:
     return taken
 
 
-class DeliveryMarkerTrigger(BaseEventTrigger):
-    """Fires when `<directory>/*.ready` markers appear; consumes them (renamed to `.queued`)."""
+def take_all_markers(root: str) -> list[str]:
+    """`take_markers` in every folder directly under `root` (the inbox): `<table>/<name>` of each
+    delivery taken."""
+    try:
+        folders = sorted(e.name for e in os.scandir(root) if e.is_dir(follow_symlinks=False) and not e.name.startswith("."))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [f"{folder}/{name}" for folder in folders for name in take_markers(os.path.join(root, folder))]
 
-    def __init__(self, *, directory: str, poke_interval: float = 1.0) -> None:
+
+class DeliveryMarkerTrigger(BaseEventTrigger):
+    """Fires when `<root>/<table>/*.ready` markers appear; consumes them (renamed to `.queued`)."""
+
+    def __init__(self, *, root: str, poke_interval: float = 1.0) -> None:
         super().__init__()
-        self.directory = directory
+        self.root = root
         self.poke_interval = poke_interval
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return ("orchestration.delivery_trigger.DeliveryMarkerTrigger",
-                {"directory": self.directory, "poke_interval": self.poke_interval})
+        return ("orchestration.delivery_trigger.DeliveryMarkerTrigger", {"root": self.root, "poke_interval": self.poke_interval})
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         while True:
-            taken = await asyncio.to_thread(take_markers, self.directory)
+            taken = await asyncio.to_thread(take_all_markers, self.root)
             if taken:
-                self.log.info("delivery complete in %s: %s", self.directory, ", ".join(taken))
-                yield TriggerEvent({"directory": self.directory, "files": taken})
+                self.log.info("deliveries complete in %s: %s", self.root, ", ".join(taken))
+                yield TriggerEvent({"root": self.root, "files": taken})
                 return
             await asyncio.sleep(self.poke_interval)

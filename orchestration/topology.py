@@ -1,13 +1,22 @@
-"""The DAG topology in one place: DAG ids, their order, and the Assets that chain them.
+"""The DAG topology in one place: DAG ids, their order, and the Assets that describe what they do.
 
-    inbox/<table>/*.ready (AssetWatcher) or a pull on the update cycle
-      -> ingest__<table>  --kcdata.changes.validated-->  transform__curated
-      --kcdata.changes.curated.resources-->  govern__open_view  --kcdata.changes.open-->  publish__portal
+    inbox/*/*.ready (one AssetWatcher over the whole inbox), a pull run's new raw batches
+    (kcdata.changes.raw), or the reconciliation clock
+      -> chain__deliveries: ingest (land + validate every pending delivery of every resource)
+         -> notify, dbt_build -> open_views -> publish -> score_metadata, leak_gate -> report
+    pull__<cycle> (one per update cycle of a pulled source): pull and land, announce raw changes
+    publish__portal (by hand, or after an approval): every resource through the gate
     govern__freshness (on a clock): overdue resources, alerts
 
-Each stage updates one Asset per resource and zone (validated/<table>, curated/resources/<table>,
-open/<table>): the lineage. The next stage is scheduled on the zone's *changes* alias, through
-which a stage announces each table it changed (`changes_alias` says why not on the Assets).
+The size of this topology does not grow with the catalog: one chain, one watcher, at most one pull
+DAG per update cycle. A thousand resources are a thousand folders the chain's run looks at, not a
+thousand DAGs the scheduler walks and triggers the triggerer holds (that design spent 83-100 s
+between two tasks at 1,000 resources). A delivery goes from marker to portal in one run: the
+four asset-scheduled DAGs it used to cross cost a scheduling hop each.
+
+Each stage still updates one Asset per resource and zone (validated/<table>, curated/resources/<table>,
+open/<table>): the lineage. The ingest task adds the events of the tables it changed through the
+zone's alias (`zone_alias`), so a batch of three resources makes three events, not a thousand.
 
 The DAG files, the in-process runner (`orchestration.airflow_run`) and the CLI all read it from here.
 Light: parsed with the DAGs (Airflow's Asset class is imported only when an Asset is made).
@@ -23,15 +32,15 @@ if TYPE_CHECKING:
     from airflow.sdk import Asset, AssetAlias
     from airflow.sdk.execution_time.context import OutletEventAccessors
 
-INGEST_PREFIX = "ingest__"
-TRANSFORM = "transform__curated"
-OPEN_VIEW = "govern__open_view"
+CHAIN = "chain__deliveries"
+PULL_PREFIX = "pull__"
 PUBLISH = "publish__portal"
 FRESHNESS = "govern__freshness"
 DBT_POOL = "dbt"  # one slot: one dbt run at a time (DuckDB locks its file); created by `kcdata up`
-RECONCILE_CRON = "*/10 * * * *"  # the ingest runs that pick up deliveries whose event was missed
+PUBLISH_POOL = "publish"  # one slot: one publisher of the portal at a time (the chain's, or after an approval)
+RECONCILE_CRON = "*/10 * * * *"  # the chain runs that pick up deliveries whose event was missed
 FRESHNESS_CRON = "*/15 * * * *"
-CHANGES_PREFIX = "kcdata.changes."  # the aliases the downstream stages are scheduled on (changes_alias)
+CHANGES_PREFIX = "kcdata.changes."  # the alias the chain is scheduled on for pulled data (changes_alias)
 # A stage task that dies with its worker (or meets a passing fault) is run again, on whichever worker
 # is free: every stage is idempotent, so a retry ends where an undisturbed run would
 STAGE_RETRY = {"retries": 2, "retry_delay": timedelta(seconds=10)}
@@ -42,32 +51,22 @@ RECONCILE_OFF = ("", "off", "none")
 
 def reconcile_cron(value: str | None) -> str | None:
     """The reconciliation cron `KCDATA_RECONCILE_CRON` asks for (default every 10 minutes); None
-    for `off`: deliveries then run on their marker events alone. Each reconciliation is one run of
-    every file-drop ingest DAG, so a catalog of a thousand resources wants it off or rare (and
-    each ingest DAG's first start also makes its latest missed reconciliation run)."""
+    for `off`: deliveries then run on their marker events alone. A reconciliation is one run of the
+    chain that looks at every resource's inbox and pending raw batches."""
     value = RECONCILE_CRON if value is None else value
     return None if value.strip().lower() in RECONCILE_OFF else value
 
 
 def reconcile_cron_far_from(now: datetime) -> str:
     """A daily reconciliation time 12 hours from `now`: tests and benchmarks run with it so that
-    no reconciliation run of every ingest DAG lands in the middle of what they watch (a fixed
+    no reconciliation run lands in the middle of what they watch (a fixed
     night time does, whenever CI happens to run at that hour)."""
     return f"{now.minute} {(now.hour + 12) % 24} * * *"
 
 
-def ingest_dag_id(table: str) -> str:
-    return f"{INGEST_PREFIX}{table}"
-
-
-def pipeline_dag_ids(tables: list[str]) -> list[str]:
-    """The order the main job runs: every ingest DAG, then transform, then the open view."""
-    return [*(ingest_dag_id(t) for t in sorted(tables)), TRANSFORM, OPEN_VIEW]
-
-
-def system_dag_ids(tables: list[str]) -> list[str]:
-    """Every DAG the running system has."""
-    return [*pipeline_dag_ids(tables), PUBLISH, FRESHNESS]
+def system_dag_ids(pull_cycles: list[str]) -> list[str]:
+    """Every DAG the running system has, given the update cycles of its pulled sources."""
+    return [CHAIN, *sorted({pull_dag_id(c) for c in pull_cycles}), PUBLISH, FRESHNESS]
 
 
 # How often a pulled source is polled, by update cycle (UTC). A cycle missing here is polled daily.
@@ -83,20 +82,41 @@ PULL_CRON = {
 }
 
 
+# The pull DAGs' names, by update cycle (ASCII DAG ids).
+CYCLE_SLUG = {
+    "实时": "realtime", "每小时": "hourly", "每日": "daily", "每周": "weekly", "每月": "monthly",
+    "每季度": "quarterly", "每半年": "half_yearly", "每年": "yearly",
+}
+
+
 def pull_cron(update_cycle: str) -> str:
     return PULL_CRON.get(update_cycle, "17 2 * * *")
 
 
-def delivery_asset(table: str, inbox_folder: str) -> Asset:
-    """Updated when a department marks a delivery complete in inbox/<table>/ (an AssetWatcher
-    on `.ready` markers, see orchestration.delivery_trigger)."""
+def pull_dag_id(update_cycle: str) -> str:
+    """The DAG that pulls every source of one update cycle (a cycle without a slug is pulled daily)."""
+    return f"{PULL_PREFIX}{CYCLE_SLUG.get(update_cycle, 'daily')}"
+
+
+def inbox_asset(inbox_root: str) -> Asset:
+    """Updated when a department marks a delivery complete in any inbox/<table>/: one AssetWatcher
+    on `.ready` markers over the whole inbox (see orchestration.delivery_trigger)."""
     from airflow.sdk import Asset, AssetWatcher
 
     from orchestration.delivery_trigger import DeliveryMarkerTrigger
 
-    trigger = DeliveryMarkerTrigger(directory=inbox_folder, poke_interval=1.0)
-    return Asset(name=f"kcdata.inbox.{table}", uri=f"kcdata://inbox/{table}", group="kcdata-inbox",
-                 watchers=[AssetWatcher(name=f"kcdata_inbox_{table}", trigger=trigger)])
+    trigger = DeliveryMarkerTrigger(root=inbox_root, poke_interval=1.0)
+    return Asset(name="kcdata.inbox", uri="kcdata://inbox", group="kcdata-inbox",
+                 watchers=[AssetWatcher(name="kcdata_inbox", trigger=trigger)])
+
+
+def zone_alias(zone: str) -> AssetAlias:
+    """The events a task makes in `zone` (raw, validated) for just the tables it changed: a task
+    adds `outlet_events[zone_alias(zone)].add(<the table's Asset>, extra=...)`. Declaring every
+    table's Asset as an outlet instead would make every run an event of every table."""
+    from airflow.sdk import AssetAlias
+
+    return AssetAlias(name=f"kcdata.lake.{zone.replace('/', '.')}", group="kcdata-lake")
 
 
 def _asset(zone: str, name: str) -> Asset:
@@ -106,7 +126,7 @@ def _asset(zone: str, name: str) -> Asset:
 
 
 def raw_asset(table: str) -> Asset:
-    """The raw batches of `table` as sent (written by `land`, read by `validate`): named so that
+    """The raw batches of `table` as sent (written by landing, read by validation): named so that
     lineage events show raw -> validated / quarantine; nothing is scheduled on it."""
     return _asset("raw", table)
 
@@ -132,17 +152,15 @@ def open_asset(table: str) -> Asset:
 
 
 def changes_alias(zone: str) -> AssetAlias:
-    """What a stage changed in `zone` (validated, curated/resources, open): the next stage is
-    scheduled on this AssetAlias, and a stage announces each table it changed through it
-    (`announce_changes`), as an event of that table's `changed_asset`.
+    """What a DAG changed in `zone` (raw, for the pull DAGs): the chain is scheduled on this
+    AssetAlias, and a pull run announces each table it landed through it (`announce_changes`), as
+    an event of that table's `changed_asset`.
 
-    Why not schedule on the per-resource Assets: Airflow 3.3 reads a DAG's row back with its tags,
+    Why an alias, not the per-table Assets: Airflow 3.3 reads a DAG's row back with its tags,
     schedule Assets and outlet Assets in one joined query (apache/airflow#72393), so a DAG scheduled
-    on N Assets fetched about 3·N² copies of its N-Asset schedule at every re-parse: gigabytes at
-    300 resources, and the dag-processor was killed for memory. Why not one shared Asset: Airflow
-    folds the events of one Asset that arrive together into one run that sees only the first
-    (apache/airflow#56050), and two ingest runs ending together would lose a table. Through an
-    alias, every table keeps an Asset of its own, and the schedule stays one line."""
+    on N Assets fetched about 3·N² copies of its schedule at every re-parse. Why not one shared
+    Asset: Airflow folds the events of one Asset that arrive together into one run that sees only
+    the first (apache/airflow#56050). Through an alias every table keeps an Asset of its own."""
     from airflow.sdk import AssetAlias
 
     return AssetAlias(name=changes_name(zone), group="kcdata-changes")

@@ -26,6 +26,10 @@ ADMIN = "admin"
 PARSE_INTERVAL = "KCDATA_PARSE_INTERVAL"  # a setting of the shell that runs `kcdata up`
 DEFAULT_PARSE_INTERVAL = 5  # seconds
 DBT_POOL = "dbt"
+PUBLISH_POOL = "publish"
+# One-slot pools `kcdata up` creates: one dbt run at a time (DuckDB locks its file); one publisher
+# at a time (the chain's batch and a publish after an approval update the same CKAN datasets)
+POOLS = {DBT_POOL: "one dbt run at a time (DuckDB locks its file)", PUBLISH_POOL: "one publisher of the portal at a time"}
 API_SERVER = "airflow-api-server"
 SERVICES = (API_SERVER, "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
 _ARGS = {
@@ -179,18 +183,19 @@ def _cli(layout: Layout, *args: str, what: str) -> None:
 
 
 def prepare(layout: Layout) -> bool:
-    """Migrate the metadata DB and create the dbt pool, once per Airflow version and database.
+    """Migrate the metadata DB and create the pools, once per Airflow version, database and pools.
     True when something was done."""
     from importlib.metadata import version
 
     layout.airflow_home.mkdir(parents=True, exist_ok=True)
     (layout.airflow_home / "plugins").mkdir(exist_ok=True)
     stamp = layout.run / "airflow-db.stamp"
-    want = hashlib.sha256(f"{version('apache-airflow')}|{metadata_url(sec.load(layout.secrets_file))}".encode()).hexdigest()
+    want = hashlib.sha256(f"{version('apache-airflow')}|{metadata_url(sec.load(layout.secrets_file))}|{sorted(POOLS)}".encode()).hexdigest()
     if stamp.exists() and stamp.read_text().strip() == want:
         return False
     _cli(layout, "db", "migrate", what="airflow db migrate")
-    _cli(layout, "pools", "set", DBT_POOL, "1", "one dbt run at a time (DuckDB locks its file)", what="airflow pools set")
+    for pool, why in POOLS.items():
+        _cli(layout, "pools", "set", pool, "1", why, what="airflow pools set")
     stamp.write_text(want + "\n")
     return True
 

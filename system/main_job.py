@@ -1,5 +1,5 @@
 """The main job on the running system (docs: Getting started): deliver the sample files as departments would,
-then watch Airflow carry them through the chain (ingest → transform → open view → publish).
+then watch Airflow carry them through the chain (`chain__deliveries`: ingest → transform → open view → publish).
 
 Nothing here triggers the chain by hand: the `.ready` markers are the events. Only the demo's
 stand-in reviewer acts like a person would, after the data arrived: it approves the sample-made
@@ -19,8 +19,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from catalog.model import Resource
 from common.errors import KcdataError
 from common.settings import Paths, get_paths
-from orchestration.airflow_api import AirflowApi, DagRun
-from orchestration.topology import OPEN_VIEW, PUBLISH, TRANSFORM, ingest_dag_id
+from orchestration.airflow_api import AirflowApi
+from orchestration.topology import CHAIN, PUBLISH
 
 RECONCILE_SLACK = timedelta(minutes=15)  # how long before the deliveries a run that takes them may have been queued
 
@@ -47,89 +47,78 @@ def deliver_samples(resources: list[Resource], paths: Paths, rows: int | None, b
     return delivered
 
 
+STAGES = {"dbt_build": "dbt transform", "open_views": "open views", "publish": "publish to CKAN"}
+_STAGE_STATE = {"success": "done", "skipped": "not needed", "failed": "failed", "upstream_failed": "failed"}
+
+
 @dataclass
 class ChainState:
-    """Where the chain stands for the runs since `since`."""
+    """Where the chain stands for the deliveries sent at `since`."""
 
     ingest_done: int = 0
     ingest_total: int = 0
-    stages: dict[str, str] = field(default_factory=dict)  # dag_id -> waiting/running/done/failed/not needed
+    stages: dict[str, str] = field(default_factory=dict)  # task -> waiting/running/done/failed/not needed
     failed: list[str] = field(default_factory=list)
+    active: bool = False  # a chain run is queued or running
 
     @property
     def settled(self) -> bool:
-        return self.ingest_done == self.ingest_total and all(v in ("done", "not needed", "failed") for v in self.stages.values())
+        return (self.ingest_done == self.ingest_total and not self.active
+                and all(v in ("done", "not needed", "failed") for v in self.stages.values()))
 
 
-def _finished_after(runs: list[DagRun], after: datetime | None) -> DagRun | None:
-    """The newest finished run that started at or after `after`, the start of the upstream run
-    whose event it follows (an event is emitted before its run ends, so the downstream run may
-    start a moment before the upstream run's end). None: none yet."""
-    done = [r for r in runs if r.finished and r.start and (after is None or r.start >= after)]
-    return done[-1] if done else None
+def _stage(ti: dict | None) -> str:
+    if ti is None or ti.get("state") in (None, "none", "scheduled", "queued", "up_for_reschedule"):
+        return "waiting" if ti is None or ti.get("state") in (None, "none") else "running"
+    return _STAGE_STATE.get(ti["state"], "running")
 
 
-def chain_state(client: AirflowApi, tables: list[str], since: datetime) -> ChainState:
-    """Read the runs since `since` and decide how far the chain got."""
+def chain_state(client: AirflowApi, tables: list[str], since: datetime, paths: Paths | None = None) -> ChainState:
+    """Read the chain's runs since `since` and the inbox: how many of the delivered tables were
+    taken (no marked delivery left), and how far the latest run got."""
+    from connectors.inbox import marked_tables
+
     state = ChainState(ingest_total=len(tables))
-    last_event_end: datetime | None = None
-    for table in tables:
-        dag_id = ingest_dag_id(table)
-        # a run queued a little before `since` (the reconciliation clock) may take the deliveries:
-        # count it when it ended after them, or the chain would wait for an event that never comes
-        runs = [r for r in client.runs(dag_id, since=since - RECONCILE_SLACK) if not r.finished or (r.end and r.end >= since)]
-        done = [r for r in runs if r.finished]
-        if done and not [r for r in runs if not r.finished]:
-            state.ingest_done += 1
-        for r in done:
-            if r.state == "failed":
-                state.failed.append(f"{dag_id} {r.run_id}")
-                continue
-            validate = next((t for t in client.task_instances(dag_id, r.run_id) if t["task_id"] == "validate"), None)
-            if validate and validate["state"] == "success" and r.start:
-                last_event_end = max(last_event_end or r.start, r.start)
-    upstream_end = last_event_end  # the start of the newest upstream run that emitted an event
-    for dag_id in (TRANSFORM, OPEN_VIEW, PUBLISH):
-        if upstream_end is None:
-            state.stages[dag_id] = "not needed"
-            continue
-        runs = client.runs(dag_id, since=since)
-        active = [r for r in runs if not r.finished]
-        latest = _finished_after(runs, upstream_end)
-        if latest is not None and not active:
-            state.stages[dag_id] = "done" if latest.state == "success" else "failed"
-            if latest.state != "success":
-                state.failed.append(f"{dag_id} {latest.run_id}")
-            upstream_end = latest.start if latest.state == "success" else None
-        else:
-            state.stages[dag_id] = "running" if active else "waiting"
-            for later in (OPEN_VIEW, PUBLISH)[(TRANSFORM, OPEN_VIEW, PUBLISH).index(dag_id):]:
-                state.stages.setdefault(later, "waiting")
-            break
+    waiting = marked_tables(paths or get_paths())
+    state.ingest_done = sum(1 for t in tables if t not in waiting)
+    # a run queued a little before `since` (the reconciliation clock) may take the deliveries:
+    # count it when it ended after them, or the watch would wait for an event that never comes
+    runs = [r for r in client.runs(CHAIN, since=since - RECONCILE_SLACK) if not r.finished or (r.end and r.end >= since)]
+    state.active = any(not r.finished for r in runs)
+    for r in runs:
+        if r.finished and r.state == "failed":
+            failed = [t["task_id"] for t in client.task_instances(CHAIN, r.run_id) if t.get("state") == "failed"]
+            state.failed.append(f"{CHAIN} {r.run_id} ({', '.join(failed) or 'failed'})")
+    latest = next((r for r in reversed(runs) if not r.finished), None) or (runs[-1] if runs else None)
+    if latest is None:
+        state.stages = {task: "waiting" if tables else "not needed" for task in STAGES}
+        return state
+    tis = {t["task_id"]: t for t in client.task_instances(CHAIN, latest.run_id)}
+    state.stages = {task: _stage(tis.get(task)) for task in STAGES}
     return state
 
 
 def watch_chain(client: AirflowApi, tables: list[str], since: datetime, console: Console, timeout: float = 1800) -> ChainState:
-    """A progress display until the chain settles (every stage done, failed or not needed)."""
-    labels = {TRANSFORM: "dbt transform", OPEN_VIEW: "open views", PUBLISH: "publish to CKAN"}
+    """A progress display until the chain settles (every delivery taken, no run left, every stage
+    of the last run done, failed or not needed)."""
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[note]}"),
                TimeElapsedColumn())
     deadline = time.monotonic() + timeout
     settled_once, last_line = False, ""
     with Progress(*columns, console=console, transient=False) as progress:
         ingest = progress.add_task("deliveries landed + validated", total=len(tables), note="")
-        stage_tasks = {d: progress.add_task(label, total=1, note="waiting") for d, label in labels.items()}
+        stage_tasks = {task: progress.add_task(label, total=1, note="waiting") for task, label in STAGES.items()}
         while True:
             state = chain_state(client, tables, since)
             line = f"ingest {state.ingest_done}/{state.ingest_total}; " + "; ".join(
-                f"{labels[d]}: {state.stages.get(d, 'waiting')}" for d in labels)
+                f"{label}: {state.stages.get(task, 'waiting')}" for task, label in STAGES.items())
             if not console.is_terminal and line != last_line:  # a log, not a live display: one line per change
                 console.print(line)
                 last_line = line
             progress.update(ingest, completed=state.ingest_done, note=f"{state.ingest_done}/{state.ingest_total}")
-            for dag_id, task_id in stage_tasks.items():
-                note = state.stages.get(dag_id, "waiting")
-                progress.update(task_id, completed=1 if note in ("done", "not needed", "failed") else 0, note=note)
+            for task, progress_id in stage_tasks.items():
+                note = state.stages.get(task, "waiting")
+                progress.update(progress_id, completed=1 if note in ("done", "not needed", "failed") else 0, note=note)
             if state.settled and settled_once:  # twice in a row: no event in flight between two runs
                 return state
             settled_once = state.settled

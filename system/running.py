@@ -47,11 +47,12 @@ def settings() -> dict[str, str]:
 
 
 def expected_dags() -> list[str]:
-    """Every DAG the catalog makes (ingest per resource, the chain, freshness)."""
+    """Every DAG the catalog makes (the chain, a pull DAG per update cycle of a pulled source,
+    publish, freshness)."""
     from catalog.entries import load_catalog
     from orchestration.topology import system_dag_ids
 
-    return system_dag_ids([r.table for r in load_catalog()])
+    return system_dag_ids([r.update_cycle.value for r in load_catalog() if r.source.kind != "file_drop"])
 
 
 def api() -> AirflowApi:
@@ -122,16 +123,16 @@ def serves_this_lake() -> bool:
     return all(running.get(key) == mine.get(key) for key in ("KCDATA_LAKE", "KCDATA_CATALOG_DIR"))
 
 
-def request_run(dag_id: str, reason: str) -> str | None:
-    """Ask a running system for a run of `dag_id`; the run id, or None when no system runs here
-    (or the one running works on another lake)."""
+def request_run(dag_id: str, reason: str, conf: dict | None = None) -> str | None:
+    """Ask a running system for a run of `dag_id` (with `conf`); the run id, or None when no system
+    runs here (or the one running works on another lake)."""
     from stack.layout import AIRFLOW_PORT, HOST
     from stack.proc import port_open
 
     if not port_open(HOST, AIRFLOW_PORT) or not serves_this_lake():
         return None
     try:
-        return api().trigger(dag_id, conf={"reason": reason})
+        return api().trigger(dag_id, conf={"reason": reason, **(conf or {})})
     except KcdataError:
         return None
 

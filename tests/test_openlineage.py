@@ -24,7 +24,7 @@ from catalog.store import open_store
 from common.settings import PROJECT_ROOT, Paths
 from flow import pipeline
 from orchestration.lineage import dataset_name, openlineage_environment
-from orchestration.topology import TRANSFORM, curated_asset, current_asset, mart_names, validated_asset
+from orchestration.topology import CHAIN, curated_asset, current_asset, mart_names, validated_asset
 from samples.generate import generate_resource
 from transform.lineage import LAKE_NAMESPACE, URL_ENV, lineage_file
 
@@ -33,12 +33,12 @@ RUN_JOB = "dbt-run-kcdata"
 
 RUN_DAG = textwrap.dedent(
     """
-    import socket, sys
+    import json, socket, sys
     def refuse(*args, **kwargs):
         raise RuntimeError("network access from an Airflow run")
     socket.socket.connect = socket.socket.connect_ex = socket.create_connection = refuse
     from orchestration.airflow_run import load_dags, run_dag
-    print(run_dag(load_dags()[sys.argv[1]]))
+    print(run_dag(load_dags()[sys.argv[1]], json.loads(sys.argv[2])))
     """
 )
 
@@ -144,21 +144,21 @@ def test_airflow_task_events_carry_the_assets_as_lake_datasets(lake: Paths, airf
     _ingest(lake, TABLES[:1])
     env = {**os.environ, **openlineage_environment(lake)}
     out = subprocess.run(
-        [sys.executable, "-c", RUN_DAG, TRANSFORM], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900
+        [sys.executable, "-c", RUN_DAG, CHAIN, json.dumps({"rebuild": True, "publish": False})], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900
     )
     assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
 
     events = _events(lineage_file(lake.lake, "airflow"))
-    task = [e for e in events if e["job"]["name"] == f"{TRANSFORM}.dbt_build"]
+    task = [e for e in events if e["job"]["name"] == f"{CHAIN}.dbt_build"]
     assert [e["eventType"] for e in task] == ["START", "COMPLETE"]
     assert {e["job"]["namespace"] for e in events} == {"kcdata"}
     complete = task[-1]
-    # inputs: the Assets the DAG is scheduled on; outputs: the task's outlets
+    # inputs: the task's inlets, every resource's validated rows; outputs: the task's outlets
     assert _names(complete["inputs"]) == {dataset_name(validated_asset(r.table).uri) for r in load_catalog()}
     outlets = {curated_asset(m).uri for m in mart_names()} | {current_asset(r.table).uri for r in load_catalog()}
     assert _names(complete["outputs"]) == {dataset_name(uri) for uri in outlets}
     assert "unknownSourceAttribute" not in complete["run"]["facets"]
-    assert any(e["job"]["name"] == TRANSFORM and e["eventType"] == "COMPLETE" for e in events), "no DAG-run event"
+    assert any(e["job"]["name"] == CHAIN and e["eventType"] == "COMPLETE" for e in events), "no DAG-run event"
 
     _assert_catalog_edges_in(task, _transform_edges(lake))
     # dbt, run by the task, wrote its own events beside them

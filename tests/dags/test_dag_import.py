@@ -9,7 +9,7 @@ from pathlib import Path
 
 from catalog.entries import load_catalog
 from catalog.model import OpenType
-from orchestration.topology import DBT_POOL, OPEN_VIEW, PUBLISH, TRANSFORM, mart_names, system_dag_ids
+from orchestration.topology import CHAIN, DBT_POOL, PUBLISH, PUBLISH_POOL, mart_names, pull_dag_id, system_dag_ids
 
 DAGS = Path(__file__).parents[2] / "dags"
 
@@ -46,17 +46,23 @@ def _parse_in_fresh_process(tmp_path: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_every_catalog_resource_gets_an_ingest_dag_and_parsing_stays_light(tmp_path):
+CHAIN_TASKS = ["dbt_build", "ingest", "leak_gate", "notify", "open_views", "publish", "report", "score_metadata"]
+
+
+def _pull_cycles() -> list[str]:
+    return [r.update_cycle.value for r in load_catalog() if r.source.kind != "file_drop"]
+
+
+def test_the_topology_does_not_grow_with_the_catalog_and_parsing_stays_light(tmp_path):
     parsed = _parse_in_fresh_process(tmp_path)
     dags = parsed["dags"]
-    for resource in load_catalog():
-        assert dags[f"ingest__{resource.table}"]["tasks"] == ["land", "notify", "validate"]
-        assert resource.provider.slug in dags[f"ingest__{resource.table}"]["tags"]
-    assert dags["transform__curated"]["tasks"] == ["dbt_build"]
-    assert dags["govern__open_view"]["tasks"] == ["open_views"]
-    assert dags["publish__portal"]["tasks"] == ["leak_gate", "publish", "score_metadata"]
-    # the topology module names every DAG the files define, and nothing else
-    assert set(dags) == set(system_dag_ids([r.table for r in load_catalog()]))
+    assert dags[CHAIN]["tasks"] == CHAIN_TASKS
+    assert dags[PUBLISH]["tasks"] == ["leak_gate", "publish", "score_metadata"]
+    for cycle in _pull_cycles():  # a pull DAG per update cycle of a pulled source, not per resource
+        assert dags[pull_dag_id(cycle)]["tasks"] == ["notify", "pull", "report"]
+    # the topology module names every DAG the files define, and nothing else: no DAG per resource
+    assert set(dags) == set(system_dag_ids(_pull_cycles()))
+    assert len(dags) <= 3 + 8
     assert parsed["heavy"] == [], f"heavy modules imported at parse time: {parsed['heavy']}"
 
 
@@ -64,59 +70,51 @@ def test_airflow_dagbag_reports_no_import_errors(airflow_db):
     from orchestration.airflow_run import load_dags
 
     dags = load_dags()
-    assert "transform__curated" in dags
-    transform = dags["transform__curated"]
-    # each downstream stage is scheduled on one alias through which the stage before announces
-    # what it changed, whatever the catalog's size
-    assert transform.timetable.asset_condition.name == "kcdata.changes.validated"
-    assert dags[OPEN_VIEW].timetable.asset_condition.name == "kcdata.changes.curated.resources"
-    assert dags[PUBLISH].timetable.asset_condition.name == "kcdata.changes.open"
+    chain = dags[CHAIN]
+    ingest, dbt_build, open_task = (chain.task_dict[t] for t in ("ingest", "dbt_build", "open_views"))
+    # the ingest task makes its events through one alias per zone, for the tables it changed only
+    assert [o.name for o in ingest.outlets] == ["kcdata.lake.validated"]
     # dbt reads every resource's validated rows; it writes every mart and every resource's current rows
-    assert {a.uri for a in transform.tasks[0].inlets} == {f"kcdata://lake/validated/{r.table}" for r in load_catalog()}
-    outlets = {getattr(a, "uri", a.name) for a in transform.tasks[0].outlets}
+    assert {a.uri for a in dbt_build.inlets} == {f"kcdata://lake/validated/{r.table}" for r in load_catalog()}
+    outlets = {a.uri for a in dbt_build.outlets}
     assert outlets == {f"kcdata://lake/curated/{m}" for m in mart_names()} | {
         f"kcdata://lake/curated/resources/{r.table}" for r in load_catalog()
-    } | {"kcdata.changes.curated.resources"}
-    # the open view is a stage of its own: it reads dbt's output and writes one view per openable resource
-    (open_task,) = dags[OPEN_VIEW].tasks
+    }
+    # the open view reads dbt's output and writes one view per openable resource
     assert {a.uri for a in open_task.inlets} == {f"kcdata://lake/curated/resources/{r.table}" for r in load_catalog()}
     openable = [r for r in load_catalog() if r.open.type is not OpenType.none]
-    assert {getattr(a, "uri", a.name) for a in open_task.outlets} == {f"kcdata://lake/open/{r.table}" for r in openable} | {
-        "kcdata.changes.open"
-    }
-    assert TRANSFORM in dags
-    assert transform.tasks[0].pool == DBT_POOL  # one dbt run at a time
+    assert {a.uri for a in open_task.outlets} == {f"kcdata://lake/open/{r.table}" for r in openable}
+    assert dbt_build.pool == DBT_POOL  # one dbt run at a time
+    assert chain.task_dict["publish"].pool == dags[PUBLISH].task_dict["publish"].pool == PUBLISH_POOL  # one publisher
+    assert type(dags[PUBLISH].timetable).__name__ == "NullTimetable"  # by hand or after an approval
 
 
-def test_deliveries_are_events_with_a_reconciliation_clock(airflow_db):
-    """Each file-drop resource's ingest DAG runs on its inbox's marker events (an AssetWatcher
-    whose trigger the triggerer can rebuild from its classpath) or on the reconciliation clock."""
+def test_deliveries_are_events_of_one_watcher_with_a_reconciliation_clock(airflow_db):
+    """The chain runs on marker events from one AssetWatcher over the whole inbox (a trigger the
+    triggerer can rebuild from its classpath), on a pull run's announcement, or on the
+    reconciliation clock."""
     from orchestration.airflow_run import load_dags
     from orchestration.delivery_trigger import DeliveryMarkerTrigger
 
-    dags = load_dags()
-    for resource in load_catalog():
-        timetable = dags[f"ingest__{resource.table}"].timetable
-        asset = timetable.asset_condition
-        (watcher,) = asset.watchers
-        assert isinstance(watcher.trigger, DeliveryMarkerTrigger)
-        classpath, kwargs = watcher.trigger.serialize()
-        assert classpath == "orchestration.delivery_trigger.DeliveryMarkerTrigger"
-        assert kwargs["directory"].endswith(f"/{resource.table}")
-        assert timetable.timetable.expression == "*/10 * * * *"  # and a clock for the runs events missed
+    timetable = load_dags()[CHAIN].timetable
+    inbox, pulled = timetable.asset_condition.objects
+    (watcher,) = inbox.watchers
+    assert isinstance(watcher.trigger, DeliveryMarkerTrigger)
+    classpath, kwargs = watcher.trigger.serialize()
+    assert classpath == "orchestration.delivery_trigger.DeliveryMarkerTrigger"
+    assert kwargs["root"].endswith("/inbox")
+    assert pulled.name == "kcdata.changes.raw"
+    assert timetable.timetable.expression == "*/10 * * * *"  # and a clock for the runs events missed
 
 
-def test_reconciliation_can_be_turned_off_for_a_big_catalog(airflow_db, monkeypatch):
-    """`KCDATA_RECONCILE_CRON=off`: a file-drop resource runs on its marker events alone (no
-    reconciliation run of every ingest DAG, which a thousand resources cannot afford every 10
-    minutes); a cron given instead replaces the default."""
+def test_reconciliation_can_be_turned_off(airflow_db, monkeypatch):
+    """`KCDATA_RECONCILE_CRON=off`: the chain runs on events alone; a cron given instead replaces
+    the default."""
     from orchestration.airflow_run import load_dags
 
-    file_drop = next(r for r in load_catalog() if r.source.kind == "file_drop")
     monkeypatch.setenv("KCDATA_RECONCILE_CRON", "off")
-    timetable = load_dags()[f"ingest__{file_drop.table}"].timetable
+    timetable = load_dags()[CHAIN].timetable
     assert not hasattr(timetable, "timetable")  # no clock
-    assert timetable.asset_condition.name == f"kcdata.inbox.{file_drop.table}"
+    assert [a.name for a in timetable.asset_condition.objects] == ["kcdata.inbox", "kcdata.changes.raw"]
     monkeypatch.setenv("KCDATA_RECONCILE_CRON", "0 2 * * *")
-    assert load_dags()[f"ingest__{file_drop.table}"].timetable.timetable.expression == "0 2 * * *"
-
+    assert load_dags()[CHAIN].timetable.timetable.expression == "0 2 * * *"

@@ -54,8 +54,7 @@ def _delivery(folder, rows: int = 20, bad: int = 2, capital: str = "100.5") -> N
 def test_changed_limits_validate_stored_deliveries_again(catalog, airflow_db):
     from catalog.store import open_store
     from kcdata.cli import app
-    from orchestration.airflow_run import load_dags, run_dag
-    from orchestration.topology import ingest_dag_id
+    from orchestration.airflow_run import run_pipeline
 
     _delivery(catalog)
     first = CliRunner().invoke(app, ["ingest", CODE])
@@ -80,12 +79,12 @@ def test_changed_limits_validate_stored_deliveries_again(catalog, airflow_db):
     assert v2.rules != v1.rules
     assert [v.version for v in store.resource(CODE)[1]] == [1, 2]  # history kept
 
-    # the ingest DAG does the same when the rules change again (through Airflow)
+    # the chain does the same when the rules change again (through Airflow)
     _edit(catalog, max_bad_share=0.01)
-    run_dag(load_dags()[ingest_dag_id("enterprise_registrations")])
+    run_pipeline(tables=["enterprise_registrations"])
     v3 = store.latest_version(CODE)
     assert (v3.version, v3.fingerprint, v3.validation_passed) == (3, v1.fingerprint, False)
-    run_dag(load_dags()[ingest_dag_id("enterprise_registrations")])
+    run_pipeline(tables=["enterprise_registrations"])
     assert store.latest_version(CODE).version == 3  # nothing changed since: nothing done
 
 

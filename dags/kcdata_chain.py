@@ -1,0 +1,165 @@
+"""
+### The chain: every pending delivery, from the inbox to the portal, in one run
+
+Generated from the catalog (`catalog/resources/<department>/*.yaml`): one DAG for the whole
+catalog, however many resources it holds, and no Python per dataset.
+
+**When it runs.** When a department marks a delivery complete: one `AssetWatcher` over the whole
+inbox sees the `<file>.ready` marker in `inbox/<table>/` (written last, by the department or by
+`kcdata submit`). When a pull run (`pull__<cycle>`) landed new data from an HTTP API or a
+database. And on the reconciliation clock, which picks up any delivery whose event was missed.
+One run at a time; an event that arrives during a run starts the next one, which takes
+everything that arrived meanwhile.
+
+**What it does.**
+- `ingest` lands every marked delivery of every resource (files as sent, into immutable raw
+  Parquet batches; the same content twice is a no-op), then types and checks every pending batch
+  with the resource's rules, splits rows into `lake/validated` and `lake/quarantine` and records
+  the versions, linked to this run. Refused files are recorded with feedback for the department
+  and archived. Each resource has its own outcome: a refused file, a held-back version or a
+  failing resource never stops the others. A run by hand or by the clock looks at every
+  resource; `conf={"tables": [...]}` limits it to those.
+- `notify` e-mails the departments and the bureau about refused deliveries and held-back versions.
+- `dbt_build` rebuilds what the changed resources feed (their current rows and the curated marts),
+  once for the whole batch (`conf={"rebuild": true}`: everything).
+- `open_views` writes what of each rebuilt resource may leave the bureau.
+- `publish` takes each rebuilt open view through the publication gate to CKAN, `score_metadata`
+  scores what is on the portal, and `leak_gate` fails the run when personal data blocked a
+  resource (`conf={"publish": false}` stops before the portal).
+- `report` ends the run failed, naming each resource that failed, when any did.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable, task
+
+from catalog.entries import load_catalog
+from catalog.model import OpenType
+from common.settings import get_paths, read_settings
+from orchestration.publish_tasks import publish_tasks
+from orchestration.task_faults import stage_task
+from orchestration.topology import (
+    CHAIN,
+    DBT_POOL,
+    changes_alias,
+    current_asset,
+    curated_asset,
+    inbox_asset,
+    mart_names,
+    open_asset,
+    reconcile_cron,
+    validated_asset,
+    zone_alias,
+)
+from transform.project import staging_model
+
+_resources = load_catalog()
+
+
+def _schedule() -> AssetAny | AssetOrTimeSchedule:
+    events = AssetAny(inbox_asset(str(get_paths().inbox.absolute())), changes_alias("raw"))
+    cron = reconcile_cron(read_settings().reconcile_cron)
+    if cron is None:
+        return events
+    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cron, timezone="UTC"), assets=events)
+
+
+with DAG(
+    dag_id=CHAIN,
+    schedule=_schedule(),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["kcdata", "ingest", "transform", "publish"],
+    doc_md=__doc__,
+) as dag:
+    validated = zone_alias("validated")
+
+    @stage_task(outlets=[validated])
+    def ingest(**context: Any) -> dict[str, Any]:
+        """Land and validate every pending delivery of every resource this run looks at."""
+        from connectors.inbox import marked_tables
+        from flow.batch import choose_resources, ingest_batch
+        from orchestration.task_context import changed_tables, run_link
+
+        conf = context["dag_run"].conf or {}
+        asked = conf.get("tables")
+        pulled = changed_tables(context, "raw")
+        by_event = str(getattr(context["dag_run"], "run_type", "")).endswith("asset_triggered")
+        tables = asked if asked is not None else ([*(pulled or [])] if by_event else None)
+        outcomes = ingest_batch(choose_resources(_resources, tables=tables, marked=marked_tables()), run=run_link(context))
+        for o in outcomes:
+            if o.event is not None:
+                context["outlet_events"][validated].add(validated_asset(o.table), extra=o.event)
+        return {"outcomes": [o.to_dict() for o in outcomes if o.changed or o.refused or o.error],
+                "changed": sorted(o.table for o in outcomes if o.changed), "rebuild": bool(conf.get("rebuild"))}
+
+    @task(trigger_rule="none_failed")
+    def notify(batch: dict[str, Any]) -> list[dict]:
+        """Tell each department and the bureau about refused deliveries and held-back versions."""
+        from catalog.entries import get_resource
+        from flow.alerts import notify_failed, notify_refused
+        from orchestration.smtp import smtp_settings
+
+        sent = []
+        for o in batch["outcomes"]:
+            resource = get_resource(o["code"])
+            failed = [r for r in o["results"] if not r["outcome"]["passed"]]
+            sent.append({"code": o["code"], "refused": notify_refused(resource, o["refused"], smtp_settings=smtp_settings),
+                         "failed": notify_failed(resource, failed, smtp_settings=smtp_settings)})
+        return sent
+
+    models = {staging_model(r): r.table for r in _resources}
+    dbt_outlets = {m: curated_asset(m) for m in mart_names()} | {staging_model(r): current_asset(r.table) for r in _resources}
+
+    @stage_task(inlets=[validated_asset(r.table) for r in _resources], outlets=list(dbt_outlets.values()), pool=DBT_POOL)
+    def dbt_build(batch: dict[str, Any], **context: Any) -> list[str]:
+        """One dbt build of what the batch's changed resources feed; the tables whose current rows it rewrote."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from flow.pipeline import transform
+
+        if not batch["changed"] and not batch["rebuild"]:
+            raise AirflowSkipException("nothing new was validated: nothing to rebuild or publish")
+        result = transform(tables=None if batch["rebuild"] else batch["changed"])
+        if not result.marts:
+            raise AirflowSkipException("nothing changed upstream: nothing rebuilt, nothing to publish")
+        for model, asset in dbt_outlets.items():
+            context["outlet_events"][asset].extra = {
+                "rows": result.rows.get(model), "path": str(result.marts.get(model, "")), "rebuilt": model in result.marts,
+            }
+        return sorted(t for m, t in models.items() if m in result.marts)
+
+    open_outlets = {r.table: open_asset(r.table) for r in _resources if r.open.type is not OpenType.none}
+
+    @stage_task(inlets=[current_asset(r.table) for r in _resources], outlets=list(open_outlets.values()))
+    def open_views(rebuilt: list[str], **context: Any) -> list[str]:
+        """One open view per rebuilt resource that may be opened and has a passing version."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from flow.pipeline import open_views as build
+
+        built = build(tables=rebuilt)
+        if not built:
+            raise AirflowSkipException("no open view changed: nothing to publish")
+        for table, asset in open_outlets.items():
+            view = built.get(table)
+            context["outlet_events"][asset].extra = (
+                {"rows": view.rows, "path": str(view.path), "withheld": view.dropped, "rebuilt": True}
+                if view else {"rows": None, "rebuilt": False}
+            )
+        return sorted(built)
+
+    @task(trigger_rule="all_done")
+    def report(batch: dict[str, Any]) -> None:
+        """Fail the run, naming each resource that failed in the batch (the others went through)."""
+        from flow.batch import raise_failures
+
+        raise_failures(batch["outcomes"])
+
+    batch = ingest()
+    told = notify(batch)
+    portal = publish_tasks(open_views(dbt_build(batch)))
+    [told, *portal] >> report(batch)
