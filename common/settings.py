@@ -115,6 +115,8 @@ class KcdataSettings(BaseSettings):
     # pipeline and lineage
     reconcile_cron: str | None = setting(None, "Cron of the reconciliation runs that pick up missed deliveries; off turns "
                                                "them off (unset: */10 * * * *)", PIPELINE)
+    chain_ways: int = setting(2, "Groups a chain run splits the resources it takes into: each group is landed and "
+                                 "validated by one task, in one process, on any free worker", PIPELINE, ge=1)
     dbt_tables: str | None = setting(None, "Set by kcdata for its dbt runs: the comma-separated resources a run reads "
                                            "(unset: all)", PIPELINE)
     openlineage_url: str | None = setting(None, "OpenLineage HTTP server (Marquez, DataHub) to send lineage to (unset: "

@@ -12,7 +12,10 @@ One run at a time; an event that arrives during a run starts the next one, which
 everything that arrived meanwhile.
 
 **What it does.**
-- `ingest` lands every marked delivery of every resource (files as sent, into immutable raw
+- `plan` chooses the resources to take (those with marked deliveries, or announced by a pull)
+  and splits them into at most `KCDATA_CHAIN_WAYS` (2) groups of about equal work; each group is
+  one `ingest` task, so groups run in parallel on free workers.
+- `ingest` lands every marked delivery of its resources (files as sent, into immutable raw
   Parquet batches; the same content twice is a no-op), then types and checks every pending batch
   with the resource's rules, splits rows into `lake/validated` and `lake/quarantine` and records
   the versions, linked to this run. Refused files are recorded with feedback for the department
@@ -77,34 +80,42 @@ with DAG(
 ) as dag:
     validated = zone_alias("validated")
 
-    @stage_task(outlets=[validated])
-    def ingest(**context: Any) -> dict[str, Any]:
-        """Land and validate every pending delivery of every resource this run looks at."""
+    @stage_task()
+    def plan(**context: Any) -> list[list[str]]:
+        """The resources this run takes, in at most KCDATA_CHAIN_WAYS groups of about equal work."""
         from connectors.inbox import marked_tables
-        from flow.batch import choose_resources, ingest_batch
-        from orchestration.task_context import changed_tables, run_link
+        from flow.batch import choose_resources, split
+        from orchestration.task_context import changed_tables
 
         conf = context["dag_run"].conf or {}
         asked = conf.get("tables")
-        pulled = changed_tables(context, "raw")
         by_event = str(getattr(context["dag_run"], "run_type", "")).endswith("asset_triggered")
-        tables = asked if asked is not None else ([*(pulled or [])] if by_event else None)
-        outcomes = ingest_batch(choose_resources(_resources, tables=tables, marked=marked_tables()), run=run_link(context))
+        tables = asked if asked is not None else ((changed_tables(context, "raw") or []) if by_event else None)
+        return split(choose_resources(_resources, tables=tables, marked=marked_tables()), read_settings().chain_ways)
+
+    @stage_task(outlets=[validated])
+    def ingest(tables: list[str], **context: Any) -> dict[str, Any]:
+        """Land and validate every pending delivery of this group's resources, in one process."""
+        from flow.batch import ingest_batch
+        from orchestration.task_context import run_link
+
+        chosen = [r for r in _resources if r.table in set(tables)]
+        outcomes = ingest_batch(chosen, run=run_link(context))
         for o in outcomes:
             if o.event is not None:
                 context["outlet_events"][validated].add(validated_asset(o.table), extra=o.event)
         return {"outcomes": [o.to_dict() for o in outcomes if o.changed or o.refused or o.error],
-                "changed": sorted(o.table for o in outcomes if o.changed), "rebuild": bool(conf.get("rebuild"))}
+                "changed": sorted(o.table for o in outcomes if o.changed)}
 
     @task(trigger_rule="none_failed")
-    def notify(batch: dict[str, Any]) -> list[dict]:
+    def notify(groups: list[dict[str, Any]]) -> list[dict]:
         """Tell each department and the bureau about refused deliveries and held-back versions."""
         from catalog.entries import get_resource
         from flow.alerts import notify_failed, notify_refused
         from orchestration.smtp import smtp_settings
 
         sent = []
-        for o in batch["outcomes"]:
+        for o in (o for group in groups or [] for o in group["outcomes"]):
             resource = get_resource(o["code"])
             failed = [r for r in o["results"] if not r["outcome"]["passed"]]
             sent.append({"code": o["code"], "refused": notify_refused(resource, o["refused"], smtp_settings=smtp_settings),
@@ -115,15 +126,17 @@ with DAG(
     dbt_outlets = {m: curated_asset(m) for m in mart_names()} | {staging_model(r): current_asset(r.table) for r in _resources}
 
     @stage_task(inlets=[validated_asset(r.table) for r in _resources], outlets=list(dbt_outlets.values()), pool=DBT_POOL)
-    def dbt_build(batch: dict[str, Any], **context: Any) -> list[str]:
+    def dbt_build(groups: list[dict[str, Any]], **context: Any) -> list[str]:
         """One dbt build of what the batch's changed resources feed; the tables whose current rows it rewrote."""
         from airflow.sdk.exceptions import AirflowSkipException
 
         from flow.pipeline import transform
 
-        if not batch["changed"] and not batch["rebuild"]:
+        changed = sorted({t for group in groups or [] for t in group["changed"]})
+        rebuild = bool((context["dag_run"].conf or {}).get("rebuild"))
+        if not changed and not rebuild:
             raise AirflowSkipException("nothing new was validated: nothing to rebuild or publish")
-        result = transform(tables=None if batch["rebuild"] else batch["changed"])
+        result = transform(tables=None if rebuild else changed)
         if not result.marts:
             raise AirflowSkipException("nothing changed upstream: nothing rebuilt, nothing to publish")
         for model, asset in dbt_outlets.items():
@@ -153,13 +166,13 @@ with DAG(
         return sorted(built)
 
     @task(trigger_rule="all_done")
-    def report(batch: dict[str, Any]) -> None:
+    def report(groups: list[dict[str, Any]]) -> None:
         """Fail the run, naming each resource that failed in the batch (the others went through)."""
         from flow.batch import raise_failures
 
-        raise_failures(batch["outcomes"])
+        raise_failures([o for group in groups or [] for o in group["outcomes"]])
 
-    batch = ingest()
-    told = notify(batch)
-    portal = publish_tasks(open_views(dbt_build(batch)))
-    [told, *portal] >> report(batch)
+    groups = ingest.expand(tables=plan())
+    told = notify(groups)
+    portal = publish_tasks(open_views(dbt_build(groups)))
+    [told, *portal] >> report(groups)

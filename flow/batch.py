@@ -54,6 +54,41 @@ def choose_resources(catalog: list[Resource], *, tables: list[str] | None, marke
     return [r for r in catalog if r.table in wanted]
 
 
+def waiting_bytes(resource: Resource, paths: Paths) -> int:
+    """Bytes of the marked deliveries in the resource's inbox (0 for none): the weight `split` balances."""
+    import os
+
+    from connectors.inbox import MARKER_SUFFIXES
+
+    folder = paths.inbox / resource.table
+    try:
+        names = set(os.listdir(folder))
+    except OSError:
+        return 0
+    total = 0
+    for name in names:
+        if name.startswith(".") or name.endswith(MARKER_SUFFIXES) or not any(name + s in names for s in MARKER_SUFFIXES):
+            continue
+        try:
+            total += os.lstat(folder / name).st_size
+        except OSError:
+            continue
+    return total
+
+
+def split(resources: list[Resource], ways: int, paths: Paths | None = None) -> list[list[str]]:
+    """The resources' tables in at most `ways` groups of about equal work (the bytes waiting in
+    their inboxes; the heaviest placed first, each in the lightest group so far). One resource
+    is never split: its versions stay in delivery order."""
+    paths = paths or get_paths()
+    weighed = sorted(((waiting_bytes(r, paths), r.table) for r in resources), key=lambda w: (-w[0], w[1]))
+    groups: list[tuple[int, list[str]]] = [(0, []) for _ in range(min(ways, len(weighed)))]
+    for weight, table in weighed:
+        lightest = min(range(len(groups)), key=lambda i: (groups[i][0], len(groups[i][1])))
+        groups[lightest] = (groups[lightest][0] + weight, [*groups[lightest][1], table])
+    return [sorted(tables) for _, tables in groups if tables]
+
+
 def ingest_one(resource: Resource, paths: Paths, run: dict[str, Any] | None) -> ResourceOutcome:
     """Land the resource's marked deliveries (a pulled resource was landed by its pull run), then
     validate every pending raw batch; any failure is kept in the outcome, not raised."""

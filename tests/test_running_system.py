@@ -1,5 +1,5 @@
 """The running system, as departments and engineers meet it: a delivery marked complete flows by
-itself through Airflow's scheduler (AssetWatcher → ingest → dbt → open view → publish) onto the
+itself through Airflow's scheduler (AssetWatcher → the chain: ingest → dbt → open view → publish) onto the
 local CKAN; bad deliveries are refused and the department is e-mailed; racing deliveries and the
 CLI racing the scheduler lose and duplicate nothing. No DAG is triggered by hand here."""
 from __future__ import annotations
@@ -14,6 +14,7 @@ from unittest import mock
 import ckanapi
 
 from catalog.entries import get_resource
+from orchestration.topology import CHAIN
 
 AIR = "KC-STHJ-001"
 
@@ -70,7 +71,7 @@ def test_a_marked_delivery_reaches_ckan_with_no_trigger_by_hand(system, portal, 
     version = _wait("a version in the catalog", lambda: next(iter(_versions(system, AIR)), None))
     assert version.rows_in == 600
     assert version.rows_accepted + version.rows_quarantined == 600
-    assert version.produced_by["dag_id"] == "ingest__air_quality_hourly"
+    assert version.produced_by["dag_id"] == CHAIN
     assert version.produced_by["run_type"].endswith("asset_triggered")
     assert not delivered.exists()  # archived once landed
 
@@ -87,8 +88,11 @@ def test_a_marked_delivery_reaches_ckan_with_no_trigger_by_hand(system, portal, 
 
     dataset = _wait("the dataset on CKAN", published, timeout=300, every=3)
     assert dataset["resource_code"] == AIR
-    runs = {d: system.api.runs(d) for d in ("transform__curated", "govern__open_view", "publish__portal")}
-    assert all(any(r.state == "success" and r.run_type == "asset_triggered" for r in rs) for rs in runs.values()), runs
+    # one run carried it from the marker to the portal
+    made = system.api.wait_for_run(CHAIN, version.produced_by["run_id"], timeout=300)
+    states = {t["task_id"]: t["state"] for t in system.api.task_instances(CHAIN, made.run_id)}
+    assert {t: states[t] for t in ("ingest", "dbt_build", "open_views", "publish")} == dict.fromkeys(
+        ("ingest", "dbt_build", "open_views", "publish"), "success"), states
 
 
 def test_unmarked_file_is_never_read(system, tmp_path):
@@ -100,8 +104,8 @@ def test_unmarked_file_is_never_read(system, tmp_path):
     half = folder / "still_copying.csv"
     half.write_text("专利号,")  # a department's upload, cut off mid-way, no marker
     before = len(_versions(system, "KC-ZSCQ-001"))
-    system.api.trigger("ingest__patent_grants")  # a reconciliation run now, as the clock would
-    _wait("the reconciliation run", lambda: all(r.finished for r in system.api.runs("ingest__patent_grants")) or None)
+    run_id = system.api.trigger(CHAIN, conf={"tables": ["patent_grants"]})  # a reconciliation run now, as the clock would
+    system.api.wait_for_run(CHAIN, run_id, timeout=300)
     assert half.exists() and not Path(f"{half}{READY_SUFFIX}").exists()
     assert len(_versions(system, "KC-ZSCQ-001")) == before
     half.unlink()
@@ -130,7 +134,7 @@ def test_same_resource_delivered_twice_at_once_and_cli_racing_the_scheduler(syst
     assert len({v.fingerprint for v in versions}) == 2
     inbox = system.paths().inbox / table
     assert [p.name for p in inbox.iterdir() if not p.name.startswith(".")] == []
-    _wait("the ingest runs to finish", lambda: all(r.finished for r in system.api.runs(f"ingest__{table}")) or None)
+    _wait("the chain's runs to finish", lambda: all(r.finished for r in system.api.runs(CHAIN)) or None)
 
 
 def _finished_run(system, dag_id: str) -> object:
@@ -139,23 +143,30 @@ def _finished_run(system, dag_id: str) -> object:
 
 
 def test_http_source_polled_twice_without_change_makes_one_version(system, stations_api):
-    """A pulled source (HTTP API, bearer token from an Airflow connection, page pagination): an
-    unchanged second poll lands nothing and starts nothing downstream; a change makes a version."""
-    dag_id, code = "ingest__monitoring_stations_api", "KC-STHJ-901"
+    """A pulled source (HTTP API, bearer token from an Airflow connection, page pagination): the
+    pull lands it and the chain it starts makes the version; an unchanged second poll lands
+    nothing and starts no chain run; a change makes a version."""
+    from orchestration.topology import pull_dag_id
+
+    code = "KC-STHJ-901"
+    dag_id = pull_dag_id(_resource(system, code).update_cycle.value)
     first = _finished_run(system, dag_id)
     assert first.state == "success"
-    versions = _versions(system, code)
+    versions = _wait("the version the chain made of the pull", lambda: _versions(system, code), timeout=300)
     assert [v.rows_in for v in versions] == [120] and versions[0].rows_accepted == 120
 
+    chain_runs = len(system.api.runs(CHAIN))
     second = _finished_run(system, dag_id)
-    states = {t["task_id"]: t["state"] for t in system.api.task_instances(dag_id, second.run_id)}
-    assert states["validate"] == "skipped"  # nothing new: no asset event, no transform
-    assert len(_versions(system, code)) == 1
+    assert second.state == "success"
+    (pulled,) = [o for o in system.api.xcom(dag_id, second.run_id, "pull") if o["code"] == code]
+    assert pulled["landed"] == 0  # nothing new: no announcement, no chain run
+    time.sleep(5)
+    assert len(system.api.runs(CHAIN)) == chain_runs and len(_versions(system, code)) == 1
 
     stations_api.records.append({"station_code": "ZSC121", "station_name": "新站", "district": "黄埔区"})
     third = _finished_run(system, dag_id)
     assert third.state == "success"
-    assert sorted(v.rows_in for v in _versions(system, code)) == [120, 121]
+    _wait("a second version", lambda: sorted(v.rows_in for v in _versions(system, code)) == [120, 121], timeout=300)
 
 
 def test_refused_delivery_emails_the_department_and_the_bureau(system, tmp_path):
@@ -166,7 +177,7 @@ def test_refused_delivery_emails_the_department_and_the_bureau(system, tmp_path)
     bad.write_text('{"this is": "not an array of records", ', encoding="utf-8")
     _submit(system, code, bad)
     refused = _wait("the refusal in the catalog", lambda: _store(system).refused_deliveries(code), timeout=240)
-    assert refused[0].produced_by["dag_id"] == f"ingest__{table}"
+    assert refused[0].produced_by["dag_id"] == CHAIN and table in refused[0].source_file
     mails = system.smtp.wait_for(lambda to, m: code in m["Subject"] and "clinics_2026-11.json" in m.get_content(), timeout=240)
     recipients, message = mails[-1]
     resource = _resource(system, code)

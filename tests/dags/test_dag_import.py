@@ -46,7 +46,7 @@ def _parse_in_fresh_process(tmp_path: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-CHAIN_TASKS = ["dbt_build", "ingest", "leak_gate", "notify", "open_views", "publish", "report", "score_metadata"]
+CHAIN_TASKS = ["dbt_build", "ingest", "leak_gate", "notify", "open_views", "plan", "publish", "report", "score_metadata"]
 
 
 def _pull_cycles() -> list[str]:

@@ -62,6 +62,7 @@ OPTIONAL = {
     "KCDATA_GX_ENGINE": "duckdb by default, the engine the tests run",
     "KCDATA_CKAN_ATTEMPTS": "tuning with a safe default",
     "KCDATA_RECONCILE_CRON": "the reconciliation schedule has a default",
+    "KCDATA_CHAIN_WAYS": "tuning with a safe default",
     "KCDATA_NODE_MODULES": "defaults to the project's node_modules, which the Airflow image carries",
     "KCDATA_DBT_TABLES": "set by transform itself for the dbt run it starts",
     "KCDATA_OPENLINEAGE_URL": "optional OpenLineage HTTP transport (events go to the lake's file otherwise)",
