@@ -393,6 +393,29 @@ class CatalogStore:
             # an UPDATE's result is a CursorResult, which the Session's signature does not say
             return cast(CursorResult[Any], s.execute(claim)).rowcount == 1
 
+    def claim_notice(self, code: str, key: str) -> bool:
+        """Claim the notice `key` (kind|resource|what it is about) as sent, atomically: True for the
+        one caller that should send it, False when it was sent already (a retried task)."""
+        from sqlalchemy.exc import IntegrityError
+
+        from catalog.tables import NoticeRow
+
+        try:
+            with self.session() as s:
+                s.add(NoticeRow(key=key[:512], resource_code=code, sent_at=_now()))
+        except IntegrityError:
+            return False
+        return True
+
+    def release_notice(self, key: str) -> None:
+        """Undo a claim whose e-mail did not go out, so the retry sends it."""
+        from sqlalchemy import delete
+
+        from catalog.tables import NoticeRow
+
+        with self.session() as s:
+            s.execute(delete(NoticeRow).where(NoticeRow.key == key[:512]))
+
     def release_overdue_alert(self, code: str, overdue_since: datetime) -> None:
         """Undo a claim whose e-mail did not go out (no SMTP server, a refusal), so the next check tries again."""
         from sqlalchemy import update

@@ -156,6 +156,17 @@ class FreshnessRow(Base):
     checked_at: Mapped[datetime] = mapped_column(DateTime)  # the clock of the check
 
 
+class NoticeRow(Base):
+    """An e-mail about a refused delivery or a held-back version, claimed before it is sent: a
+    retried task finds its claim and does not send it again."""
+
+    __tablename__ = "notices_sent"
+
+    key: Mapped[str] = mapped_column(String(512), primary_key=True)  # kind|resource|what it is about
+    resource_code: Mapped[str] = mapped_column(String(32))
+    sent_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class MetadataScoreRow(Base):
     """One metadata-quality measurement of a dataset on the portal (MQA-style: findability,
     accessibility, interoperability, reusability, contextuality), kept to show the trend."""

@@ -47,8 +47,8 @@ from orchestration.topology import (
     CHAIN,
     DBT_POOL,
     changes_alias,
-    current_asset,
     curated_asset,
+    current_asset,
     inbox_asset,
     mart_names,
     open_asset,
@@ -107,19 +107,22 @@ with DAG(
         return {"outcomes": [o.to_dict() for o in outcomes if o.changed or o.refused or o.error],
                 "changed": sorted(o.table for o in outcomes if o.changed)}
 
-    @task(trigger_rule="none_failed")
-    def notify(groups: list[dict[str, Any]]) -> list[dict]:
-        """Tell each department and the bureau about refused deliveries and held-back versions."""
+    @task(trigger_rule="none_failed", retries=2, retry_delay=pendulum.duration(seconds=10))
+    def notify(groups: list[dict[str, Any]], **context: Any) -> list[dict]:
+        """Tell each department and the bureau about refused deliveries and held-back versions,
+        once each: a retry does not send again what an earlier try sent."""
         from catalog.entries import get_resource
         from flow.alerts import notify_failed, notify_refused
         from orchestration.smtp import smtp_settings
 
+        run_id = context["dag_run"].run_id
         sent = []
         for o in (o for group in groups or [] for o in group["outcomes"]):
             resource = get_resource(o["code"])
             failed = [r for r in o["results"] if not r["outcome"]["passed"]]
-            sent.append({"code": o["code"], "refused": notify_refused(resource, o["refused"], smtp_settings=smtp_settings),
-                         "failed": notify_failed(resource, failed, smtp_settings=smtp_settings)})
+            sent.append({"code": o["code"],
+                         "refused": notify_refused(resource, o["refused"], smtp_settings=smtp_settings, once=run_id),
+                         "failed": notify_failed(resource, failed, smtp_settings=smtp_settings, once=True)})
         return sent
 
     models = {staging_model(r): r.table for r in _resources}

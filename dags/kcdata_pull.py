@@ -59,13 +59,15 @@ def build_pull_dag(dag_id: str, codes: list[str], cycle: str) -> DAG:
             return [o.to_dict() for o in outcomes]
 
         @task(trigger_rule="none_failed")
-        def notify(outcomes: list[dict]) -> list[dict]:
+        def notify(outcomes: list[dict], **context: Any) -> list[dict]:
             """Tell each department and the bureau about pulled data refused as a whole."""
             from catalog.entries import get_resource
             from flow.alerts import notify_refused
             from orchestration.smtp import smtp_settings
 
-            return [{"code": o["code"], "refused": notify_refused(get_resource(o["code"]), o["refused"], smtp_settings=smtp_settings)}
+            run_id = context["dag_run"].run_id
+            return [{"code": o["code"], "refused": notify_refused(get_resource(o["code"]), o["refused"], smtp_settings=smtp_settings,
+                                                                   once=run_id)}
                     for o in outcomes if o["refused"]]
 
         @task

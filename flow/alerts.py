@@ -89,18 +89,33 @@ def _refusal_notice(records: list[RefusedDelivery], item: Any) -> RefusalNotice:
     return RefusalNotice(Path(source).name, str(code), message, message, str(_field(item, "feedback_path", "")))
 
 
+def _deliver_once(message: Message, code: str, once: str | None, store: CatalogStore, smtp_settings: SmtpLookup) -> list[dict[str, Any]]:
+    """Send `message`; with `once` (a key naming what it is about), only if no earlier try sent it:
+    the key is claimed first and released again when the e-mail did not go out."""
+    if once is not None and not store.claim_notice(code, once):
+        log.info("already sent, not again: %s", message.subject)
+        return []
+    sent = _deliver([message], smtp_settings)
+    if once is not None and not sent:
+        store.release_notice(once)
+    return sent
+
+
 def notify_refused(
     resource: Resource, refused: Sequence[object], store: CatalogStore | None = None, *, smtp_settings: SmtpLookup,
+    once: str | None = None,
 ) -> list[dict[str, Any]]:
     """E-mail the department's contact and the bureau about files refused as a whole.
 
-    `refused`: flow.pipeline.Refused objects or their dicts (from XCom); one e-mail for all."""
+    `refused`: flow.pipeline.Refused objects or their dicts (from XCom); one e-mail for all. With
+    `once` (e.g. the run that refused them), a retried task does not send it a second time."""
     if not refused:
         return []
     store = store or open_store()
     records = store.refused_deliveries(resource.code)
     notices = [_refusal_notice(records, item) for item in refused]
-    return _deliver([refused_message(resource, notices, load_bureau(), web_url())], smtp_settings)
+    key = None if once is None else f"refused|{resource.code}|{once}"
+    return _deliver_once(refused_message(resource, notices, load_bureau(), web_url()), resource.code, key, store, smtp_settings)
 
 
 def _held_back_notice(resource: Resource, item: Any, store: CatalogStore) -> HeldBackNotice | None:
@@ -135,18 +150,21 @@ def _landed_at(landed: Any, row: Any) -> datetime | None:
 
 def notify_failed(
     resource: Resource, results: Sequence[object], store: CatalogStore | None = None, *, smtp_settings: SmtpLookup,
+    once: bool = False,
 ) -> list[dict[str, Any]]:
     """E-mail the department's contact and the bureau about versions held back by validation.
 
     `results`: flow.pipeline.IngestResult or expectations.validate.ValidationOutcome objects, or
-    their dicts (from XCom); versions that passed are ignored. One e-mail for all."""
+    their dicts (from XCom); versions that passed are ignored. One e-mail for all. With `once`,
+    the e-mail about these versions is sent once, however often the task is retried."""
     if not results:
         return []
     store = store or open_store()
     notices = [n for n in (_held_back_notice(resource, item, store) for item in results) if n is not None]
     if not notices:
         return []
-    return _deliver([held_back_message(resource, notices, load_bureau(), web_url())], smtp_settings)
+    key = f"held|{resource.code}|" + ",".join(str(n.version) for n in notices) if once else None
+    return _deliver_once(held_back_message(resource, notices, load_bureau(), web_url()), resource.code, key, store, smtp_settings)
 
 
 def notify_blocked(results: list[dict[str, Any]], *, smtp_settings: SmtpLookup) -> list[dict[str, Any]]:

@@ -17,7 +17,16 @@ from typing import Any
 from catalog.model import Resource
 from common.errors import KcdataError
 from common.settings import Paths, get_paths
-from flow.pipeline import CredentialsLookup, LandingReport, event_extra, land_inbox, log_landing, log_results, pull_and_land, validate_pending
+from flow.pipeline import (
+    CredentialsLookup,
+    LandingReport,
+    event_extra,
+    land_inbox,
+    log_landing,
+    log_results,
+    pull_and_land,
+    validate_pending,
+)
 
 log = logging.getLogger("kcdata")
 

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from catalog.tables import VersionRow
     from flow.pipeline import IngestResult
     from flow.refusal import Refused
-    from orchestration.airflow_run import DagRunSummary
 
 
 def delivered(source_file: str, when: datetime) -> str:

@@ -232,7 +232,7 @@ def test_a_department_dataset_reaches_the_portal_by_the_readme_and_every_block_i
     # 3. a rules change: `kcdata revalidate` alone carries the new version to the portal
     new_department.write_text(ENTRY.replace("range: [0, 10000000]", "range: [0, 5000000]"), encoding="utf-8")
     revalidated = _kcdata(system, f"kcdata revalidate {CODE}", values)
-    assert revalidated.returncode == 0 and f"ingest__{TABLE} run" in revalidated.stdout, revalidated.stdout
+    assert revalidated.returncode == 0 and "chain__deliveries run" in revalidated.stdout, revalidated.stdout
     v2 = _wait("version 2", lambda: (v if (v := store.latest_version(CODE)).version > v1.version else None))
     assert v2.fingerprint == v1.fingerprint and v2.rules != v1.rules
     _wait("v2 on the portal with no command by hand", _published_version(portal, store, v2.version), timeout=420)

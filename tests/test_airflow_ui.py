@@ -30,6 +30,6 @@ def test_engineer_signs_in_and_sees_the_kcdata_dags_with_their_runs(system, brow
         body = page.inner_text("body")
     finally:
         page.close()
-    for dag_id in ("ingest__air_quality_hourly", "transform__curated", "govern__open_view", "publish__portal", "govern__freshness"):
+    for dag_id in ("chain__deliveries", "publish__portal", "govern__freshness"):
         assert dag_id in body, dag_id
     assert "Latest Run" in body

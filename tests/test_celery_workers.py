@@ -17,6 +17,7 @@ import shutil
 import time
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 from unittest import mock
 
 import pyarrow.parquet as pq
@@ -114,12 +115,14 @@ def test_status_shows_the_workers_and_flower(celery_system):
 
 
 def test_two_deliveries_run_in_parallel_on_two_workers_and_land(celery_system, tmp_path):
+    """Two departments mark deliveries at the same moment: one chain run takes both, in two groups
+    (KCDATA_CHAIN_WAYS=2) whose ingest tasks run at the same time, one on each worker."""
     from catalog.entries import forget_loaded_catalog, get_resource
     from catalog.store import open_store
     from common.lake import Zone
     from common.settings import get_paths
-    from connectors.inbox import submit_delivery
-    from orchestration.topology import ingest_dag_id
+    from connectors.inbox import READY_SUFFIX
+    from orchestration.topology import CHAIN
     from samples.generate import generate_resource
 
     root, env, api = celery_system
@@ -129,27 +132,30 @@ def test_two_deliveries_run_in_parallel_on_two_workers_and_land(celery_system, t
         resources = [get_resource(code) for code in CODES]
         files = [generate_resource(r, tmp_path / r.table, rows=800, bad_share=0.02, seed=7).path for r in resources]
         api.wait_until_idle()
+        delivered = []
+        for resource, file in zip(resources, files, strict=True):  # the files first, then both markers at once
+            (paths.inbox / resource.table).mkdir(parents=True, exist_ok=True)
+            delivered.append(Path(shutil.copyfile(file, paths.inbox / resource.table / file.name)))
         marked = datetime.now(timezone.utc)
-        for resource, file in zip(resources, files, strict=True):
-            submit_delivery(resource, file, paths)
-        runs = [api.wait_for_run_after(ingest_dag_id(r.table), marked, timeout=420) for r in resources]
+        for file in delivered:
+            Path(f"{file}{READY_SUFFIX}").touch()
+        run = api.wait_for_run_after(CHAIN, marked, timeout=420)
         assert str(paths.lake).startswith("s3://") and paths.catalog_url.startswith("postgresql")
         store = open_store(paths.catalog_url)
         versions = {r.code: store.latest_version(r.code) for r in resources}
     forget_loaded_catalog()
 
-    assert [run.state for run in runs] == ["success", "success"]
-    tis = {run.dag_id: {t["task_id"]: t for t in api.task_instances(run.dag_id, run.run_id)} for run in runs}
-    lands = [tis[run.dag_id]["land"] for run in runs]
+    assert run.state == "success"
+    tis = api.task_instances(CHAIN, run.run_id)
+    lands = [t for t in tis if t["task_id"] == "ingest"]
     hosts = {t["hostname"] for t in lands}
-    timeline = [(run.dag_id, run.queued_at, t["queued_when"], t["start_date"], t["end_date"], t["hostname"])
-                for run, t in zip(runs, lands, strict=True)]
-    assert len(hosts) == 2 and all(h.startswith("worker-") for h in hosts), timeline
-    # parallel: each landing started before the other had finished
+    timeline = [(t["map_index"], t["queued_when"], t["start_date"], t["end_date"], t["hostname"]) for t in lands]
+    assert len(lands) == 2 and len(hosts) == 2 and all(h.startswith("worker-") for h in hosts), timeline
+    # parallel: each group's ingest started before the other had finished
     start = [datetime.fromisoformat(t["start_date"]) for t in lands]
     end = [datetime.fromisoformat(t["end_date"]) for t in lands]
     assert start[0] < end[1] and start[1] < end[0], timeline
-    all_hosts = {t["hostname"] for run in tis.values() for t in run.values() if t.get("hostname")}
+    all_hosts = {t["hostname"] for t in tis if t.get("hostname")}
     assert all_hosts <= {f"worker-{i}.{h.split('.', 1)[1]}" for i in (1, 2) for h in hosts}
 
     for resource in resources:
@@ -228,16 +234,17 @@ def _delivery(code: str, rows: int, seed: int, tmp_path):
 
 
 def test_a_worker_killed_mid_task_is_retried_on_the_other_and_nothing_is_duplicated(celery_system, tmp_path):
-    """Landing, validating and transforming each lose their worker half-way (SIGKILL of its whole
-    process tree, then the worker stays down); Airflow notices the silent task, retries it on the
-    other worker, and the lake and catalog end as an undisturbed run would: one raw batch and one
-    version for the delivery, every row accepted or quarantined once, one curated row per key."""
+    """The chain's ingest (landing and validating) and its dbt build each lose their worker half-way
+    (SIGKILL of its whole process tree, then the worker stays down); Airflow notices the silent
+    task, retries it on the other worker, and the lake and catalog end as an undisturbed run would:
+    one raw batch and one version for the delivery, every row accepted or quarantined once, one
+    curated row per key."""
     import pyarrow.compute as pc
 
     from catalog.entries import forget_loaded_catalog
     from common.lake import Zone
     from connectors.inbox import submit_delivery
-    from orchestration.topology import TRANSFORM, ingest_dag_id
+    from orchestration.topology import CHAIN
 
     _root, env, api = celery_system
     with mock.patch.dict(os.environ, env):
@@ -246,12 +253,9 @@ def test_a_worker_killed_mid_task_is_retried_on_the_other_and_nothing_is_duplica
         api.wait_until_idle()
         marked = datetime.now(timezone.utc)
         submit_delivery(resource, file, paths)
-        dag_id = ingest_dag_id(resource.table)
 
-        killed = {task_id: _kill_mid_task(api, dag_id, marked, task_id) for task_id in ("land", "validate")}
-        run = api.wait_for_run(dag_id, killed["land"][0], timeout=300)
-        killed["dbt_build"] = _kill_mid_task(api, TRANSFORM, marked, "dbt_build")
-        transform = api.wait_for_run(TRANSFORM, killed["dbt_build"][0], timeout=300)
+        killed = {task_id: _kill_mid_task(api, CHAIN, marked, task_id) for task_id in ("ingest", "dbt_build")}
+        run = api.wait_for_run(CHAIN, killed["ingest"][0], timeout=300)
 
         versions = store.resource(resource.code)[1]
         raw_after = len(list(paths.table_dir(Zone.raw, resource.table).glob("*/data.parquet")))
@@ -262,8 +266,8 @@ def test_a_worker_killed_mid_task_is_retried_on_the_other_and_nothing_is_duplica
         current = pq.read_table(str(paths.current_file(resource.table)), columns=resource.key)
     forget_loaded_catalog()
 
-    assert (run.state, transform.state) == ("success", "success")
-    tis = {**_tries(api, dag_id, run.run_id), **_tries(api, TRANSFORM, transform.run_id)}
+    assert run.state == "success" and killed["dbt_build"][0] == run.run_id
+    tis = _tries(api, CHAIN, run.run_id)
     for task_id, (_run_id, dead_host) in killed.items():
         ti = tis[task_id]
         assert ti["try_number"] >= 2, (task_id, ti["try_number"])
@@ -283,13 +287,14 @@ def _tries(api, dag_id: str, run_id: str) -> dict[str, dict]:
 
 
 def test_work_queued_in_redis_survives_a_redis_restart(celery_system, tmp_path):
-    """With every worker down, a delivery's `land` task waits in Redis, Celery's broker; Redis is
-    restarted; the workers come back and take it: queued work resumes, and the delivery lands once."""
+    """With every worker down, the chain's first task for a delivery waits in Redis, Celery's
+    broker; Redis is restarted; the workers come back and take it: queued work resumes, and the
+    delivery lands once."""
     import redis
 
     from catalog.entries import forget_loaded_catalog
     from connectors.inbox import submit_delivery
-    from orchestration.topology import ingest_dag_id
+    from orchestration.topology import CHAIN
     from stack import get_layout, supervisor
     from stack.celery import REDIS_DB, worker_names
     from stack.layout import HOST, REDIS_PORT
@@ -306,8 +311,8 @@ def test_work_queued_in_redis_survives_a_redis_restart(celery_system, tmp_path):
                 supervisor.stop(layout, program)
             marked = datetime.now(timezone.utc)
             submit_delivery(resource, file, paths)
-            dag_id = ingest_dag_id(resource.table)
-            run_id, _ti = api.wait_for_task_state(dag_id, marked, "land", "queued")
+            dag_id = CHAIN
+            run_id, _ti = api.wait_for_task_state(dag_id, marked, "plan", "queued")
             deadline = time.monotonic() + 60
             while broker.llen("default") < 1:  # Celery's queue (Airflow's default_queue) holds the task
                 assert time.monotonic() < deadline, "the queued task never reached the broker"
@@ -325,7 +330,7 @@ def test_work_queued_in_redis_survives_a_redis_restart(celery_system, tmp_path):
     forget_loaded_catalog()
 
     assert run.state == "success"
-    assert _tries(api, dag_id, run_id)["land"]["try_number"] == 1  # taken from the queue, not retried
+    assert _tries(api, dag_id, run_id)["plan"]["try_number"] == 1  # taken from the queue, not retried
     assert len(versions) == versions_before + 1
     assert versions[-1].rows_in == 800
     assert versions[-1].rows_accepted + versions[-1].rows_quarantined == 800
@@ -358,7 +363,7 @@ def test_a_worker_killed_mid_publish_leaves_one_whole_dataset_on_the_portal(cele
     from common.lake import OpenView, Zone
     from connectors.inbox import submit_delivery
     from flow.approvals import act
-    from orchestration.topology import OPEN_VIEW, PUBLISH, TRANSFORM, ingest_dag_id
+    from orchestration.topology import CHAIN, PUBLISH
     from portal.client import CkanTarget, Portal
     from portal.fetch import fetch_dataset, parse_ref
     from portal.manifest import MANIFEST, PUBLIC_KEY, SIGNATURE, verify_folder
@@ -375,10 +380,7 @@ def test_a_worker_killed_mid_publish_leaves_one_whole_dataset_on_the_portal(cele
         api.wait_until_idle()
         marked = datetime.now(timezone.utc)
         submit_delivery(resource, file, paths)
-        ingest = api.wait_for_run_after(ingest_dag_id(resource.table), marked, timeout=420)
-        chain = [ingest]  # this delivery's chain, whatever else the scheduler runs beside it
-        for step in (TRANSFORM, OPEN_VIEW, PUBLISH):  # not approved yet: its publish run publishes nothing
-            chain.append(api.wait_for_run_triggered_by(step, chain[-1]))
+        chain = api.wait_for_run_after(CHAIN, marked, timeout=420)  # not approved yet: it publishes nothing
         version = store.latest_version(resource.code)
         view = OpenView.describe(paths.batch_file(Zone.open, resource.table, version.fingerprint, version.rules),
                                  [i.code for i in resource.items])
@@ -403,7 +405,7 @@ def test_a_worker_killed_mid_publish_leaves_one_whole_dataset_on_the_portal(cele
     print(f"publish killed with {len(half['resources'])} of {len(shown['resources'])} files up; "
           f"{datastore_rows:,} rows in the DataStore after the retry")
 
-    assert [r.state for r in chain] == ["success"] * 4 and run.state == "success"
+    assert chain.state == "success" and run.state == "success"
     assert run_id == outcome.run_id
     ti = _tries(api, PUBLISH, run_id)["publish"]
     assert ti["try_number"] >= 2 and ti["hostname"] != dead_host, (ti["try_number"], ti["hostname"], dead_host)

@@ -179,6 +179,34 @@ def test_refused_and_held_back_deliveries_mail_the_department_and_the_bureau(lak
     assert f"https://data.huangpu.gov.cn.example/department/{air.provider.slug}/problems" in m["body"]
 
 
+def test_a_retried_notify_task_sends_each_notice_once(lake, smtp):
+    """The chain's notify task may run again (its worker died after sending): the refusal of a run
+    and the held-back version are e-mailed once; a later run's refusal is news again; an e-mail that
+    did not go out (no SMTP server) is sent by the retry."""
+    from flow.alerts import notify_failed, notify_refused
+    from flow.pipeline import land_and_validate, land_inbox
+    from orchestration.smtp import smtp_settings
+    from samples.generate import generate_resource
+
+    enterprises = get_resource(ENTERPRISES)
+    inbox = lake.inbox / enterprises.table
+    inbox.mkdir(parents=True)
+    (inbox / "empty.csv").write_bytes(",".join(i.name for i in enterprises.source_items).encode("gb18030") + b"\n")
+    refused = [r.to_dict() for r in land_inbox(enterprises).refused]
+    for _try in range(2):
+        notify_refused(enterprises, refused, smtp_settings=smtp_settings, once="manual__run-1")
+    assert len(smtp.messages(ENTERPRISES)) == 1
+    notify_refused(enterprises, refused, smtp_settings=smtp_settings, once="manual__run-2")
+    assert len(smtp.messages(ENTERPRISES)) == 2
+
+    air = get_resource(AIR)
+    bad = land_and_validate(air, generate_resource(air, lake.inbox / "v2", rows=300, bad_share=0.40, seed=2).path)
+    assert notify_failed(air, [bad.to_dict()], smtp_settings=lambda: None, once=True) == []  # no server: not sent, not claimed
+    for _try in range(2):
+        notify_failed(air, [bad.to_dict()], smtp_settings=smtp_settings, once=True)
+    assert len(smtp.messages(AIR)) == 1
+
+
 def _catalog_row(code: str) -> str:
     """The lines of `kcdata catalog list` that belong to `code`'s row (a cell may wrap)."""
     from kcdata.cli import app
