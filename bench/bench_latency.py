@@ -1,29 +1,45 @@
 """Latency of the running system: from a department's `.ready` marker to the updated CKAN dataset.
 
-    .venv/bin/python bench/bench_latency.py [--deliveries 5] [--rows 2000] [--folder /var/tmp/kcdata-bench-latency]
+    .venv/bin/python bench/bench_latency.py [--deliveries 5] [--rows 2000] [--resources 9] [--folder /var/tmp/kcdata-bench-latency]
+    .venv/bin/python bench/bench_latency.py --resources 1000    # the same delivery, in a 1,000-entry catalog
 
 Brings the system up (`kcdata up`) on a lake, inbox and catalog of its own under `--folder` (the
 Airflow services restart with those settings; run `kcdata up` again afterwards to go back to
-yours), approves the air-quality resource as a reviewer would, then delivers N different files one
-after another with `submit_delivery` (file, then marker) and measures, for each: marker → ingest
-run queued (the AssetWatcher), the ingest run, the wait for and the run of the dbt transform, the
-open view and the publish run, and marker → the CKAN dataset carrying the new version's
-fingerprint. Prints each delivery and the medians; nothing is triggered by hand.
+yours). The catalog is the sample catalog (`--resources 9`) or, for more, the sample grown to
+`--resources` entries by `bench_scale.scale_catalog` (in `--folder`/resources-N, with a lake and
+inbox of its own). The reconciliation clock is set 12 hours away (unless KCDATA_RECONCILE_CRON is
+set), so that no clock run of the chain lands in the middle of a delivery.
+
+It approves the air-quality resource as a reviewer would, then delivers N different files one after
+another with `submit_delivery` (file, then marker). One delivery is one run of the chain
+(`chain__deliveries`); for each it measures: marker → chain run queued (the AssetWatcher), and for
+each task of the run (plan, ingest, dbt_build, open_views, publish) queued → start (the scheduler
+and executor) and its duration, from the run's task instances; and marker → the CKAN dataset
+carrying the new version's fingerprint. Prints each delivery and the medians; nothing is triggered
+by hand. JSON under bench/results/latency-<date>.json (latency-<date>-<N>-resources.json for a
+catalog of N ≠ 9 entries): every delivery's figures, the medians and `marker_to_ckan_median_s`.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 CODE, TABLE = "KC-STHJ-001", "air_quality_hourly"
-CHAIN = ("ingest__air_quality_hourly", "transform__curated", "govern__open_view", "publish__portal")
+SAMPLE_RESOURCES = 9
+TASKS = ("plan", "ingest", "dbt_build", "open_views", "publish")
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
 def _wait_after(api, dag_id: str, after: datetime):
@@ -31,44 +47,107 @@ def _wait_after(api, dag_id: str, after: datetime):
     from common.errors import KcdataError
 
     try:
-        return api.wait_for_run_after(dag_id, after, timeout=600, every=0.5)
+        return api.wait_for_run_after(dag_id, after, timeout=900, every=0.5)
     except KcdataError as exc:
         raise SystemExit(str(exc)) from None
 
 
-def _setup(folder: Path) -> None:
-    import shutil
+def _setup(folder: Path, resources: int) -> None:
+    """This process's (and so the services') lake, inbox and catalog: the sample catalog in
+    `folder`, or a catalog of `resources` entries in a folder of its own beside it."""
+    from orchestration.topology import reconcile_cron_far_from
 
-    from common.settings import PROJECT_ROOT
+    base = folder if resources == SAMPLE_RESOURCES else folder / f"resources-{resources}"
+    catalog = base / "catalog"
+    if len(list(catalog.glob("*/*.yaml"))) != resources:
+        from bench_scale import scale_catalog
 
-    catalog = folder / "catalog"
-    if not catalog.exists():
-        shutil.copytree(PROJECT_ROOT / "catalog" / "resources", catalog)
-    os.environ.update({"KCDATA_LAKE": str(folder / "lake"), "KCDATA_INBOX": str(folder / "inbox"),
+        scale_catalog(catalog, resources)
+    os.environ.update({"KCDATA_LAKE": str(base / "lake"), "KCDATA_INBOX": str(base / "inbox"),
                        "KCDATA_CATALOG_DIR": str(catalog)})
+    os.environ.setdefault("KCDATA_RECONCILE_CRON", reconcile_cron_far_from(datetime.now(timezone.utc)))
     os.environ.pop("KCDATA_CATALOG_URL", None)
+
+
+def _bring_up(resources: int):
+    """The system on this process's settings, every DAG parsed (a big catalog's first parse is slow)."""
+    import stack
+    from system import running
+
+    say = lambda m: print(m, flush=True)  # noqa: E731
+    stack.up(report=say, settings=running.settings())
+    return running.wait_for_dags(say, timeout=180 if resources <= SAMPLE_RESOURCES else 900)
+
+
+def _task_figures(tis: list[dict]) -> dict[str, float | None]:
+    """Per task of TASKS: queued → start and its duration (a mapped task: from its first queued
+    map index to the end of its last)."""
+    figures: dict[str, float | None] = {}
+    for task in TASKS:
+        mine = [t for t in tis if t["task_id"] == task]
+        queued = [q for t in mine if (q := _when(t.get("queued_when")))]
+        starts = [s for t in mine if (s := _when(t.get("start_date")))]
+        ends = [e for t in mine if (e := _when(t.get("end_date")))]
+        figures[f"→{task}"] = (min(starts) - min(queued)).total_seconds() if starts and queued else None
+        figures[task] = (max(ends) - min(starts)).total_seconds() if starts and ends else None
+    return figures
+
+
+def _deliver(api, ckan, store, resource, paths, folder: Path, rows: int, i: int) -> dict[str, float | None]:
+    """One delivery, from its marker to the CKAN dataset with its version's fingerprint."""
+    from connectors.inbox import submit_delivery
+    from orchestration.topology import CHAIN
+    from portal.mapping import dataset_name
+    from samples.generate import generate_resource
+
+    seed = int(time.time() * 1000) % 1_000_000 + i
+    sample = generate_resource(resource, folder / "outbox" / str(i), rows=rows, seed=seed)
+    marked = datetime.now(timezone.utc)
+    t0 = time.monotonic()
+    submit_delivery(resource, sample.path, paths)
+    run = _wait_after(api, CHAIN, marked)
+    if run.state != "success":
+        raise SystemExit(f"{CHAIN} {run.run_id} ended {run.state}")
+    version = store.latest_version(CODE)
+    while True:
+        ds = ckan.action.package_show(id=dataset_name(resource))
+        if ds.get("fingerprint") == version.fingerprint:
+            break
+        time.sleep(0.2)
+    total = time.monotonic() - t0
+    figures: dict[str, float | None] = {"run queued": (run.queued_at - marked).total_seconds() if run.queued_at else None}
+    figures.update(_task_figures(api.task_instances(CHAIN, run.run_id)))
+    figures["run"] = (run.end - run.queued_at).total_seconds() if run.end and run.queued_at else None
+    figures["ckan"] = total
+    return figures
+
+
+def _cell(key: str, value: float | None) -> str:
+    width = max(6, len(key))
+    return f"{'—':>{width}}" if value is None else f"{value:>{width}.1f}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--deliveries", type=int, default=5)
     parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--resources", type=int, default=SAMPLE_RESOURCES,
+                        help="entries in the catalog (9: the sample catalog; more: grown by bench_scale.scale_catalog)")
     parser.add_argument("--folder", type=Path, default=Path("/var/tmp/kcdata-bench-latency"))
+    parser.add_argument("--json", type=Path, default=None, help="where to save the figures (default under bench/results/)")
     args = parser.parse_args()
-    _setup(args.folder)
+    suffix = "" if args.resources == SAMPLE_RESOURCES else f"-{args.resources}-resources"
+    out = args.json or ROOT / "bench" / "results" / f"latency-{date.today()}{suffix}.json"
+    _setup(args.folder, args.resources)
 
     import ckanapi
 
     from catalog.entries import get_resource
     from catalog.store import open_store
     from common.settings import get_paths
-    from connectors.inbox import submit_delivery
-    from portal.mapping import dataset_name
-    from samples.generate import generate_resource
     from stack import connection
-    from system import running
 
-    api = running.up(report=lambda m: print(m, flush=True))
+    api = _bring_up(args.resources)
     paths = get_paths()
     resource = get_resource(CODE)
     store = open_store(paths.catalog_url)
@@ -76,45 +155,23 @@ def main() -> None:
     url, token = connection(local=True)
     ckan = ckanapi.RemoteCKAN(url, apikey=token)
     rows = []
-    header = ("event", "ingest", "→dbt", "dbt", "→open", "open", "→pub", "publish", "total")
-    print(f"{'#':>2} " + " ".join(f"{h:>{max(6, len(h))}}" for h in header) + "  (seconds)")
     for i in range(args.deliveries):
-        seed = int(time.time() * 1000) % 1_000_000 + i
-        sample = generate_resource(resource, args.folder / "outbox" / str(i), rows=args.rows, seed=seed)
-        marked = datetime.now(timezone.utc)
-        t0 = time.monotonic()
-        submit_delivery(resource, sample.path, paths)
-        runs = {}
-        after = marked
-        for dag_id in CHAIN:
-            runs[dag_id] = _wait_after(api, dag_id, after)
-            if runs[dag_id].state != "success":
-                raise SystemExit(f"{dag_id} {runs[dag_id].run_id} ended {runs[dag_id].state}")
-            after = runs[dag_id].start  # an event is emitted before its run ends
-        version = store.latest_version(CODE)
-        while True:
-            ds = ckan.action.package_show(id=dataset_name(resource))
-            if ds.get("fingerprint") == version.fingerprint:
-                break
-            time.sleep(0.2)
-        total = time.monotonic() - t0
-        r = [runs[d] for d in CHAIN]
-        figures = {
-            "event": (r[0].queued_at - marked).total_seconds(),
-            "ingest": (r[0].end - r[0].queued_at).total_seconds(),
-            "→dbt": (r[1].start - r[0].end).total_seconds(),
-            "dbt": (r[1].end - r[1].start).total_seconds(),
-            "→open": (r[2].start - r[1].end).total_seconds(),
-            "open": (r[2].end - r[2].start).total_seconds(),
-            "→pub": (r[3].start - r[2].end).total_seconds(),
-            "publish": (r[3].end - r[3].start).total_seconds(),
-            "total": total,
-        }
+        figures = _deliver(api, ckan, store, resource, paths, paths.lake.parent, args.rows, i)
+        if not rows:
+            print(f"{'#':>2} " + " ".join(f"{k:>{max(6, len(k))}}" for k in figures) + "  (seconds; →task: queued → start)")
         rows.append(figures)
-        print(f"{i + 1:>2} " + " ".join(f"{v:>{max(6, len(k))}.1f}" for k, v in figures.items()), flush=True)
-    median = {k: statistics.median(f[k] for f in rows) for k in rows[0]}
-    print("med " + " ".join(f"{v:>{max(6, len(k))}.1f}" for k, v in median.items()))
-    print(f"median marker → updated CKAN dataset: {median['total']:.1f} s over {len(rows)} deliveries of {args.rows} rows")
+        print(f"{i + 1:>2} " + " ".join(_cell(k, v) for k, v in figures.items()), flush=True)
+    median = {k: (statistics.median(vs) if (vs := [f[k] for f in rows if f[k] is not None]) else None) for k in rows[0]}
+    print("med " + " ".join(_cell(k, v) for k, v in median.items()))
+    print(f"median marker → updated CKAN dataset: {median['ckan']:.1f} s over {len(rows)} deliveries of {args.rows} rows, "
+          f"{args.resources} resources in the catalog")
+    result = {"date": str(date.today()), "code": CODE, "resources": args.resources, "rows": args.rows,
+              "deliveries": [{k: None if v is None else round(v, 2) for k, v in f.items()} for f in rows],
+              "median_s": {k: None if v is None else round(v, 2) for k, v in median.items()},
+              "marker_to_ckan_median_s": round(median["ckan"], 2) if median["ckan"] is not None else None}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    print(f"saved {out}")
     print("the Airflow services now run on the benchmark's lake: `kcdata up` in your shell points them back at yours")
 
 

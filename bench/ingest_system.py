@@ -2,10 +2,12 @@
 
 - **Airflow task start**: a real delivery (file, then `.ready` marker) of the benchmark's sample
   to the running system, whose services are pointed at the benchmark's own lake and inbox (as
-  bench_latency.py does; `kcdata up` in your shell points them back at yours). For each task of
-  the ingest run it reports queued → running (the scheduler and executor starting the task
-  process) and running → first line of the task's code (the end of Airflow's "Pre Execute" log
-  group: worker start-up, DAG file parse), from the task instances and task logs of the API.
+  bench_latency.py does; `kcdata up` in your shell points them back at yours). The delivery is
+  taken by one run of the chain (`chain__deliveries`, the first one queued after the marker): for
+  each of its task instances (plan, ingest (one per map index), notify, dbt_build, open_views,
+  publish, ...) it reports queued → running (the scheduler and executor starting the task process)
+  and running → first line of the task's code (the end of Airflow's "Pre Execute" log group:
+  worker start-up, DAG file parse), from the task instances and task logs of the API.
 - **Publish cost**: the open view of the benchmark's version, a reviewer's approval recorded in
   the benchmark's own catalog, then `publish_all` to the local CKAN in a fresh process, with the
   time spent writing the files, signing, the leak gate, uploading and loading the DataStore.
@@ -82,8 +84,10 @@ def _code_started(api, dag_id: str, run_id: str, ti: dict) -> datetime | None:
     """When the task's own code began: the end of Airflow's "Pre Execute" log group."""
     path = (f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{ti['task_id']}"
             f"/logs/{max(1, int(ti.get('try_number') or 1))}")
+    map_index = ti.get("map_index")
     try:
-        content = api._get(path).get("content") or []
+        content = (api._get(path, map_index=int(map_index)) if map_index is not None and int(map_index) >= 0
+                   else api._get(path)).get("content") or []
     except Exception:  # noqa: BLE001 - a log the API cannot serve leaves the figure out, not the run
         return None
     in_pre_execute = False
@@ -98,25 +102,30 @@ def _code_started(api, dag_id: str, run_id: str, ti: dict) -> datetime | None:
     return None
 
 
+def _ti_name(ti: dict) -> str:
+    """The task id, with its map index for a mapped task instance (`ingest[0]`)."""
+    map_index = ti.get("map_index")
+    return ti["task_id"] if map_index is None or int(map_index) < 0 else f"{ti['task_id']}[{map_index}]"
+
+
 def airflow_task_start(api, resource, sample: Path, paths) -> dict:
-    """Deliver `sample` as the department would and time each task of the ingest run it starts."""
+    """Deliver `sample` as the department would and time each task of the chain run it starts."""
     import shutil
 
     from connectors.inbox import submit_delivery
-    from orchestration.topology import ingest_dag_id
+    from orchestration.topology import CHAIN
 
-    dag_id = ingest_dag_id(resource.table)
     copy = paths.lake.parent / "outbox" / resource.table / sample.name
     copy.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(sample, copy)
     marked = datetime.now(timezone.utc)
     submit_delivery(resource, copy, paths)
-    run = api.wait_for_run_after(dag_id, marked, timeout=900)
+    run = api.wait_for_run_after(CHAIN, marked, timeout=900)
     tasks = {}
-    for ti in sorted(api.task_instances(dag_id, run.run_id), key=lambda t: t.get("start_date") or ""):
+    for ti in sorted(api.task_instances(CHAIN, run.run_id), key=lambda t: t.get("start_date") or ""):
         queued, start, end = _when(ti.get("queued_when")), _when(ti.get("start_date")), _when(ti.get("end_date"))
-        code = _code_started(api, dag_id, run.run_id, ti)
-        tasks[ti["task_id"]] = {
+        code = _code_started(api, CHAIN, run.run_id, ti) if start else None
+        tasks[_ti_name(ti)] = {
             "state": ti.get("state"),
             "queued_to_running_s": (start - queued).total_seconds() if start and queued else None,
             "running_to_code_s": (code - start).total_seconds() if code and start else None,
@@ -125,7 +134,7 @@ def airflow_task_start(api, resource, sample: Path, paths) -> dict:
     starts = [t["queued_to_running_s"] + t["running_to_code_s"] for t in tasks.values()
               if t["queued_to_running_s"] is not None and t["running_to_code_s"] is not None]
     return {
-        "dag_id": dag_id, "run_id": run.run_id, "state": run.state,
+        "dag_id": CHAIN, "run_id": run.run_id, "state": run.state,
         "marker_to_queued_s": (run.queued_at - marked).total_seconds() if run.queued_at else None,
         "run_s": (run.end - run.queued_at).total_seconds() if run.end and run.queued_at else None,
         "tasks": tasks,

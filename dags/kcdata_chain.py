@@ -21,7 +21,7 @@ everything that arrived meanwhile.
   the versions, linked to this run. Refused files are recorded with feedback for the department
   and archived. Each resource has its own outcome: a refused file, a held-back version or a
   failing resource never stops the others. A run by hand or by the clock looks at every
-  resource; `conf={"tables": [...]}` limits it to those.
+  resource; `conf={"tables": [...]}` takes those instead (and any with a marked delivery waiting).
 - `notify` e-mails the departments and the bureau about refused deliveries and held-back versions.
 - `dbt_build` rebuilds what the changed resources feed (their current rows and the curated marts),
   once for the whole batch (`conf={"rebuild": true}`: everything).

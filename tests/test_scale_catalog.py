@@ -1,6 +1,7 @@
 """A catalog of 1,000 resources stays workable: the scale benchmark's generated entries are real
-entries, Airflow's dag-processor keeps its memory on a big catalog, a task process builds only its
-own DAG, and the loaded catalog is cached between processes until an entry changes."""
+entries, Airflow's dag-processor keeps its memory on a big catalog, the DAGs (and the chain's
+tasks) do not grow with the catalog, and the loaded catalog is cached between processes until an
+entry changes."""
 from __future__ import annotations
 
 import json
@@ -17,14 +18,21 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_scale import dag_processor_memory, scale_catalog  # noqa: E402
 
-ONE_DAG = textwrap.dedent(
+# Every DAG file in dags/ parsed in a fresh process, as tests/dags/test_dag_import.py's PROBE does:
+# DAG id -> its task ids, and how many inlets its tasks read (these do grow: one Asset per resource)
+EVERY_DAG = textwrap.dedent(
     """
-    import importlib.util, json, os, sys
-    os.environ["_AIRFLOW_PARSING_CONTEXT_DAG_ID"] = sys.argv[2]
-    spec = importlib.util.spec_from_file_location("kcdata_ingest_probe", sys.argv[1])
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    print(json.dumps(sorted(v.dag_id for k, v in vars(module).items() if k.startswith("ingest__"))))
+    import importlib.util, json, sys
+    found = {}
+    for path in sorted(__import__("pathlib").Path(sys.argv[1]).glob("*.py")):
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        for value in vars(module).values():
+            if type(value).__name__ == "DAG":
+                found[value.dag_id] = {"tasks": sorted(value.task_dict),
+                                       "inlets": sum(len(t.inlets) for t in value.task_dict.values())}
+    print(json.dumps(found))
     """
 )
 
@@ -49,10 +57,11 @@ def airflow_dag_processor():
 
 
 def test_the_dag_processor_keeps_its_memory_on_a_300_resource_catalog(airflow_dag_processor, tmp_path):
-    """A downstream DAG scheduled on one Asset per resource made the dag-processor's manager read
-    3·N² joined rows back at every re-parse: 2 GiB before its second write at 300 resources, and
-    the kernel killed it on a running system. Three full parse-and-write cycles of every DAG file,
-    the real `airflow dag-processor`, stopped at 2 GiB."""
+    """A DAG scheduled on one Asset per resource made the dag-processor's manager read 3·N² joined
+    rows back at every re-parse: 2 GiB before its second write at 300 resources, and the kernel
+    killed it on a running system. The chain still reads (inlets) every resource's Assets: three
+    parse-and-write cycles of the chain and the publish DAG, the real `airflow dag-processor`,
+    stopped at 2 GiB."""
     scale_catalog(tmp_path / "catalog", 300)
     measured = airflow_dag_processor(tmp_path / "catalog", cycles=3, limit_mib=2048, timeout=300)
     assert measured["died"] is None, measured
@@ -60,13 +69,27 @@ def test_the_dag_processor_keeps_its_memory_on_a_300_resource_catalog(airflow_da
     assert measured["peak_rss_mib"] < 1024, measured
 
 
-def test_a_task_process_builds_only_its_own_ingest_dag(tmp_path):
-    scale_catalog(tmp_path / "catalog", 30)
-    env = {**os.environ, "KCDATA_CATALOG_DIR": str(tmp_path / "catalog"), "AIRFLOW_HOME": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", ONE_DAG, str(ROOT / "dags" / "kcdata_ingest.py"),
-                          "ingest__traffic_flow_x002"], env=env, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == ["ingest__traffic_flow_x002"]
+def _dags_with(catalog: Path, home: Path) -> dict[str, dict]:
+    home.mkdir()
+    env = {**os.environ, "KCDATA_CATALOG_DIR": str(catalog), "AIRFLOW_HOME": str(home),
+           # a database that cannot exist: parsing must never need one
+           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "sqlite:////nonexistent-kcdata-dir/airflow.db"}
+    out = subprocess.run([sys.executable, "-c", EVERY_DAG, str(ROOT / "dags")], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_dags_do_not_grow_with_the_catalog(tmp_path):
+    from orchestration.topology import CHAIN
+
+    scale_catalog(tmp_path / "catalog", 300)
+    sample = _dags_with(ROOT / "catalog" / "resources", tmp_path / "home-sample")
+    scaled = _dags_with(tmp_path / "catalog", tmp_path / "home-scaled")
+    assert set(scaled) == set(sample)
+    assert scaled[CHAIN]["tasks"] == sample[CHAIN]["tasks"]
+    assert "ingest" in scaled[CHAIN]["tasks"]
+    assert scaled[CHAIN]["inlets"] > sample[CHAIN]["inlets"]  # the scaled catalog was the one parsed
 
 
 def test_the_catalog_cache_is_used_and_sees_every_edit(tmp_path, monkeypatch):
