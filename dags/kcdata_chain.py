@@ -72,7 +72,8 @@ def _schedule() -> AssetAny | AssetOrTimeSchedule:
 with DAG(
     dag_id=CHAIN,
     schedule=_schedule(),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    # no start_date: the clock's first run is its next tick, not one made at once for the latest
+    # tick missed (which would take the first deliveries of a new system by the clock, not by their events)
     catchup=False,
     max_active_runs=1,
     tags=["kcdata", "ingest", "transform", "publish"],

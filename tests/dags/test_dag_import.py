@@ -118,3 +118,22 @@ def test_reconciliation_can_be_turned_off(airflow_db, monkeypatch):
     assert [a.name for a in timetable.asset_condition.objects] == ["kcdata.inbox", "kcdata.changes.raw"]
     monkeypatch.setenv("KCDATA_RECONCILE_CRON", "0 2 * * *")
     assert load_dags()[CHAIN].timetable.timetable.expression == "0 2 * * *"
+
+
+def test_a_new_system_takes_its_first_deliveries_by_their_events_not_by_the_clock(airflow_db):
+    """The chain has no start date: on a new system the clock's first run is its next tick, not a run
+    made at once for the latest tick missed, which would take the first deliveries as a clock run."""
+    from datetime import datetime, timezone
+
+    from airflow.timetables.base import TimeRestriction
+
+    from orchestration.airflow_run import load_dags
+
+    from airflow.serialization.encoders import coerce_to_core_timetable
+
+    chain = load_dags()[CHAIN]
+    assert chain.start_date is None
+    timetable = coerce_to_core_timetable(chain.timetable)  # as the scheduler has it
+    first = timetable.next_dagrun_info(last_automated_data_interval=None,
+                                             restriction=TimeRestriction(earliest=None, latest=None, catchup=False))
+    assert first is not None and first.run_after > datetime.now(timezone.utc)
