@@ -37,7 +37,7 @@ class ResourceOutcome:
 
     code: str
     table: str
-    landed: int = 0
+    landed: int = 0  # new raw batches (content landed before is not counted)
     refused: list[dict[str, Any]] = field(default_factory=list)  # flow.refusal.Refused as dicts
     results: list[dict[str, Any]] = field(default_factory=list)  # flow.pipeline.IngestResult as dicts
     event: dict[str, Any] | None = None  # the validated Asset's event extra, when a version was made
@@ -105,7 +105,7 @@ def ingest_one(resource: Resource, paths: Paths, run: dict[str, Any] | None) -> 
     try:
         report = land_inbox(resource, paths, marked_only=True, run=run) if resource.source.kind == "file_drop" else LandingReport()
         log_landing(report)
-        outcome.landed = len(report.landed)
+        outcome.landed = sum(1 for b in report.landed if not b.skipped)
         outcome.refused = [r.to_dict() for r in report.refused]
         results = log_results(validate_pending(resource, paths, run))
     except Exception as exc:  # one resource's failure must not fail the others' work in this batch
@@ -135,7 +135,9 @@ def pull_batch(resources: list[Resource], paths: Paths | None = None, run: dict[
         outcome = ResourceOutcome(resource.code, resource.table)
         try:
             report = log_landing(pull_and_land(resource, paths, run, credentials_for=credentials_for))
-            outcome.landed, outcome.refused = len(report.landed), [r.to_dict() for r in report.refused]
+            # content already landed (an unchanged source) is no news: nothing is announced for it
+            outcome.landed = sum(1 for b in report.landed if not b.skipped)
+            outcome.refused = [r.to_dict() for r in report.refused]
         except Exception as exc:  # one source down must not stop the others
             outcome.error, outcome.retryable = f"{type(exc).__name__}: {exc}", not isinstance(exc, KcdataError) or exc.retryable
             log.exception("pulling %s (%s) failed; the other sources go on", resource.code, resource.table)
