@@ -144,7 +144,8 @@ def test_airflow_task_events_carry_the_assets_as_lake_datasets(lake: Paths, airf
     _ingest(lake, TABLES[:1])
     env = {**os.environ, **openlineage_environment(lake)}
     out = subprocess.run(
-        [sys.executable, "-c", RUN_DAG, CHAIN, json.dumps({"rebuild": True, "publish": False})], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900
+        [sys.executable, "-c", RUN_DAG, CHAIN, json.dumps({"rebuild": True, "publish": False})], cwd=PROJECT_ROOT, env=env,
+        capture_output=True, text=True, timeout=900,
     )
     assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
 

@@ -26,7 +26,8 @@ LOCAL = {
     "airflow-scheduler": "Airflow's scheduler: LocalExecutor with 4 worker slots (or the CeleryExecutor); DAGs start unpaused",
     "airflow-dag-processor": "looks for new or changed DAG files every 5 s (re-parses a file at most every `KCDATA_PARSE_INTERVAL` s, "
                              "5 by default: see [Scale-out](../engineers/scale-out.md))",
-    "airflow-triggerer": "runs the inbox's AssetWatcher, one trigger for every resource's deliveries (see [How the chain runs](../engineers/the-chain.md))",
+    "airflow-triggerer": "runs the inbox's AssetWatcher, one trigger for every resource's deliveries "
+                         "(see [How the chain runs](../engineers/the-chain.md))",
     "airflow-celery-worker-N": "a Celery worker (`airflow celery worker`), see [Scale-out](../engineers/scale-out.md)",
     "airflow-celery-flower": "Flower, Celery's monitor (loopback only, no login)",
     "catalog-web": "the catalog web (`python -m web`, uvicorn), over the same lake and catalog store; health at `/healthz`",

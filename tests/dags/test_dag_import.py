@@ -125,11 +125,10 @@ def test_a_new_system_takes_its_first_deliveries_by_their_events_not_by_the_cloc
     made at once for the latest tick missed, which would take the first deliveries as a clock run."""
     from datetime import datetime, timezone
 
+    from airflow.serialization.encoders import coerce_to_core_timetable
     from airflow.timetables.base import TimeRestriction
 
     from orchestration.airflow_run import load_dags
-
-    from airflow.serialization.encoders import coerce_to_core_timetable
 
     chain = load_dags()[CHAIN]
     assert chain.start_date is None
