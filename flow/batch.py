@@ -167,6 +167,11 @@ def raise_if_any_may_pass(outcomes: list[ResourceOutcome]) -> None:
 
 def raise_failures(outcomes: list[dict[str, Any]]) -> None:
     """The run's last word: fail it, naming every resource that failed, when any did."""
-    lines = failures([ResourceOutcome(**o) for o in outcomes])
-    if lines:
-        raise BatchFailed(f"{len(lines)} resource(s) failed in this batch; every other resource went through:\n" + "\n".join(lines))
+    failed = [ResourceOutcome(**o) for o in outcomes if o.get("error")]
+    if failed:
+        tables = ", ".join(f'"{o.table}"' for o in failed)
+        raise BatchFailed(
+            f"{len(failed)} resource(s) failed in this batch; every other resource went through:\n" + "\n".join(failures(failed))
+            + "\nWhat failed waits where it was (a delivery in its inbox, still marked; a raw batch without a version). "
+            f"Mend the cause, then the next chain run takes it (the reconciliation at the latest), or start one now: "
+            f'trigger chain__deliveries with conf {{"tables": [{tables}]}}.')

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from unittest import mock
 
@@ -206,3 +207,75 @@ def test_overdue_resource_is_marked_and_alerted_once(system):
     out = subprocess.run([str(Path(sys.executable).parent / "kcdata"), "catalog", "list"], env={**os.environ, **system.env},
                          capture_output=True, text=True, timeout=120)
     assert "overdue" in out.stdout or "逾期" in out.stdout, out.stdout[-2000:]
+
+
+def test_a_mixed_batch_ends_with_each_resources_own_outcome(system, portal, tmp_path):
+    """Four departments mark deliveries at the same moment and one chain run takes them: a good
+    one (approved: it reaches CKAN), a file the inbox cannot read (refused, e-mailed), a version
+    held back by validation (e-mailed once), and a resource the lake cannot take (it fails). Each
+    ends with its own outcome, the run ends failed naming the one that failed, and its delivery
+    waits, still marked, until a later run takes it."""
+    import shutil
+
+    from common.lake import Zone
+    from connectors.inbox import READY_SUFFIX, marked_tables
+    from portal.mapping import dataset_name
+    from samples.generate import generate_resource
+
+    good, held, refused, failing = "KC-ZSCQ-001", "KC-CSGL-001", "KC-RLZY-001", "KC-CSGL-002"
+    paths, store = system.paths(), _store(system)
+    resources = {code: _resource(system, code) for code in (good, held, refused, failing)}
+    store.record_approval(resources[good], "approve", "审核员 Reviewer Li", note="test: a mixed batch")
+    files = {good: generate_resource(resources[good], tmp_path, rows=300, bad_share=0.0, seed=5).path,
+             held: generate_resource(resources[held], tmp_path, rows=300, bad_share=0.4, seed=6).path,
+             failing: generate_resource(resources[failing], tmp_path, rows=300, bad_share=0.0, seed=7).path}
+    files[refused] = tmp_path / "人才登记.docx"
+    files[refused].write_bytes(b"PK\x03\x04 a word document, not data")
+    before = {code: len(_versions(system, code)) for code in resources}
+    raw = paths.table_dir(Zone.raw, resources[failing].table)
+    moved = raw.with_name(raw.name + ".aside")
+    if raw.exists():
+        raw.rename(moved)
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text("not a folder")  # the lake cannot take this resource's batches
+    try:
+        delivered = {}
+        for code, file in files.items():  # the files first, then the four markers at once
+            folder = paths.inbox / resources[code].table
+            folder.mkdir(parents=True, exist_ok=True)
+            delivered[code] = Path(shutil.copyfile(file, folder / file.name))
+        marked = datetime.now(timezone.utc)
+        for path in delivered.values():
+            Path(f"{path}{READY_SUFFIX}").touch()
+        run = system.api.wait_for_run_after(CHAIN, marked, timeout=600)
+        states = {t["task_id"]: t["state"] for t in system.api.task_instances(CHAIN, run.run_id)}
+        assert run.state == "failed" and states["report"] == "failed", states
+        assert {t: states[t] for t in ("ingest", "notify", "dbt_build", "open_views", "publish")} == dict.fromkeys(
+            ("ingest", "notify", "dbt_build", "open_views", "publish"), "success"), states
+
+        # the good delivery: a version, on the portal
+        (version,) = _versions(system, good)[before[good]:]
+        assert version.validation_passed and version.produced_by["run_id"] == run.run_id
+        ckan = ckanapi.RemoteCKAN(portal[0])
+        assert ckan.action.package_show(id=dataset_name(resources[good]))["fingerprint"].endswith(version.fingerprint)
+        # the held-back version: recorded, not passed, its department told once
+        (kept,) = _versions(system, held)[before[held]:]
+        assert not kept.validation_passed
+        told = system.smtp.wait_for(lambda to, m: held in m["Subject"] and f"第 {kept.version} 版" in m.get_content(), timeout=120)
+        assert len(told) == 1
+        # the refused file: recorded and e-mailed, no version
+        assert any(r.code == "unsupported-file-type" and r.produced_by["run_id"] == run.run_id
+                   for r in store.refused_deliveries(refused))
+        system.smtp.wait_for(lambda to, m: refused in m["Subject"] and "人才登记.docx" in m.get_content(), timeout=120)
+        # the failing resource: no version, its delivery waits in its inbox, still marked
+        assert len(_versions(system, failing)) == before[failing]
+        assert delivered[failing].exists() and resources[failing].table in marked_tables(paths)
+    finally:
+        raw.unlink()
+        if moved.exists():
+            moved.rename(raw)
+
+    # mended, a run for it takes the delivery that waited
+    again = system.api.wait_for_run(CHAIN, system.api.trigger(CHAIN, conf={"tables": [resources[failing].table]}), timeout=600)
+    assert again.state == "success"
+    assert len(_versions(system, failing)) == before[failing] + 1 and not delivered[failing].exists()
