@@ -12,9 +12,6 @@ from typing import Any, Protocol
 from common.errors import KcdataError
 from common.settings import read_settings
 
-TIMEOUT_S = 120  # one request's answer
-SLOW_ACTIONS_S = {"kcdata_datastore_load": 1800}  # a server-side load of millions of rows answers when it has committed
-
 
 @dataclass(frozen=True)
 class CkanTarget:
@@ -55,8 +52,7 @@ class Portal:
         def once() -> Any:
             files = {k: v for k, v in data.items() if k == "upload"}
             params = {k: v for k, v in data.items() if k != "upload"}
-            timeout = SLOW_ACTIONS_S.get(action, TIMEOUT_S)
-            return self._ckan.call_action(action, params, files=files or None, requests_kwargs={"timeout": timeout})
+            return self._ckan.call_action(action, params, files=files or None, requests_kwargs={"timeout": 120})
 
         try:
             return once()

@@ -27,12 +27,11 @@ from typing import Any
 from catalog import gate_records
 from catalog.approval_terms import changed_terms, published_terms
 from catalog.dcat_terms import MEDIA_TYPES
-from catalog.model import ItemType, Resource
+from catalog.model import Resource
 from catalog.store import CatalogStore, open_store
 from catalog.tables import VersionRow
 from common.atomic import write_bytes_atomic
 from common.checksums import sha256_file
-from common.formulas import FORMULA_PREFIXES
 from common.lake import OpenView, Zone
 from common.settings import Paths, get_paths
 from common.sqltext import ident, literal
@@ -62,6 +61,7 @@ from portal.mapping import (
     verification_notes,
 )
 
+RECORDS_PER_CALL = 5_000
 PREVIEW_VIEW = {"view_type": "datatables_view", "title": "数据预览 Data preview",
                 "description": "表格预览，可搜索、排序 Table preview: search and sort"}
 
@@ -355,40 +355,30 @@ def _sync_resources(portal: Portal, dataset: dict, files: list[PublishedFile]) -
 
 
 def _load_datastore(portal: Portal, resource: Resource, csv_resource: dict[str, Any], view: OpenView) -> None:
-    """Replace the DataStore table behind the CSV with the rows of the uploaded CSV, typed and keyed.
+    """Replace the DataStore table behind the CSV with the open view, typed and keyed."""
+    from common.lake_store import connect as lake_connection
 
-    CKAN loads the file it stored itself (our extension's `kcdata_datastore_load`: PostgreSQL COPY,
-    old rows deleted in the same transaction), so a reader sees the old rows or all the new ones."""
     key = [k for k in resource.key if k in view.columns]
     fields = datastore_fields(resource, view.columns)
     keyed = {"primary_key": key} if key else {}
-    if not _same_table(portal, csv_resource["id"], fields):  # new, or its columns changed: made again
+    if _same_table(portal, csv_resource["id"], fields):  # empty it, keep it: readers never get a 404
+        portal.call("datastore_delete", resource_id=csv_resource["id"], force=True, filters={})
+    else:  # new, or its columns changed: made again
         portal.show("datastore_delete", resource_id=csv_resource["id"], force=True)
-        portal.call("datastore_create", resource_id=csv_resource["id"], force=True, fields=fields, records=[], **keyed)
-    portal.call("kcdata_datastore_load", resource_id=csv_resource["id"], verbatim=apostrophe_cells(resource, view))
-
-
-def apostrophe_cells(resource: Resource, view: OpenView) -> dict[str, list[int]]:
-    """The text cells whose own value starts with an apostrophe before a formula character, by column:
-    data rows (1-based, in the order data.csv lists them). In data.csv they look like cells the
-    writer neutralised (`'=1` for `=1`), so the DataStore load keeps exactly these as they are."""
-    from common.lake_store import connect as lake_connection
-
-    texts = [c for c in view.columns if resource.item(c).published_type is ItemType.C]
-    prefixes = ", ".join(f"chr({ord(p)})" for p in FORMULA_PREFIXES)
-    found: dict[str, list[int]] = {}
+    portal.call("datastore_create", resource_id=csv_resource["id"], force=True, fields=fields, records=[], **keyed)
     con = lake_connection()
-    try:
-        for code in texts:
-            rows = con.execute(
-                f"SELECT file_row_number + 1 FROM read_parquet({literal(view.path)}, hive_partitioning = false, file_row_number = true) "
-                f"WHERE left({ident(code)}, 1) = chr(39) AND substr({ident(code)}, 2, 1) IN ({prefixes}) ORDER BY 1"
-            ).fetchall()
-            if rows:
-                found[code] = [int(r[0]) for r in rows]
-    finally:
-        con.close()
-    return found
+    cols = ", ".join(_datastore_column(resource.item(c).published_type.value, c) for c in view.columns)
+    reader = con.sql(f"SELECT {cols} FROM read_parquet({literal(view.path)}, hive_partitioning = false)").to_arrow_reader(RECORDS_PER_CALL)
+    for batch in reader:
+        records = batch.to_pylist()
+        for record in records:
+            for k, v in record.items():
+                if hasattr(v, "isoformat"):
+                    record[k] = v.isoformat()
+                elif isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+                    record[k] = int(v)  # a whole number is sent as 3, so the DataStore shows 3, not 3.0
+        portal.call("datastore_upsert", resource_id=csv_resource["id"], force=True, method="insert", records=records)
+    con.close()
 
 
 def _same_table(portal: Portal, resource_id: str, fields: list[dict]) -> bool:
@@ -401,6 +391,15 @@ def _same_table(portal: Portal, resource_id: str, fields: list[dict]) -> bool:
 
 
 _PG_NAMES = {"int": "int4", "integer": "int4", "bigint": "int8", "float": "float8", "boolean": "bool"}  # as CKAN reports them
+
+
+def _datastore_column(item_type: str, code: str) -> str:
+    """The SELECT expression loading one item: timestamps as ISO text, integer items as integers."""
+    if item_type == "T":
+        return f"strftime({ident(code)}, '%Y-%m-%dT%H:%M:%S') AS {ident(code)}"
+    if item_type == "I":
+        return f"CAST({ident(code)} AS BIGINT) AS {ident(code)}"
+    return ident(code)
 
 
 def _retract(resource: Resource, portal: Portal, store: CatalogStore, reasons: list[str]) -> PublishResult:
