@@ -33,6 +33,7 @@ everything that arrived meanwhile.
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pendulum
@@ -66,7 +67,10 @@ def _schedule() -> AssetAny | AssetOrTimeSchedule:
     cron = reconcile_cron(read_settings().reconcile_cron)
     if cron is None:
         return events
-    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cron, timezone="UTC"), assets=events)
+    # run_immediately=0: a new system's first clock run is the next tick, never one made at once
+    # for the tick just missed (it would take the first deliveries by the clock, not by their events)
+    clock = CronTriggerTimetable(cron, timezone="UTC", run_immediately=timedelta(0))
+    return AssetOrTimeSchedule(timetable=clock, assets=events)
 
 
 with DAG(

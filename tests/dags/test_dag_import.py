@@ -120,10 +120,13 @@ def test_reconciliation_can_be_turned_off(airflow_db, monkeypatch):
     assert load_dags()[CHAIN].timetable.timetable.expression == "0 2 * * *"
 
 
-def test_a_new_system_takes_its_first_deliveries_by_their_events_not_by_the_clock(airflow_db):
-    """The chain has no start date: on a new system the clock's first run is its next tick, not a run
-    made at once for the latest tick missed, which would take the first deliveries as a clock run."""
+def test_a_new_system_takes_its_first_deliveries_by_their_events_not_by_the_clock(airflow_db, monkeypatch):
+    """The chain has no start date and its clock does not run at once: on a new system started a
+    minute after a tick, the clock's first run is the next tick, not a run made at once for the tick
+    just missed, which would take the first deliveries as a clock run."""
     from datetime import datetime, timezone
+
+    import pendulum
 
     from airflow.serialization.encoders import coerce_to_core_timetable
     from airflow.timetables.base import TimeRestriction
@@ -133,6 +136,8 @@ def test_a_new_system_takes_its_first_deliveries_by_their_events_not_by_the_cloc
     chain = load_dags()[CHAIN]
     assert chain.start_date is None
     timetable = coerce_to_core_timetable(chain.timetable)  # as the scheduler has it
+    started = pendulum.datetime(2026, 12, 7, 6, 41, 25, tz="UTC")  # 1.4 min after the */10 tick
+    monkeypatch.setattr("airflow.timetables.trigger.utcnow", lambda: started)
     first = timetable.next_dagrun_info(last_automated_data_interval=None,
-                                             restriction=TimeRestriction(earliest=None, latest=None, catchup=False))
-    assert first is not None and first.run_after > datetime.now(timezone.utc)
+                                       restriction=TimeRestriction(earliest=None, latest=None, catchup=False))
+    assert first is not None and first.run_after == datetime(2026, 12, 7, 6, 50, tzinfo=timezone.utc)
