@@ -90,11 +90,11 @@ with DAG(
         """The resources this run takes, in at most KCDATA_CHAIN_WAYS groups of about equal work."""
         from connectors.inbox import marked_tables
         from flow.batch import choose_resources, split
-        from orchestration.task_context import changed_tables
+        from orchestration.task_context import changed_tables, started_by_event
 
         conf = context["dag_run"].conf or {}
         asked = conf.get("tables")
-        by_event = str(getattr(context["dag_run"], "run_type", "")).endswith("asset_triggered")
+        by_event = started_by_event(context)
         tables = asked if asked is not None else ((changed_tables(context, "raw") or []) if by_event else None)
         return split(choose_resources(_resources, tables=tables, marked=marked_tables()), read_settings().chain_ways)
 

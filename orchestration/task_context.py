@@ -23,6 +23,13 @@ def changed_tables(context: dict[str, Any], zone: str) -> list[str] | None:
     return sorted(names) if seen else None
 
 
+def started_by_event(context: dict[str, Any]) -> bool:
+    """Whether Asset events started this run (not the clock, not a person). The task SDK's run
+    type is an enum whose str() is not its value, so the value is compared."""
+    run_type = getattr(context.get("dag_run"), "run_type", "")
+    return str(getattr(run_type, "value", run_type)) == "asset_triggered"
+
+
 def run_link(context: dict[str, Any]) -> dict[str, Any]:
     """What the catalog keeps of the Airflow run a task belongs to: DAG, run, run type, and the
     asset events that started it (watcher events name the delivered files)."""

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from unittest import mock
 
@@ -222,11 +221,12 @@ def test_a_mixed_batch_ends_with_each_resources_own_outcome(system, portal, tmp_
     from portal.mapping import dataset_name
     from samples.generate import generate_resource
 
-    good, held, refused, failing = "KC-ZSCQ-001", "KC-CSGL-001", "KC-RLZY-001", "KC-CSGL-002"
+    # none of the four is referenced by or references another resource: dbt builds them alone
+    good, held, refused, failing = AIR, "KC-CSGL-001", "KC-RLZY-001", "KC-CSGL-002"
     paths, store = system.paths(), _store(system)
     resources = {code: _resource(system, code) for code in (good, held, refused, failing)}
     store.record_approval(resources[good], "approve", "审核员 Reviewer Li", note="test: a mixed batch")
-    files = {good: generate_resource(resources[good], tmp_path, rows=300, bad_share=0.0, seed=5).path,
+    files = {good: generate_resource(resources[good], tmp_path, rows=300, bad_share=0.0, seed=55).path,
              held: generate_resource(resources[held], tmp_path, rows=300, bad_share=0.4, seed=6).path,
              failing: generate_resource(resources[failing], tmp_path, rows=300, bad_share=0.0, seed=7).path}
     files[refused] = tmp_path / "人才登记.docx"
@@ -244,10 +244,10 @@ def test_a_mixed_batch_ends_with_each_resources_own_outcome(system, portal, tmp_
             folder = paths.inbox / resources[code].table
             folder.mkdir(parents=True, exist_ok=True)
             delivered[code] = Path(shutil.copyfile(file, folder / file.name))
-        marked = datetime.now(timezone.utc)
         for path in delivered.values():
             Path(f"{path}{READY_SUFFIX}").touch()
-        run = system.api.wait_for_run_after(CHAIN, marked, timeout=600)
+        taken = _wait("the good delivery's version", lambda: _versions(system, good)[before[good]:], timeout=600)
+        run = system.api.wait_for_run(CHAIN, taken[0].produced_by["run_id"], timeout=600)  # the run that took them
         states = {t["task_id"]: t["state"] for t in system.api.task_instances(CHAIN, run.run_id)}
         assert run.state == "failed" and states["report"] == "failed", states
         assert {t: states[t] for t in ("ingest", "notify", "dbt_build", "open_views", "publish")} == dict.fromkeys(

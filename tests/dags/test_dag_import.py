@@ -127,7 +127,6 @@ def test_a_new_system_takes_its_first_deliveries_by_their_events_not_by_the_cloc
     from datetime import datetime, timezone
 
     import pendulum
-
     from airflow.serialization.encoders import coerce_to_core_timetable
     from airflow.timetables.base import TimeRestriction
 

@@ -29,3 +29,25 @@ def test_a_run_by_hand_or_by_a_clock_covers_everything() -> None:
 def test_another_zone_s_events_are_not_this_zone_s_changes() -> None:
     context = {"triggering_asset_events": {"x": _events("validated", "traffic_flow")}}
     assert changed_tables(context, "open") is None
+
+
+def test_a_run_started_by_events_is_told_from_one_by_the_clock_or_by_hand():
+    """The task SDK hands the run type as an enum whose str() is `DagRunType.ASSET_TRIGGERED`: a
+    run started by a marker must still count as started by an event (it takes only the resources
+    with deliveries), and a clock or manual run as not (it looks at every resource)."""
+    import enum
+    from types import SimpleNamespace
+
+    from orchestration.task_context import started_by_event
+
+    class DagRunType(str, enum.Enum):  # as the task SDK's generated model declares it
+        ASSET_TRIGGERED = "asset_triggered"
+        SCHEDULED = "scheduled"
+        MANUAL = "manual"
+
+    assert str(DagRunType.ASSET_TRIGGERED) != "asset_triggered"
+    assert started_by_event({"dag_run": SimpleNamespace(run_type=DagRunType.ASSET_TRIGGERED)})
+    assert started_by_event({"dag_run": SimpleNamespace(run_type="asset_triggered")})
+    assert not started_by_event({"dag_run": SimpleNamespace(run_type=DagRunType.SCHEDULED)})
+    assert not started_by_event({"dag_run": SimpleNamespace(run_type=DagRunType.MANUAL)})
+    assert not started_by_event({})
