@@ -7,6 +7,8 @@ and its alert goes out without waiting for retries that cannot mend it.
 """
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -14,12 +16,18 @@ from typing import Any
 from common.errors import KcdataError
 from common.settings import read_settings
 
+log = logging.getLogger(__name__)
+
 
 @contextmanager
 def fail_at_once_on_user_errors() -> Iterator[None]:
     """Turn a non-retryable KcdataError into Airflow's fail-without-retry; let every other error retry."""
     try:
         read_settings()  # a wrong or unknown KCDATA_ variable fails the task at its start, named
+        from orchestration.warm_imports import PRELOADED_ENV
+
+        if os.environ.get(PRELOADED_ENV):
+            log.info("loaded before this task started, by the process that forked it: %s", os.environ[PRELOADED_ENV])
         yield
     except KcdataError as exc:
         if exc.retryable:

@@ -118,6 +118,9 @@ def environment(layout: Layout, service: str | None = None) -> dict[str, str]:
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "AIRFLOW__WEBSERVER__EXPOSE_CONFIG": "False",
+        # Airflow imports airflow_local_settings from here: the scheduler and Celery workers preload
+        # the heavy libraries their task processes inherit (orchestration/warm_imports.py)
+        "PYTHONPATH": str(PROJECT_ROOT / "orchestration" / "airflow_settings"),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
     }
     env.update(celery.environment(settings, db))

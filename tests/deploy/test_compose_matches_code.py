@@ -44,6 +44,7 @@ PRODUCT = ("common", "catalog", "connectors", "expectations", "transform", "gove
 
 # Variables the code reads that a deployment may leave unset, and why.
 OPTIONAL = {
+    "WARM_IMPORTS": "set by the scheduler or a Celery worker for the task processes it forks (orchestration/warm_imports.py)",
     "KCDATA_HOME": "only the default root of the lake and inbox, both set explicitly",
     "KCDATA_SYSTEM_HOME": "the local stack's state folder; the deployment gives the keys as variables",
     "KCDATA_KEYS_FILE": "the deployment gives the keys as variables (KCDATA_MASTER_KEY, ...)",
@@ -382,12 +383,13 @@ def test_the_airflow_settings_of_the_local_stack_are_there(tmp_path):
         assert env(s)["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/kcdata/dags"
 
 
-def test_the_init_service_migrates_and_makes_the_dbt_pool():
-    from stack.airflow import DBT_POOL
+def test_the_init_service_migrates_and_makes_the_pools():
+    from stack.airflow import POOLS
 
     script = " ".join(command("airflow-init"))
     assert "airflow db migrate" in script
-    assert re.search(rf"airflow pools set {DBT_POOL} 1\b", script), f"the one-slot {DBT_POOL!r} pool"
+    for pool in POOLS:  # the one-slot pools the local stack makes (dbt, publish)
+        assert re.search(rf"airflow pools set {pool} 1\b", script), f"the one-slot {pool!r} pool"
     assert "CatalogStore(" in script, "the catalog store's migration (catalog/store.py migrates on open)"
     for s in airflow_services() + web_services():
         if s != "airflow-init":
