@@ -186,8 +186,8 @@ def validate_batch(
 def _workspace(resource: Resource, engine: str) -> Iterator[DuckDBPyConnection]:
     """The DuckDB connection a validation works in. On the duckdb engine it is a connection to the
     in-memory database GX reads (expectations/gx_duckdb.py), where the typed rows are a real table
-    (GX's connection cannot see temp tables); one validation per resource at a time in a process
-    (the table is named by the resource), and the tables are dropped afterwards."""
+    (GX's connection cannot see temp tables); one validation at a time in a process (GX reads one
+    view, whatever the resource), and the view and table are dropped afterwards."""
     if engine != "duckdb":
         from common.lake_store import connect as lake_connection
 
@@ -201,7 +201,7 @@ def _workspace(resource: Resource, engine: str) -> Iterator[DuckDBPyConnection]:
     from expectations.gx_duckdb import connect
 
     with _locks_guard:
-        lock = _table_locks.setdefault(resource.table, threading.Lock())
+        lock = _table_locks.setdefault(gx_table(resource), threading.Lock())  # the view GX reads: one validation at a time
     with lock, connect() as con:
         try:
             yield con

@@ -107,7 +107,7 @@ def ingest_one(resource: Resource, paths: Paths, run: dict[str, Any] | None) -> 
         log_landing(report)
         outcome.landed = sum(1 for b in report.landed if not b.skipped)
         outcome.refused = [r.to_dict() for r in report.refused]
-        results = log_results(validate_pending(resource, paths, run))
+        results = log_results(validate_pending(resource, paths, run, docs=False))
     except Exception as exc:  # one resource's failure must not fail the others' work in this batch
         outcome.error = f"{type(exc).__name__}: {exc}"
         outcome.retryable = not isinstance(exc, KcdataError) or exc.retryable
@@ -120,9 +120,29 @@ def ingest_one(resource: Resource, paths: Paths, run: dict[str, Any] | None) -> 
 
 
 def ingest_batch(resources: list[Resource], paths: Paths | None = None, run: dict[str, Any] | None = None) -> list[ResourceOutcome]:
-    """`ingest_one` for each resource, in catalog order."""
+    """`ingest_one` for each resource, in catalog order, then the Data Docs of every new result at
+    once: rendering opens the GX context and its index, which grow with the catalog, so once per
+    batch, not once per resource."""
     paths = paths or get_paths()
-    return [ingest_one(r, paths, run) for r in resources]
+    outcomes = [ingest_one(r, paths, run) for r in resources]
+    render_data_docs(outcomes, paths)
+    return outcomes
+
+
+def render_data_docs(outcomes: list[ResourceOutcome], paths: Paths) -> None:
+    """The Data Docs pages of the batch's new validation results. The results and versions are
+    already recorded, so a failure here fails no resource: it is logged with what to do."""
+    from expectations.gx_context import build_data_docs
+
+    fresh = [r["outcome"]["gx_run"] for o in outcomes for r in o.results
+             if not r["outcome"].get("skipped") and r["outcome"].get("gx_run")]
+    if not fresh:
+        return
+    try:
+        build_data_docs(paths, fresh)
+    except Exception:
+        log.exception("the Data Docs of this batch's %d validation results were not rendered; the results are "
+                      "recorded: run `kcdata docs` to render every page again", len(fresh))
 
 
 def pull_batch(resources: list[Resource], paths: Paths | None = None, run: dict[str, Any] | None = None, *,

@@ -183,9 +183,11 @@ def event_extra(code: str, results: list[IngestResult], refused: list[dict[str, 
 
 
 def validate_landed(
-    resource: Resource, batches: Sequence[LandedBatch | dict[str, Any]], paths: Paths | None = None, run: dict[str, Any] | None = None
+    resource: Resource, batches: Sequence[LandedBatch | dict[str, Any]], paths: Paths | None = None, run: dict[str, Any] | None = None,
+    docs: bool = True,
 ) -> list[IngestResult]:
-    """Validate and record landed batches (already-validated ones are no-ops); render their Data Docs.
+    """Validate and record landed batches (already-validated ones are no-ops); render their Data Docs
+    unless `docs` is False (a batch of many resources renders them once, at its end).
 
     Batches may come as dicts (from XCom)."""
     from expectations.validate import build_data_docs
@@ -198,18 +200,20 @@ def validate_landed(
         outcome = validate_batch(resource, landed.fingerprint, paths)
         out.append(IngestResult(landed, outcome, record(store, resource, landed, outcome, run)))
     fresh = [r.outcome for r in out if not r.outcome.skipped]
-    if fresh:
+    if fresh and docs:
         build_data_docs(paths, fresh)  # only the new results' pages and the index
     return out
 
 
-def validate_pending(resource: Resource, paths: Paths | None = None, run: dict[str, Any] | None = None) -> list[IngestResult]:
-    """Validate and record every pending raw batch (nothing pending: nothing done); Data Docs.
-    Under the resource's lock, so what is pending is decided and validated by one run at a time."""
+def validate_pending(resource: Resource, paths: Paths | None = None, run: dict[str, Any] | None = None,
+                     docs: bool = True) -> list[IngestResult]:
+    """Validate and record every pending raw batch (nothing pending: nothing done); Data Docs unless
+    `docs` is False. Under the resource's lock, so what is pending is decided and validated by one
+    run at a time."""
     paths = paths or get_paths()
     store = open_store(paths.catalog_url)
     with store.resource_lock(resource.code):
-        return validate_landed(resource, pending_batches(resource, paths, store), paths, run)
+        return validate_landed(resource, pending_batches(resource, paths, store), paths, run, docs)
 
 
 def transform(paths: Paths | None = None, tables: list[str] | None = None) -> TransformResult:

@@ -48,6 +48,12 @@ def test_a_mixed_batch_ends_with_each_resources_own_outcome(lake: Paths, mark_de
     assert store.latest_version(CLINICS) is None
     assert not good.exists() and not held.exists() and not empty.exists()  # archived
     assert broken.exists() and marked_tables(lake) == {"clinics"}  # the failed delivery waits, still marked
+    # the batch's Data Docs: a result page for each new validation, all in the index
+    index = lake.data_docs_index.read_text(encoding="utf-8")
+    for code in (AIR, TRAFFIC):
+        run = outcomes[code].results[0]["outcome"]["gx_run"]
+        assert run in index, code
+        assert [p for p in (lake.data_docs_index.parent / "validations").rglob("*.html") if run in p.as_posix()], code
 
     # mended, the next run takes the one that failed, and nothing else is done twice
     raw_of_clinics.unlink()
