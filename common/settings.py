@@ -110,7 +110,7 @@ class KcdataSettings(BaseSettings):
     gx_engine: Literal["duckdb", "pandas"] = setting("duckdb", "The engine Great Expectations validates on: duckdb, or "
                                                                "pandas in chunks", LANDING)
     validate_chunk_rows: int = setting(1_000_000, "Rows per chunk when validating on the pandas engine", LANDING, ge=1)
-    validate_memory_limit: str = setting("3GB", "DuckDB memory limit of the validation database, e.g. 3GB", LANDING)
+    validate_memory_limit: str = setting("2GB", "DuckDB memory limit of the validation database, e.g. 2GB", LANDING)
 
     # pipeline and lineage
     reconcile_cron: str | None = setting(None, "Cron of the reconciliation runs that pick up missed deliveries; off turns "

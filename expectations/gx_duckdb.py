@@ -19,10 +19,11 @@ The upstream fix is to add `GXSqlDialect.DUCKDB` to GX's dialect enum, to the pe
 dialects and to `get_dialect_regex_expression`, and to build the compound index query from its
 own subquery; docs/concepts/validation.md ("Validation on DuckDB") says so too.
 
-The data GX validates lives in a DuckDB in-memory database named by DATABASE_URL: DuckDB shares a
-named in-memory database between the connections of one process, so the validator's connection
-(made through the same SQLAlchemy dialect, hence the same configuration) and GX's see the same
-tables without writing them to disk.
+GX validates through a DuckDB in-memory database named by DATABASE_URL: DuckDB shares a named
+in-memory database between the connections of one process, so the validator's connection (made
+through the same SQLAlchemy dialect, hence the same configuration) and GX's see the same tables,
+and the databases attached to it: the typed rows are in a scratch file the validator attaches
+(expectations/validate.py, `_scratch_database`), which GX reaches through a view.
 """
 from __future__ import annotations
 
@@ -145,7 +146,8 @@ def connect() -> Iterator[DuckDBPyConnection]:
     raw = engine.raw_connection()
     try:
         con = cast("DuckDBPyConnection", raw.driver_connection)  # duckdb-engine's driver connection is DuckDB's own
-        # past this, DuckDB spills to its temporary folder: a 10M-row delivery stays within 4 GiB
+        # past this, DuckDB spills to its temporary folder and evicts the scratch file's blocks
+        # (expectations/validate.py): with Python, GX and Arrow, a 10M-row delivery stays within 4 GiB
         con.execute("SET memory_limit = ?", [read_settings().validate_memory_limit])
         con.execute("SET enable_progress_bar = false")  # no progress bars in task logs
         con.execute(macros_sql())

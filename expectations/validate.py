@@ -3,7 +3,7 @@
 Every raw row ends up in exactly one of the two, so accepted + quarantined = input rows.
 
 GX runs on one of two engines (`KCDATA_GX_ENGINE`):
-- `duckdb` (the default): GX's SQL execution over the typed rows in an in-memory DuckDB
+- `duckdb` (the default): GX's SQL execution over the typed rows, through an in-memory DuckDB
   (expectations/gx_duckdb.py is the shim that makes GX 1.24 work there). Every expectation sees the
   whole delivery, so uniqueness is exact at any size, and the failing rows never enter Python: each
   failed expectation's own `unexpected_index_query` is run in DuckDB to collect its row ids.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -165,7 +166,7 @@ def validate_batch(
     if not raw_file.exists():
         raise KcdataError(f"{resource.code}: no raw batch {fingerprint[:16]} to validate ({raw_file})")
     landing = landing_record(raw_file)
-    with _workspace(resource, engine) as con:
+    with _workspace(resource, engine, paths) as con:
         rows = _load(con, resource, raw_file, engine)
         run = gx_run_name(resource, fingerprint, rules)
         if engine == "duckdb":
@@ -183,11 +184,12 @@ def validate_batch(
 
 
 @contextmanager
-def _workspace(resource: Resource, engine: str) -> Iterator[DuckDBPyConnection]:
+def _workspace(resource: Resource, engine: str, paths: Paths) -> Iterator[DuckDBPyConnection]:
     """The DuckDB connection a validation works in. On the duckdb engine it is a connection to the
     in-memory database GX reads (expectations/gx_duckdb.py), where the typed rows are a real table
-    (GX's connection cannot see temp tables); one validation at a time in a process (GX reads one
-    view, whatever the resource), and the view and table are dropped afterwards."""
+    (GX's connection cannot see temp tables) in a scratch database file attached to it
+    (`_scratch_database`); one validation at a time in a process (GX reads one view, whatever the
+    resource), and GX's view and the scratch file are removed afterwards."""
     if engine != "duckdb":
         from common.lake_store import connect as lake_connection
 
@@ -202,12 +204,78 @@ def _workspace(resource: Resource, engine: str) -> Iterator[DuckDBPyConnection]:
 
     with _locks_guard:
         lock = _table_locks.setdefault(gx_table(resource), threading.Lock())  # the view GX reads: one validation at a time
-    with lock, connect() as con:
+    with lock, connect() as con, _scratch_database(con, paths, resource):
         try:
             yield con
         finally:
             con.execute(f"DROP VIEW IF EXISTS {ident(gx_table(resource))}")
-            con.execute(f"DROP TABLE IF EXISTS {ident(_typed_table(resource))}")
+
+
+SCRATCH_DIR = ".validate"  # under the lake's local state: the scratch databases of running validations
+SCRATCH_LOCK = "held.lock"  # flocked by the validation using a scratch folder while it runs
+
+
+@contextmanager
+def _scratch_database(con: DuckDBPyConnection, paths: Paths, resource: Resource) -> Iterator[str]:
+    """A new DuckDB database file, attached to the shared in-memory validation database as
+    `_scratch(resource)` for the typed rows; detached and deleted afterwards.
+
+    Why a file: the rows of a table in an in-memory database stay in memory whatever the memory
+    limit (10M typed enterprise rows took 2.4 GiB under a 1 GB limit, and the validate stage
+    peaked at 5 GiB). The blocks of a table in a database file are written to it as they fill, so
+    DuckDB keeps only what fits its memory limit and reads the rest back when a query needs it.
+    GX still connects to the in-memory database by its URL (only its view of the rows lives
+    there), so GX's datasource and its one DuckDB configuration are unchanged.
+
+    The file holds decrypted personal values (DuckDB could encrypt it only with its httpfs
+    extension, not installed), so it lives only as long as the validation. The folder is flocked
+    while the validation runs: a folder left by a process that died (the kernel released its
+    lock) is removed by the next validation."""
+    import fcntl
+    import tempfile
+
+    root = paths.local_state / SCRATCH_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    _sweep_scratch(root)
+    with tempfile.TemporaryDirectory(prefix=f"{resource.table}-", dir=root) as folder:
+        lock = Path(folder) / SCRATCH_LOCK
+        fd = os.open(lock.with_suffix(".new"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.replace(lock.with_suffix(".new"), lock)  # visible to a sweep only once held
+            name = ident(_scratch(resource))
+            con.execute(f"ATTACH {literal(str(Path(folder) / 'typed.duckdb'))} AS {name}")
+            try:
+                yield _scratch(resource)
+            finally:
+                con.execute(f"DETACH {name}")
+        finally:
+            os.close(fd)
+
+
+def _sweep_scratch(root: Path) -> None:
+    """Remove the scratch folders under `root` that no running validation holds (a crash's)."""
+    import fcntl
+    import shutil
+
+    for folder in root.iterdir():
+        try:
+            fd = os.open(folder / SCRATCH_LOCK, os.O_RDWR)
+        except OSError:  # not a scratch folder, or its lock is not held yet: left alone
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # in use
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(fd)
+
+
+def _scratch(resource: Resource) -> str:
+    """The name the scratch database of a validation of `resource` is attached under."""
+    return f"kcdata_scratch_{resource.table}"
 
 
 def gx_run_name(resource: Resource, fingerprint: str, rules: str) -> str:
@@ -248,13 +316,25 @@ def _load(con: DuckDBPyConnection, resource: Resource, raw_file: Path, engine: s
     missing = {"_line": "BIGINT", "_problem": "VARCHAR", "_problem_text": "VARCHAR", "_problem_params": "VARCHAR",
                "_problem_cells": "VARCHAR"}
     extra = "".join(f", NULL::{t} AS {n}" for n, t in missing.items() if n not in present)
-    con.execute(f"CREATE TEMP VIEW raw AS SELECT *{extra} FROM {source}")
+    relation = f"SELECT *{extra} FROM {source}"
+    if engine == "duckdb":
+        # The delivery as sent is read about ten times (typing, reasons, warnings, feedback,
+        # quarantine). Copied once into the scratch file, it is decrypted once, and later reads
+        # are DuckDB's, within its memory limit, not Arrow's decrypting scans with their read-ahead.
+        con.execute(f"CREATE TABLE {ident(_scratch(resource))}.raw AS {relation}")
+        if source == ident("raw_batch"):  # the decrypting dataset: not needed any more
+            import pyarrow as pa
+
+            con.unregister("raw_batch")
+            pa.default_memory_pool().release_unused()  # its scan's buffers, else kept by the allocator (~1 GiB at 10M rows)
+        relation = f"SELECT * FROM {ident(_scratch(resource))}.raw"
+    con.execute(f"CREATE TEMP VIEW raw AS {relation}")
     typed = coercion_sql(resource, present, "(SELECT * FROM raw WHERE _problem IS NULL)")
     if engine == "duckdb":
         from expectations.gx_context import gx_table
 
-        table = ident(_typed_table(resource))
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS {typed}")
+        table = f"{ident(_scratch(resource))}.{ident(_typed_table(resource))}"  # in a file: _scratch_database
+        con.execute(f"CREATE TABLE {table} AS {typed}")
         con.execute(f"CREATE TEMP VIEW typed AS SELECT * FROM {table}")
         con.execute(f"CREATE OR REPLACE VIEW {ident(gx_table(resource))} AS SELECT {_gx_columns(resource)} FROM {table}")
     else:
