@@ -45,8 +45,7 @@ if TYPE_CHECKING:
 Failure = tuple[int, str, str, str]  # a failing row: (row, rule, column, value)
 
 FAILURE_SCHEMA = ("_row", "rule", "column", "value")
-_table_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
+_gx_view_lock = threading.Lock()  # GX reads one view (gx_context.gx_table): one validation at a time per process
 
 
 def gx_engine() -> str:
@@ -202,9 +201,7 @@ def _workspace(resource: Resource, engine: str, paths: Paths) -> Iterator[DuckDB
     from expectations.gx_context import gx_table
     from expectations.gx_duckdb import connect
 
-    with _locks_guard:
-        lock = _table_locks.setdefault(gx_table(resource), threading.Lock())  # the view GX reads: one validation at a time
-    with lock, connect() as con, _scratch_database(con, paths, resource):
+    with _gx_view_lock, connect() as con, _scratch_database(con, paths, resource):
         try:
             yield con
         finally:

@@ -23,11 +23,16 @@ def changed_tables(context: dict[str, Any], zone: str) -> list[str] | None:
     return sorted(names) if seen else None
 
 
+def run_type(dag_run: Any) -> str:
+    """The run's type as Airflow names it (`asset_triggered`, `scheduled`, `manual`...): the task
+    SDK's run type is an enum whose str() is not its value."""
+    kind = getattr(dag_run, "run_type", "")
+    return str(getattr(kind, "value", kind))
+
+
 def started_by_event(context: dict[str, Any]) -> bool:
-    """Whether Asset events started this run (not the clock, not a person). The task SDK's run
-    type is an enum whose str() is not its value, so the value is compared."""
-    run_type = getattr(context.get("dag_run"), "run_type", "")
-    return str(getattr(run_type, "value", run_type)) == "asset_triggered"
+    """Whether Asset events started this run (not the clock, not a person)."""
+    return run_type(context.get("dag_run")) == "asset_triggered"
 
 
 def run_link(context: dict[str, Any]) -> dict[str, Any]:
@@ -46,6 +51,6 @@ def run_link(context: dict[str, Any]) -> dict[str, Any]:
     return {
         "dag_id": getattr(dag_run, "dag_id", None),
         "run_id": getattr(dag_run, "run_id", None),
-        "run_type": str(getattr(getattr(dag_run, "run_type", ""), "value", getattr(dag_run, "run_type", ""))),
+        "run_type": run_type(dag_run),
         "events": events,
     }
