@@ -94,13 +94,23 @@ def new_key_value(name: str) -> str:
 
 
 def ensure_keys_file(path: Path) -> None:
-    """Make every missing key in `path` (existing keys are kept: data depends on them)."""
-    values = read_keys_file(path)
-    missing = {name: new_key_value(name) for name in ALL_KEYS if not values.get(name)}
-    if missing or not path.exists():
-        write_keys_file(path, {**values, **missing})
-    elif path.stat().st_mode & 0o077:
-        os.chmod(path, 0o600)
+    """Make every missing key in `path` (existing keys are kept: data depends on them). Under a
+    lock beside it: two processes starting on a fresh machine (`kcdata up` and a `kcdata ingest`)
+    must not each make keys of their own, one of them then lost."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        values = read_keys_file(path)
+        missing = {name: new_key_value(name) for name in ALL_KEYS if not values.get(name)}
+        if missing or not path.exists():
+            write_keys_file(path, {**values, **missing})
+        elif path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+    finally:
+        os.close(fd)
 
 
 def encode_key(raw: bytes) -> str:

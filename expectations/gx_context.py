@@ -174,8 +174,10 @@ def build_data_docs(paths: Paths, run_names: list[str] | None = None) -> Path:
     With a lake on S3 (one GX context per machine), the results of the runs named are shared
     through the lake, and a full render first gathers every machine's results (expectations/gx_shared.py)."""
     from expectations.data_docs_offline import MissingAssets, make_offline
+    from expectations.data_docs_templates import compile_templates_once
     from expectations.gx_shared import gather_results, results_to_share, share_results
 
+    compile_templates_once()
     to_share: dict = {}
     try:
         with gx_lock(paths):

@@ -28,45 +28,61 @@ slow_checks() {  # the type checker, SQL style and the docs site: ~50 s on a fre
 }
 
 # --- tests ---
-# The unit tier shares nothing, so it runs on every core (pytest-xdist). Then two pytest processes
-# run at once: the tests on the running system (marked `running_system` from their fixtures), which
-# mostly wait on it with a core to spare, and every other test of the integration and system tiers
-# (services of their own, a browser). They share the running system (the other tests' S3 store is
-# its): neither session stops it, this script does at the end (unless it was running before), and
-# the tests that restart it or its S3 store wait until the other process has ended (tests/tiers.py).
-# The slow checks run beside them too. Each run prints its 25 slowest tests and keeps a JUnit XML
-# report in test-reports/; the other tests' output and the checks' follow the running system's.
+# Three pytest processes at once. In the foreground, the tests on the running system (marked
+# `running_system` from their fixtures), which mostly wait on it with a core to spare. Beside
+# them, every other test of the integration and system tiers (services of their own, a browser),
+# then the unit tier on every core (pytest-xdist): it shares nothing, and runs while the last
+# system tests wait on Airflow. Both share the running system (the other tests' S3 store is its):
+# neither session stops it, this script does at the end (unless it was running before), and the
+# tests that stop its S3 store wait until the other tests have ended (tests/tiers.py). The slow
+# checks run beside them too. Each run prints its 25 slowest tests and keeps a JUnit XML report in
+# test-reports/; the background runs' output and the checks' follow the running system's.
 pytest_run() {  # pytest_run <report name> <pytest args...>; "no tests collected" (5) is left to the caller
   local name=$1; shift
   .venv/bin/python -m pytest -p no:cacheprovider --durations=25 --junitxml="test-reports/$name.xml" "$@"
 }
 on_every_core=(-n "$(nproc)" --dist worksteal)
+side="$(mktemp -d)"
+trap 'rm -rf "$side"' EXIT
+( set -e; slow_checks ) >"$side/checks.log" 2>&1 &
+checks_pid=$!
+show_checks() {  # wait for the slow checks, print their output; their exit code
+  local rc=0
+  wait "$checks_pid" || rc=$?
+  echo "========================== mypy, sqlfluff, the docs site ========================"
+  cat "$side/checks.log"
+  return "$rc"
+}
 case " $* " in
-  *" -m unit "*) slow_checks; pytest_run unit "${on_every_core[@]}" "$@"; exit ;;  # (set -e: a failing run exits with its code)
-  *" -m "*) slow_checks; pytest_run selected "$@"; exit ;;
+  *" -m "*)  # one selection (a tier): the checks beside it
+    rc=0
+    case " $* " in
+      *" -m unit "*) pytest_run unit "${on_every_core[@]}" "$@" || rc=$? ;;
+      *) pytest_run selected "$@" || rc=$? ;;
+    esac
+    checks=0; show_checks || checks=$?
+    if [ "$checks" -ne 0 ]; then exit "$checks"; fi
+    exit "$rc" ;;
 esac
 unit=0; others=0; system=0; checks=0
-pytest_run unit -m unit "${on_every_core[@]}" "$@" || unit=$?
 
 was_up=0
 if .venv/bin/kcdata status >/dev/null 2>&1; then was_up=1; fi
-side="$(mktemp -d)"
 export TEST_SHARED_STACK=1 TEST_OTHERS_DONE="$side/others.done"
-( set -e; slow_checks ) >"$side/checks.log" 2>&1 &
-checks_pid=$!
 { pytest_run own-services -m "not unit and not running_system" "$@" >"$side/others.log" 2>&1 || echo $? >"$side/others.rc"
-  touch "$TEST_OTHERS_DONE"; } &
-others_pid=$!
+  touch "$TEST_OTHERS_DONE"
+  ( unset TEST_SHARED_STACK TEST_OTHERS_DONE; pytest_run unit -m unit "${on_every_core[@]}" "$@" ) >"$side/unit.log" 2>&1 || echo $? >"$side/unit.rc"; } &
+background_pid=$!
 pytest_run running-system -m running_system "$@" || system=$?
-wait "$others_pid" || true
-wait "$checks_pid" || checks=$?
+wait "$background_pid" || true
+show_checks || checks=$?
 if [ -f "$side/others.rc" ]; then others=$(cat "$side/others.rc"); fi
+if [ -f "$side/unit.rc" ]; then unit=$(cat "$side/unit.rc"); fi
 if [ "$was_up" -eq 0 ]; then .venv/bin/kcdata down >/dev/null 2>&1 || true; fi
 echo "================= tests with services of their own or a browser ================="
 cat "$side/others.log"
-echo "========================== mypy, sqlfluff, the docs site ========================"
-cat "$side/checks.log"
-rm -rf "$side"
+echo "================================ the unit tier ================================="
+cat "$side/unit.log"
 
 echo "pytest exit: unit tier $unit, on the running system $system, the others $others; mypy, sqlfluff, docs: exit $checks" >&2
 if [ "$checks" -ne 0 ]; then exit "$checks"; fi

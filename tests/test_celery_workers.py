@@ -67,7 +67,6 @@ def celery_system(request, system, tmp_path_factory, reconcile_cron):
     from stack.seaweedfs import BUCKET
     from system import running
 
-    wait_for_the_other_tests()  # the other process's S3 tests use the store of the system this module restarts
     root = tmp_path_factory.mktemp("celery")
     catalog_dir = root / "catalog"
     shutil.copytree(PROJECT_ROOT / "catalog" / "resources", catalog_dir)
@@ -98,6 +97,7 @@ def celery_system(request, system, tmp_path_factory, reconcile_cron):
         if put_back:
             running.up(report=lambda _: None)
         else:
+            wait_for_the_other_tests()  # the other process's S3 tests use the store `down` stops
             down()
             sec.save(get_layout().system_env, running.settings())
 

@@ -101,8 +101,9 @@ def needed_after_this_module(request: pytest.FixtureRequest, fixture: str) -> bo
 # scripts/test.sh runs the tests on the running system and the other tests of the integration and
 # system tiers in two pytest processes at once (the first mostly wait on the running system, and
 # the machine has a core to spare): both share one running system (the other tests' S3 store is
-# its), which neither session stops (the script does, after both), and the tests that restart it
-# or one of its services wait until the other process has ended.
+# its), which neither session stops (the script does, after both), and the tests that stop its S3
+# store (the S3 fault, the Celery module's `down` at its end) wait until the other process has
+# ended; restarting Airflow on the CeleryExecutor leaves the S3 store running, so it need not.
 SHARED_STACK = "TEST_SHARED_STACK"  # "1" while two processes share the running system
 OTHERS_DONE = "TEST_OTHERS_DONE"  # a file the script writes when the process of the other tests ends
 
@@ -113,8 +114,8 @@ def shared_stack() -> bool:
 
 
 def wait_for_the_other_tests(timeout: float = 3600) -> None:
-    """Before the running system or one of its services is restarted (the Celery module, the S3
-    store's restart), wait until no test in the other process can be using it (its S3 store)."""
+    """Before the running system's S3 store is stopped (the S3 fault, the Celery module's `down`),
+    wait until no test in the other process can be using it."""
     marker = os.environ.get(OTHERS_DONE)
     if not marker:
         return

@@ -316,3 +316,29 @@ def test_signing_key_rotation_and_status_name_keys_without_values(talents):
     assert "encrypted files in the lake" in flat
     for value in (*after.values(), *before.values()):
         assert value not in status.output and value not in result.output
+
+
+
+def _make_keys(path: Path, start, out) -> None:  # a process: wait for the others, then make the keys file
+    start.wait()
+    try:
+        ensure_keys_file(path)
+        out.put(read_keys_file(path))
+    except Exception as exc:  # noqa: BLE001 - reported to the test
+        out.put(repr(exc))
+
+
+def test_processes_starting_at_once_on_a_fresh_machine_share_one_set_of_keys(tmp_path):
+    """`kcdata up` and a `kcdata ingest` started together on a fresh machine both make the keys
+    file: neither may fail, and both must end with the same keys."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    keys, start, out = tmp_path / "keys.env", ctx.Barrier(8), ctx.Queue()
+    workers = [ctx.Process(target=_make_keys, args=(keys, start, out)) for _ in range(8)]
+    for w in workers:
+        w.start()
+    seen = [out.get(timeout=60) for _ in workers]
+    for w in workers:
+        w.join(timeout=60)
+    assert all(s == read_keys_file(keys) for s in seen), seen
