@@ -16,10 +16,6 @@ public key, so they stay verifiable. Nothing here prints a key: only ids and fin
 """
 from __future__ import annotations
 
-import fcntl
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +30,7 @@ from common.keys import (
     encode_key,
     key_id,
     keys_file,
+    keys_file_lock,
     master_key,
     new_key_value,
     pseudonym_key,
@@ -103,20 +100,6 @@ def _writable_keys_file(name: str) -> Path:
     return path
 
 
-@contextmanager
-def _rotation_lock(path: Path) -> Iterator[None]:
-    lock = path.with_name(path.name + ".lock")
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise KcdataError(f"another key rotation is under way (lock {lock})") from None
-        yield
-    finally:
-        os.close(fd)
-
-
 def _update(path: Path, set_: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> None:
     values = read_keys_file(path)
     values.update(set_ or {})
@@ -155,7 +138,7 @@ def _rewrap_zones(paths: Paths, opening: dict[str, bytes], new: bytes) -> tuple[
 def rotate_master_key(paths: Paths) -> MasterRotation:
     """Re-wrap the lake's data keys with a new master key and switch the keys file to it."""
     path = _writable_keys_file(MASTER_KEY)
-    with _rotation_lock(path):
+    with keys_file_lock(path, busy="another key rotation is under way"):
         old = master_key()
         values = read_keys_file(path)
         pending = file_key(values, MASTER_KEY_NEXT)
@@ -176,7 +159,7 @@ def rotate_master_key(paths: Paths) -> MasterRotation:
 def rotate_signing_key() -> tuple[str, str]:
     """Replace the Ed25519 signing key; (old fingerprint or "", new fingerprint)."""
     path = _writable_keys_file(SIGNING_KEY)
-    with _rotation_lock(path):
+    with keys_file_lock(path, busy="another key rotation is under way"):
         try:
             old = public_key_fingerprint(signing_key().public_key())
         except MissingKey:

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fcntl
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -93,24 +95,35 @@ def new_key_value(name: str) -> str:
     return encode_key(AESGCM.generate_key(bit_length=256))
 
 
-def ensure_keys_file(path: Path) -> None:
-    """Make every missing key in `path` (existing keys are kept: data depends on them). Under a
-    lock beside it: two processes starting on a fresh machine (`kcdata up` and a `kcdata ingest`)
-    must not each make keys of their own, one of them then lost."""
-    import fcntl
-
+@contextmanager
+def keys_file_lock(path: Path, busy: str | None = None) -> Iterator[None]:
+    """The lock of the keys file `path` (a `.lock` file beside it), held while the file is made
+    (`ensure_keys_file`) or its keys rotated (common/key_rotation.py). Waited for; or, given
+    `busy`, a lock held elsewhere is a KcdataError saying `busy` at once."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    lock = path.with_name(path.name + ".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if busy is None else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise KcdataError(f"{busy} (lock {lock})") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def ensure_keys_file(path: Path) -> None:
+    """Make every missing key in `path` (existing keys are kept: data depends on them). Under the
+    file's lock: two processes starting on a fresh machine (`kcdata up` and a `kcdata ingest`)
+    must not each make keys of their own, one of them then lost."""
+    with keys_file_lock(path):
         values = read_keys_file(path)
         missing = {name: new_key_value(name) for name in ALL_KEYS if not values.get(name)}
         if missing or not path.exists():
             write_keys_file(path, {**values, **missing})
         elif path.stat().st_mode & 0o077:
             os.chmod(path, 0o600)
-    finally:
-        os.close(fd)
 
 
 def encode_key(raw: bytes) -> str:

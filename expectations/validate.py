@@ -300,12 +300,6 @@ def landing_record(raw_file: Path) -> dict[str, Any]:
     return json.loads(meta.get(b"kcdata.landing", b"{}"))
 
 
-def _raw_columns(resource: Resource) -> list[str]:
-    """The columns of a raw batch a validation reads: the row id, the line, the reader's row
-    problems, and the entry's items."""
-    return [ROW_ID, "_line", "_problem", "_problem_text", "_problem_params", "_problem_cells", *(i.code for i in resource.items)]
-
-
 def _load(con: DuckDBPyConnection, resource: Resource, raw_file: Path, engine: str) -> int:
     """Views `raw` (the delivery as sent) and `typed` (parsed rows coerced, with per-cell
     problems); returns the rows sent. Batches landed before row problems were kept read as clean.
@@ -322,7 +316,7 @@ def _load(con: DuckDBPyConnection, resource: Resource, raw_file: Path, engine: s
     # Only the entry's items and the landing's own columns: columns the department sent beyond
     # the entry stay in the raw batch (and its warning names them) but are never read again here
     # (10,000 stray columns cost seconds in every pass over `raw`).
-    kept = [c for c in _raw_columns(resource) if c in present]
+    kept = [c for c in (ROW_ID, *missing, *(i.code for i in resource.items)) if c in present]
     relation = f"SELECT {', '.join(map(ident, kept))}{extra} FROM {source}"
     if engine == "duckdb":
         # The delivery as sent is read about ten times (typing, reasons, warnings, feedback,

@@ -318,7 +318,6 @@ def test_signing_key_rotation_and_status_name_keys_without_values(talents):
         assert value not in status.output and value not in result.output
 
 
-
 def _make_keys(path: Path, start, out) -> None:  # a process: wait for the others, then make the keys file
     start.wait()
     try:
