@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -67,6 +68,17 @@ def system_running() -> bool:
     from stack.proc import port_open
 
     return get_layout().secrets_file.exists() and port_open(HOST, AIRFLOW_PORT) and port_open(HOST, CKAN_PORT)
+
+
+def isolate(root: Path) -> None:
+    """A benchmark's own lake, inbox, catalog and keys under `root` (never the developer's)."""
+    from common.keys import ALL_KEYS, KEYS_FILE_VARIABLE, ensure_keys_file
+
+    for name in (*ALL_KEYS, "KCDATA_CATALOG_URL"):
+        os.environ.pop(name, None)
+    ensure_keys_file(root / "keys.env")
+    os.environ.update({KEYS_FILE_VARIABLE: str(root / "keys.env"), "KCDATA_LAKE": str(root / "lake"),
+                       "KCDATA_INBOX": str(root / "inbox"), "GX_ANALYTICS_ENABLED": "False", "DO_NOT_TRACK": "1"})
 
 
 def bring_up(report: Report):

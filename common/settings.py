@@ -96,6 +96,8 @@ class KcdataSettings(BaseSettings):
                                          "running system's CKAN)", PORTAL)
     ckan_token: SecretStr | None = setting(None, "API token of the publisher on the CKAN at KCDATA_CKAN_URL", PORTAL)
     ckan_attempts: int = setting(5, "Attempts of one CKAN call before publishing gives up", PORTAL, ge=1)
+    publish_ways: int = setting(3, "Datasets one publish run sends to CKAN at once (CKAN serves several requests at a time)",
+                                PORTAL, ge=1)
 
     # landing and validation
     lock_timeout: float = setting(900.0, "Seconds a run waits for a resource's lock held by another run", LANDING, ge=0)

@@ -12,6 +12,9 @@ from typing import Any, Protocol
 from common.errors import KcdataError
 from common.settings import read_settings
 
+TIMEOUT_S = 120  # one request's answer
+SLOW_ACTIONS_S = {"kcdata_datastore_load": 1800}  # a server-side load of millions of rows answers when it has committed
+
 
 @dataclass(frozen=True)
 class CkanTarget:
@@ -33,6 +36,11 @@ class Portal:
         self.max_wait = max_wait
         self._ckan = RemoteCKAN(target.url, apikey=target.token, user_agent="kcdata-publisher/0.1")
 
+    def another(self) -> Portal:
+        """A client of its own to the same portal, for another thread (a requests session is not
+        shared between threads)."""
+        return Portal(self.target, self.attempts, self.max_wait)
+
     def call(self, action: str, **data: Any) -> Any:
         """Run one action; retried on connection errors and 5xx, then a KcdataError."""
         import requests
@@ -52,7 +60,8 @@ class Portal:
         def once() -> Any:
             files = {k: v for k, v in data.items() if k == "upload"}
             params = {k: v for k, v in data.items() if k != "upload"}
-            return self._ckan.call_action(action, params, files=files or None, requests_kwargs={"timeout": 120})
+            timeout = SLOW_ACTIONS_S.get(action, TIMEOUT_S)
+            return self._ckan.call_action(action, params, files=files or None, requests_kwargs={"timeout": timeout})
 
         try:
             return once()

@@ -19,6 +19,7 @@ allowed and recorded. Every outcome is stored (gate_results) for the department 
 from __future__ import annotations
 
 import tempfile
+import threading
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -27,13 +28,15 @@ from typing import Any
 from catalog import gate_records
 from catalog.approval_terms import changed_terms, published_terms
 from catalog.dcat_terms import MEDIA_TYPES
-from catalog.model import Resource
+from catalog.model import ItemType, Resource
 from catalog.store import CatalogStore, open_store
 from catalog.tables import VersionRow
 from common.atomic import write_bytes_atomic
 from common.checksums import sha256_file
+from common.errors import KcdataError
+from common.formulas import FORMULA_PREFIXES
 from common.lake import OpenView, Zone
-from common.settings import Paths, get_paths
+from common.settings import Paths, get_paths, read_settings
 from common.sqltext import ident, literal
 from portal.client import Portal
 from portal.files import PublishedFile, write_files
@@ -61,7 +64,6 @@ from portal.mapping import (
     verification_notes,
 )
 
-RECORDS_PER_CALL = 5_000
 PREVIEW_VIEW = {"view_type": "datatables_view", "title": "数据预览 Data preview",
                 "description": "表格预览，可搜索、排序 Table preview: search and sort"}
 
@@ -140,9 +142,7 @@ def _publish(resource: Resource, portal: Portal, paths: Paths, store: CatalogSto
             return PublishResult(resource.code, "blocked", _url(portal, name) if shown else None,
                                  [h.text(resource.code) for h in hits], waived), version
         record_manifest(signed, resource, latest, paths)
-        org = portal.show("organization_show", id=organization_dict(resource)["name"]) or portal.call(
-            "organization_create", **organization_dict(resource)
-        )
+        org = _organization(portal, resource)
         wanted = dataset_dict(resource, facts, org["id"], portal.target.url)
         wanted["notes"] += verification_notes(signed.manifest.signing_key, _url(portal, name))
         if current is not None and _unchanged(current, wanted, files) and _has_preview(portal, current, decision.mode):
@@ -168,6 +168,16 @@ def _publish(resource: Resource, portal: Portal, paths: Paths, store: CatalogSto
         version=latest.version, fingerprint=latest.fingerprint,
     )
     return result, version
+
+
+_ORGANIZATIONS = threading.Lock()  # two datasets of one department published at once must not both create it
+
+
+def _organization(portal: Portal, resource: Resource) -> dict:
+    """The department's organization on the portal, created on its first dataset."""
+    wanted = organization_dict(resource)
+    with _ORGANIZATIONS:
+        return portal.show("organization_show", id=wanted["name"]) or portal.call("organization_create", **wanted)
 
 
 def preview_blocks(resource: Resource, paths: Paths | None = None, store: CatalogStore | None = None) -> list[str]:
@@ -355,30 +365,40 @@ def _sync_resources(portal: Portal, dataset: dict, files: list[PublishedFile]) -
 
 
 def _load_datastore(portal: Portal, resource: Resource, csv_resource: dict[str, Any], view: OpenView) -> None:
-    """Replace the DataStore table behind the CSV with the open view, typed and keyed."""
-    from common.lake_store import connect as lake_connection
+    """Replace the DataStore table behind the CSV with the rows of the uploaded CSV, typed and keyed.
 
+    CKAN loads the file it stored itself (our extension's `kcdata_datastore_load`: PostgreSQL COPY,
+    old rows deleted in the same transaction), so a reader sees the old rows or all the new ones."""
     key = [k for k in resource.key if k in view.columns]
     fields = datastore_fields(resource, view.columns)
     keyed = {"primary_key": key} if key else {}
-    if _same_table(portal, csv_resource["id"], fields):  # empty it, keep it: readers never get a 404
-        portal.call("datastore_delete", resource_id=csv_resource["id"], force=True, filters={})
-    else:  # new, or its columns changed: made again
+    if not _same_table(portal, csv_resource["id"], fields):  # new, or its columns changed: made again
         portal.show("datastore_delete", resource_id=csv_resource["id"], force=True)
-    portal.call("datastore_create", resource_id=csv_resource["id"], force=True, fields=fields, records=[], **keyed)
+        portal.call("datastore_create", resource_id=csv_resource["id"], force=True, fields=fields, records=[], **keyed)
+    portal.call("kcdata_datastore_load", resource_id=csv_resource["id"], verbatim=apostrophe_cells(resource, view))
+
+
+def apostrophe_cells(resource: Resource, view: OpenView) -> dict[str, list[int]]:
+    """The text cells whose own value starts with an apostrophe before a formula character, by column:
+    data rows (1-based, in the order data.csv lists them). In data.csv they look like cells the
+    writer neutralised (`'=1` for `=1`), so the DataStore load keeps exactly these as they are."""
+    from common.lake_store import connect as lake_connection
+
+    texts = [c for c in view.columns if resource.item(c).published_type is ItemType.C]
+    prefixes = ", ".join(f"chr({ord(p)})" for p in FORMULA_PREFIXES)
+    found: dict[str, list[int]] = {}
     con = lake_connection()
-    cols = ", ".join(_datastore_column(resource.item(c).published_type.value, c) for c in view.columns)
-    reader = con.sql(f"SELECT {cols} FROM read_parquet({literal(view.path)}, hive_partitioning = false)").to_arrow_reader(RECORDS_PER_CALL)
-    for batch in reader:
-        records = batch.to_pylist()
-        for record in records:
-            for k, v in record.items():
-                if hasattr(v, "isoformat"):
-                    record[k] = v.isoformat()
-                elif isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
-                    record[k] = int(v)  # a whole number is sent as 3, so the DataStore shows 3, not 3.0
-        portal.call("datastore_upsert", resource_id=csv_resource["id"], force=True, method="insert", records=records)
-    con.close()
+    try:
+        for code in texts:
+            rows = con.execute(
+                f"SELECT file_row_number + 1 FROM read_parquet({literal(view.path)}, hive_partitioning = false, file_row_number = true) "
+                f"WHERE left({ident(code)}, 1) = chr(39) AND substr({ident(code)}, 2, 1) IN ({prefixes}) ORDER BY 1"
+            ).fetchall()
+            if rows:
+                found[code] = [int(r[0]) for r in rows]
+    finally:
+        con.close()
+    return found
 
 
 def _same_table(portal: Portal, resource_id: str, fields: list[dict]) -> bool:
@@ -391,15 +411,6 @@ def _same_table(portal: Portal, resource_id: str, fields: list[dict]) -> bool:
 
 
 _PG_NAMES = {"int": "int4", "integer": "int4", "bigint": "int8", "float": "float8", "boolean": "bool"}  # as CKAN reports them
-
-
-def _datastore_column(item_type: str, code: str) -> str:
-    """The SELECT expression loading one item: timestamps as ISO text, integer items as integers."""
-    if item_type == "T":
-        return f"strftime({ident(code)}, '%Y-%m-%dT%H:%M:%S') AS {ident(code)}"
-    if item_type == "I":
-        return f"CAST({ident(code)} AS BIGINT) AS {ident(code)}"
-    return ident(code)
 
 
 def _retract(resource: Resource, portal: Portal, store: CatalogStore, reasons: list[str]) -> PublishResult:
@@ -418,11 +429,31 @@ def _retract(resource: Resource, portal: Portal, store: CatalogStore, reasons: l
     return PublishResult(resource.code, "retracted", _url(portal, name), reasons)
 
 
-def publish_all(portal: Portal, paths: Paths | None = None, codes: list[str] | None = None) -> list[PublishResult]:
-    """Every catalog resource (or `codes`) through the gate."""
+def publish_all(portal: Portal, paths: Paths | None = None, codes: list[str] | None = None,
+                ways: int | None = None) -> list[PublishResult]:
+    """Every catalog resource (or `codes`) through the gate, `ways` datasets at once
+    (KCDATA_PUBLISH_WAYS): each dataset is CKAN calls of its own, mostly waiting on CKAN, which
+    serves several requests at a time. One resource's failure does not stop the others: they are
+    all published, then the failures are raised together, each named. Results in `codes` order."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from catalog.entries import get_resource, load_catalog
 
     paths = paths or get_paths()
-    store = open_store(paths.catalog_url)
     resources = [get_resource(c) for c in codes] if codes else load_catalog()
-    return [publish_resource(r, portal, paths, store) for r in resources]
+    ways = max(1, min(ways or read_settings().publish_ways, len(resources) or 1))
+
+    def one(resource: Resource) -> PublishResult | BaseException:
+        try:
+            return publish_resource(resource, portal.another() if ways > 1 else portal, paths, open_store(paths.catalog_url))
+        except Exception as exc:  # noqa: BLE001 - kept, named and raised once the others are done
+            return exc
+
+    with ThreadPoolExecutor(max_workers=ways, thread_name_prefix="publish") as pool:
+        outcomes = list(pool.map(one, resources))
+    failed = [(r, o) for r, o in zip(resources, outcomes, strict=True) if isinstance(o, BaseException)]
+    if len(failed) == 1:
+        raise failed[0][1]
+    if failed:
+        raise KcdataError("publishing failed for " + "; ".join(f"{r.code}: {o}" for r, o in failed)) from failed[0][1]
+    return [o for o in outcomes if isinstance(o, PublishResult)]

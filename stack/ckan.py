@@ -171,6 +171,9 @@ def desired_options(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
         "sqlalchemy.url": f"postgresql://{postgres.CKAN_ROLE}:{ckan_pw}@{pg}/{postgres.CKAN_DB}",
         "ckan.datastore.write_url": f"postgresql://{postgres.CKAN_ROLE}:{ckan_pw}@{pg}/{postgres.DATASTORE_DB}",
         "ckan.datastore.read_url": f"postgresql://{postgres.DATASTORE_ROLE}:{ds_pw}@{pg}/{postgres.DATASTORE_DB}",
+        # full-text index of a DataStore table: GIN, not CKAN's default GiST (at 1M rows GiST took
+        # ~45 s of a reload to maintain, GIN ~25 s; GIN is also the faster index to search)
+        "ckan.datastore.default_fts_index_method": "gin",
         "solr_url": f"{solr_url()}/ckan",
         "ckan.redis.url": f"redis://{HOST}:{REDIS_PORT}/{_REDIS_DB}",
         "ckan.storage_path": str(layout.storage),

@@ -62,6 +62,7 @@ OPTIONAL = {
     "KCDATA_VALIDATE_MEMORY_LIMIT": "tuning with a safe default",
     "KCDATA_GX_ENGINE": "duckdb by default, the engine the tests run",
     "KCDATA_CKAN_ATTEMPTS": "tuning with a safe default",
+    "KCDATA_PUBLISH_WAYS": "tuning with a safe default",
     "KCDATA_RECONCILE_CRON": "the reconciliation schedule has a default",
     "KCDATA_CHAIN_WAYS": "tuning with a safe default",
     "KCDATA_NODE_MODULES": "defaults to the project's node_modules, which the Airflow image carries",

@@ -1,4 +1,5 @@
-"""The `kcdata` CKAN plugin: the bureau's own home page and the helpers it needs.
+"""The `kcdata` CKAN plugin: the bureau's own home page and the helpers it needs, and the
+DataStore load the publisher calls (`kcdata_datastore_load`, see datastore_load.py).
 
 The DCAT profile is registered separately (entry point `ckan.rdf.profiles`, see profile.py).
 """
@@ -6,6 +7,7 @@ from __future__ import annotations
 
 import ckan.plugins as p
 import ckan.plugins.toolkit as tk
+from ckanext.kcdata.datastore_load import datastore_load, datastore_load_auth
 
 
 def departments(limit: int = 8) -> list[dict]:
@@ -27,6 +29,8 @@ def dataset_count() -> int:
 class KcdataPlugin(p.SingletonPlugin):
     p.implements(p.IConfigurer)
     p.implements(p.ITemplateHelpers)
+    p.implements(p.IActions)
+    p.implements(p.IAuthFunctions)
 
     def update_config(self, config):
         tk.add_template_directory(config, "templates")
@@ -37,3 +41,9 @@ class KcdataPlugin(p.SingletonPlugin):
             "kcdata_latest_datasets": latest_datasets,
             "kcdata_dataset_count": dataset_count,
         }
+
+    def get_actions(self):
+        return {"kcdata_datastore_load": datastore_load}
+
+    def get_auth_functions(self):
+        return {"kcdata_datastore_load": datastore_load_auth}
