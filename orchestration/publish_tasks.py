@@ -18,7 +18,9 @@ def publish_tasks(opened: Any = None) -> list[Any]:
 
     from orchestration.topology import PUBLISH_POOL
 
-    @task(retries=2, retry_delay=pendulum.duration(seconds=30), pool=PUBLISH_POOL)
+    # a lost worker's publish runs again 10-20 s later; a portal that is down gets 30-60 s more
+    # before the second retry (Airflow's backoff: 10 s x 3^(try-1), spread by a per-try hash)
+    @task(retries=2, retry_delay=pendulum.duration(seconds=10), retry_exponential_backoff=3.0, pool=PUBLISH_POOL)
     def publish(tables: list[str] | None, **context: Any) -> list[dict]:
         """The resources whose open view changed (every resource, for a run by hand or after an
         approval) through the gate; returns what happened to each."""

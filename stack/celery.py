@@ -94,7 +94,7 @@ def environment(settings: Mapping[str, str], metadata_url: str) -> dict[str, str
     """The Airflow settings of the CeleryExecutor (empty with the LocalExecutor)."""
     if not enabled(settings):
         return {}
-    slots = concurrency(settings)
+    slots, timeout = concurrency(settings), heartbeat_timeout(settings)
     return {
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         # every worker slot can be busy at once (LocalExecutor's 4 otherwise)
@@ -107,7 +107,10 @@ def environment(settings: Mapping[str, str], metadata_url: str) -> dict[str, str
         "AIRFLOW__CELERY__FLOWER_PORT": str(FLOWER_PORT),
         # a worker that died mid-task stops heartbeating; after this long its task is failed and
         # retried on another worker (Airflow's default waits 300 s)
-        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(heartbeat_timeout(settings)),
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(timeout),
+        # looked for every tenth of the timeout (Airflow's default: every 10 s, whatever the
+        # timeout): a lost worker costs the timeout, not the timeout and a check that comes late
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": str(max(1.0, timeout / 10)),
     }
 
 

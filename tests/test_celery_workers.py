@@ -114,9 +114,17 @@ def test_status_shows_the_workers_and_flower(celery_system):
     assert flower.running and flower.port == 5555
 
 
-def test_two_deliveries_run_in_parallel_on_two_workers_and_land(celery_system, tmp_path):
-    """Two departments mark deliveries at the same moment: one chain run takes both, in two groups
-    (KCDATA_CHAIN_WAYS=2) whose ingest tasks run at the same time, one on each worker."""
+PARALLEL_ROWS = 10_000  # each group's ingest lasts long enough that the second worker, started with the first, joins it
+
+
+def test_work_queued_in_redis_survives_a_restart_then_two_deliveries_land_in_parallel_on_two_workers(celery_system, tmp_path):
+    """Two departments mark deliveries at the same moment while every worker is down: the chain
+    run's first task waits in Redis, Celery's broker; Redis is restarted; the workers come back and
+    take it (queued work resumes, nothing is retried). The run takes both deliveries in two groups
+    (KCDATA_CHAIN_WAYS=2) whose ingest tasks run at the same time, one on each worker, and each
+    delivery lands once, its rows in the S3 lake and its version in the PostgreSQL catalog."""
+    import redis
+
     from catalog.entries import forget_loaded_catalog, get_resource
     from catalog.store import open_store
     from common.lake import Zone
@@ -124,29 +132,57 @@ def test_two_deliveries_run_in_parallel_on_two_workers_and_land(celery_system, t
     from connectors.inbox import READY_SUFFIX
     from orchestration.topology import CHAIN
     from samples.generate import generate_resource
+    from stack import get_layout, supervisor
+    from stack.celery import REDIS_DB, worker_names
+    from stack.layout import HOST, REDIS_PORT
 
-    root, env, api = celery_system
+    _root, env, api = celery_system
+    layout = get_layout()
+    workers = worker_names(env)
+    broker = redis.Redis(host=HOST, port=REDIS_PORT, db=REDIS_DB)
     with mock.patch.dict(os.environ, env):
         forget_loaded_catalog()
         paths = get_paths()
-        resources = [get_resource(code) for code in CODES]
-        files = [generate_resource(r, tmp_path / r.table, rows=800, bad_share=0.02, seed=7).path for r in resources]
-        api.wait_until_idle()
-        delivered = []
-        for resource, file in zip(resources, files, strict=True):  # the files first, then both markers at once
-            (paths.inbox / resource.table).mkdir(parents=True, exist_ok=True)
-            delivered.append(Path(shutil.copyfile(file, paths.inbox / resource.table / file.name)))
-        marked = datetime.now(timezone.utc)
-        for file in delivered:
-            Path(f"{file}{READY_SUFFIX}").touch()
-        run = api.wait_for_run_after(CHAIN, marked, timeout=420)
-        assert str(paths.lake).startswith("s3://") and paths.catalog_url.startswith("postgresql")
         store = open_store(paths.catalog_url)
-        versions = {r.code: store.latest_version(r.code) for r in resources}
+        resources = [get_resource(code) for code in CODES]
+        versions_before = {r.code: len(store.resource(r.code)[1]) for r in resources}
+        files = [generate_resource(r, tmp_path / r.table, rows=PARALLEL_ROWS, bad_share=0.02, seed=7).path for r in resources]
+        api.wait_until_idle()
+        try:
+            for program in workers:
+                supervisor.stop(layout, program)
+            delivered = []
+            for resource, file in zip(resources, files, strict=True):  # the files first, then both markers at once
+                (paths.inbox / resource.table).mkdir(parents=True, exist_ok=True)
+                delivered.append(Path(shutil.copyfile(file, paths.inbox / resource.table / file.name)))
+            marked = datetime.now(timezone.utc)
+            for file in delivered:
+                Path(f"{file}{READY_SUFFIX}").touch()
+            run_id, _ti = api.wait_for_task_state(CHAIN, marked, "plan", "queued")
+            deadline = time.monotonic() + 60
+            while broker.llen("default") < 1:  # Celery's queue (Airflow's default_queue) holds the task
+                assert time.monotonic() < deadline, "the queued task never reached the broker"
+                time.sleep(0.2)
+            waiting = broker.llen("default")
+            time.sleep(1.5)  # Redis appends to its log every second
+            supervisor.stop(layout, "redis")
+            supervisor.start(layout, "redis")
+            assert broker.llen("default") == waiting, "Redis lost the queued work in its restart"
+        finally:
+            supervisor.start_together(layout, workers)
+        run = api.wait_for_run(CHAIN, run_id, timeout=420)
+        assert str(paths.lake).startswith("s3://") and paths.catalog_url.startswith("postgresql")
+        versions = {r.code: store.resource(r.code)[1] for r in resources}
+        lake = {}
+        for resource in resources:  # the lake is in the S3 store
+            validated = sorted(paths.table_dir(Zone.validated, resource.table).glob("*/data.parquet"))
+            quarantined = sorted(paths.table_dir(Zone.quarantine, resource.table).glob("*/*.parquet"))
+            lake[resource.code] = (len(validated), sum(pq.read_metadata(str(p)).num_rows for p in validated), len(quarantined))
     forget_loaded_catalog()
 
     assert run.state == "success"
-    tis = api.task_instances(CHAIN, run.run_id)
+    tis = api.task_instances(CHAIN, run_id)
+    assert _tries(api, CHAIN, run_id)["plan"]["try_number"] == 1  # taken from the queue, not retried
     lands = [t for t in tis if t["task_id"] == "ingest"]
     hosts = {t["hostname"] for t in lands}
     timeline = [(t["map_index"], t["queued_when"], t["start_date"], t["end_date"], t["hostname"]) for t in lands]
@@ -158,19 +194,15 @@ def test_two_deliveries_run_in_parallel_on_two_workers_and_land(celery_system, t
     all_hosts = {t["hostname"] for t in tis if t.get("hostname")}
     assert all_hosts <= {f"worker-{i}.{h.split('.', 1)[1]}" for i in (1, 2) for h in hosts}
 
-    for resource in resources:
-        version = versions[resource.code]
-        assert version is not None and version.rows_in == 800
-        with mock.patch.dict(os.environ, env):  # the lake is in the S3 store
-            validated = sorted(paths.table_dir(Zone.validated, resource.table).glob("*/data.parquet"))
-            quarantined = sorted(paths.table_dir(Zone.quarantine, resource.table).glob("*/*.parquet"))
-            rows = sum(pq.read_metadata(str(p)).num_rows for p in validated)
-        assert validated, f"no validated batch of {resource.table}"
-        assert rows == version.rows_accepted > 0
-        assert version.rows_accepted + version.rows_quarantined == 800
+    for resource in resources:  # each delivery once: one more version, every row accepted or quarantined
+        assert len(versions[resource.code]) == versions_before[resource.code] + 1
+        version = versions[resource.code][-1]
+        batches, accepted, quarantined = lake[resource.code]
+        assert version.rows_in == PARALLEL_ROWS
+        assert version.rows_accepted + version.rows_quarantined == PARALLEL_ROWS
+        assert batches, f"no validated batch of {resource.table}"
+        assert accepted == version.rows_accepted > 0
         assert quarantined or version.rows_quarantined == 0
-
-
 
 
 KILL_ROWS = 100_000
@@ -284,56 +316,6 @@ def test_a_worker_killed_mid_task_is_retried_on_the_other_and_nothing_is_duplica
 
 def _tries(api, dag_id: str, run_id: str) -> dict[str, dict]:
     return {t["task_id"]: t for t in api.task_instances(dag_id, run_id)}
-
-
-def test_work_queued_in_redis_survives_a_redis_restart(celery_system, tmp_path):
-    """With every worker down, the chain's first task for a delivery waits in Redis, Celery's
-    broker; Redis is restarted; the workers come back and take it: queued work resumes, and the
-    delivery lands once."""
-    import redis
-
-    from catalog.entries import forget_loaded_catalog
-    from connectors.inbox import submit_delivery
-    from orchestration.topology import CHAIN
-    from stack import get_layout, supervisor
-    from stack.celery import REDIS_DB, worker_names
-    from stack.layout import HOST, REDIS_PORT
-
-    _root, env, api = celery_system
-    layout = get_layout()
-    workers = worker_names(env)
-    broker = redis.Redis(host=HOST, port=REDIS_PORT, db=REDIS_DB)
-    with mock.patch.dict(os.environ, env):
-        paths, resource, store, versions_before, file = _delivery(CODES[1], 800, 23, tmp_path)
-        api.wait_until_idle()
-        try:
-            for program in workers:
-                supervisor.stop(layout, program)
-            marked = datetime.now(timezone.utc)
-            submit_delivery(resource, file, paths)
-            dag_id = CHAIN
-            run_id, _ti = api.wait_for_task_state(dag_id, marked, "plan", "queued")
-            deadline = time.monotonic() + 60
-            while broker.llen("default") < 1:  # Celery's queue (Airflow's default_queue) holds the task
-                assert time.monotonic() < deadline, "the queued task never reached the broker"
-                time.sleep(0.2)
-            waiting = broker.llen("default")
-            time.sleep(1.5)  # Redis appends to its log every second
-            supervisor.stop(layout, "redis")
-            supervisor.start(layout, "redis")
-            assert broker.llen("default") == waiting, "Redis lost the queued work in its restart"
-        finally:
-            for program in workers:
-                supervisor.start(layout, program)
-        run = api.wait_for_run(dag_id, run_id, timeout=420)
-        versions = store.resource(resource.code)[1]
-    forget_loaded_catalog()
-
-    assert run.state == "success"
-    assert _tries(api, dag_id, run_id)["plan"]["try_number"] == 1  # taken from the queue, not retried
-    assert len(versions) == versions_before + 1
-    assert versions[-1].rows_in == 800
-    assert versions[-1].rows_accepted + versions[-1].rows_quarantined == 800
 
 
 PUBLISH_ROWS = 60_000

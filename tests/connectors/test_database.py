@@ -1,7 +1,7 @@
 """The database connector against real PostgreSQL and MariaDB servers (tests/connectors/conftest.py).
 
 Full and incremental pulls land through the file-drop path and validate cleanly; the watermark
-moves only on commit; an unchanged table gives the same bytes (no new version); a 300k-row table
+moves only on commit; an unchanged table gives the same bytes (no new version); a 100k-row table
 streams with bounded memory."""
 from __future__ import annotations
 
@@ -133,20 +133,20 @@ def test_incremental_pull_of_a_query_by_integer_watermark(lake, db, make_resourc
     assert [r["reading_id"] for r in _lines(pull(resource, lake, db.credentials()))] == ["5", "6"]
 
 
-def test_a_300k_row_table_streams_in_bounded_memory(lake, db, make_resource, monkeypatch):
+def test_a_100k_row_table_streams_in_bounded_memory(lake, db, make_resource, monkeypatch):
     table = _table(db)
     fill = {
         "postgresql": f"INSERT INTO {table} SELECT g, 'S' || (g % 50), g * 0.25, timestamp '2026-01-01' + g * interval '1 second', "
-                      f"g % 2 = 0, date '2026-01-01' + (g % 300) FROM generate_series(1, 300000) g",
+                      f"g % 2 = 0, date '2026-01-01' + (g % 300) FROM generate_series(1, 100000) g",
         "mysql": f"INSERT INTO {table} SELECT seq, CONCAT('S', seq % 50), seq * 0.25, "
                  f"TIMESTAMP'2026-01-01 00:00:00' + INTERVAL seq SECOND, seq % 2 = 0, DATE'2026-01-01' + INTERVAL (seq % 300) DAY "
-                 f"FROM seq_1_to_300000",
+                 f"FROM seq_1_to_100000",
     }[db.dialect]
     engine = sa.create_engine(db.url())
     with engine.begin() as conn:
         conn.execute(sa.text(fill))
     resource = make_resource({"kind": "database", "connection": "test_db", "table": table, "mode": "incremental",
-                                  "watermark": "reading_id", "chunk_rows": 10_000})
+                                  "watermark": "reading_id", "chunk_rows": 2_000})
 
     cursors = []
     write_rows = database._write_rows
@@ -164,17 +164,17 @@ def test_a_300k_row_table_streams_in_bounded_memory(lake, db, make_resource, mon
     # what holding every row would cost, from a tenth of them (memory grows linearly with rows)
     tracemalloc.start()
     with engine.connect() as conn:
-        held = conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY reading_id LIMIT 30000")).fetchall()
+        held = conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY reading_id LIMIT 10000")).fetchall()
     holding_all = tracemalloc.get_traced_memory()[1] * 10
     tracemalloc.stop()
     engine.dispose()
-    assert len(held) == 30_000
+    assert len(held) == 10_000
     del held
 
     assert cursors == [{"postgresql": "ServerCursor", "mysql": "SSCursor"}[db.dialect]]  # rows stay on the server until fetched
-    assert (result.rows, result.pages, result.watermark) == (300_000, 30, "300000")
+    assert (result.rows, result.pages, result.watermark) == (100_000, 50, "100000")
     with result.file.open(encoding="utf-8") as f:
-        assert sum(1 for _ in f) == 300_000
+        assert sum(1 for _ in f) == 100_000
     assert streamed < holding_all / 4, (streamed, holding_all)
     assert streamed < 48 << 20, streamed
 

@@ -60,7 +60,12 @@ def test_samples_quarantine_the_same_rows_on_both_engines(lake, tmp_path, code):
     _assert_same(pandas, duckdb_)
 
 
-@pytest.mark.parametrize("case", LANDED, ids=[c.name for c in LANDED])
+# Validation reads only the entry's items from a raw batch: a delivery's stray columns never reach
+# either engine, so the 10,000-column case would only time landing (tests/deliveries covers it)
+ENGINE_CASES = [c for c in LANDED if "unknown-columns" not in c.warnings]
+
+
+@pytest.mark.parametrize("case", ENGINE_CASES, ids=[c.name for c in ENGINE_CASES])
 def test_broken_deliveries_quarantine_the_same_rows_on_both_engines(lake, tmp_path, case):
     resource = get_resource(case.resource)
     folder = tmp_path / "delivery"
