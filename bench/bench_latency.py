@@ -13,9 +13,10 @@ set), so that no clock run of the chain lands in the middle of a delivery.
 It approves the air-quality resource as a reviewer would, then delivers N different files one after
 another with `submit_delivery` (file, then marker). One delivery is one run of the chain
 (`chain__deliveries`); for each it measures: marker → chain run queued (the AssetWatcher), and for
-each task of the run (plan, ingest, dbt_build, open_views, publish) queued → start (the scheduler
-and executor) and its duration, from the run's task instances; and marker → the CKAN dataset
-carrying the new version's fingerprint. Prints each delivery and the medians; nothing is triggered
+each task of the run (plan, ingest, dbt_build, open_views, publish) the previous task's end → its
+queueing (the scheduler's hand-off), queued → start (the executor) and its duration, from the
+run's task instances; and marker → the CKAN dataset carrying the new version's fingerprint
+(watched from the marker on: the dataset is updated when `publish` ends). Prints each delivery and the medians; nothing is triggered
 by hand. JSON under bench/results/latency-<date>.json (latency-<date>-<N>-resources.json for a
 catalog of N ≠ 9 entries): every delivery's figures, the medians and `marker_to_ckan_median_s`.
 """
@@ -80,16 +81,20 @@ def _bring_up(resources: int):
 
 
 def _task_figures(tis: list[dict]) -> dict[str, float | None]:
-    """Per task of TASKS: queued → start and its duration (a mapped task: from its first queued
-    map index to the end of its last)."""
+    """Per task of TASKS: the previous task's end → its queueing (`gap→`), queued → start (`→`)
+    and its duration (a mapped task: from its first queued map index to the end of its last)."""
     figures: dict[str, float | None] = {}
+    previous_end: datetime | None = None
     for task in TASKS:
         mine = [t for t in tis if t["task_id"] == task]
         queued = [q for t in mine if (q := _when(t.get("queued_when")))]
         starts = [s for t in mine if (s := _when(t.get("start_date")))]
         ends = [e for t in mine if (e := _when(t.get("end_date")))]
+        if previous_end is not None:  # the scheduler's hand-off: the task before it ended → this one queued
+            figures[f"gap→{task}"] = (min(queued) - previous_end).total_seconds() if queued else None
         figures[f"→{task}"] = (min(starts) - min(queued)).total_seconds() if starts and queued else None
         figures[task] = (max(ends) - min(starts)).total_seconds() if starts and ends else None
+        previous_end = max(ends) if ends else None
     return figures
 
 
@@ -102,19 +107,22 @@ def _deliver(api, ckan, store, resource, paths, folder: Path, rows: int, i: int)
 
     seed = int(time.time() * 1000) % 1_000_000 + i
     sample = generate_resource(resource, folder / "outbox" / str(i), rows=rows, seed=seed)
+    before = store.latest_version(CODE)
     marked = datetime.now(timezone.utc)
     t0 = time.monotonic()
     submit_delivery(resource, sample.path, paths)
+    # watched from the marker on: the dataset is updated when `publish` ends, before the run's
+    # last tasks (metadata score, leak gate, report)
+    total = None
+    while total is None and time.monotonic() - t0 < 900:
+        version = store.latest_version(CODE)
+        if version is not None and (before is None or version.version > before.version):
+            if ckan.action.package_show(id=dataset_name(resource)).get("fingerprint") == version.fingerprint:
+                total = time.monotonic() - t0
+        time.sleep(0.1)
     run = _wait_after(api, CHAIN, marked)
-    if run.state != "success":
-        raise SystemExit(f"{CHAIN} {run.run_id} ended {run.state}")
-    version = store.latest_version(CODE)
-    while True:
-        ds = ckan.action.package_show(id=dataset_name(resource))
-        if ds.get("fingerprint") == version.fingerprint:
-            break
-        time.sleep(0.2)
-    total = time.monotonic() - t0
+    if run.state != "success" or total is None:
+        raise SystemExit(f"{CHAIN} {run.run_id} ended {run.state}; the dataset {'was' if total else 'was not'} updated")
     figures: dict[str, float | None] = {"run queued": (run.queued_at - marked).total_seconds() if run.queued_at else None}
     figures.update(_task_figures(api.task_instances(CHAIN, run.run_id)))
     figures["run"] = (run.end - run.queued_at).total_seconds() if run.end and run.queued_at else None
@@ -158,7 +166,8 @@ def main() -> None:
     for i in range(args.deliveries):
         figures = _deliver(api, ckan, store, resource, paths, paths.lake.parent, args.rows, i)
         if not rows:
-            print(f"{'#':>2} " + " ".join(f"{k:>{max(6, len(k))}}" for k in figures) + "  (seconds; →task: queued → start)")
+            print(f"{'#':>2} " + " ".join(f"{k:>{max(6, len(k))}}" for k in figures)
+                  + "  (seconds; gap→task: the task before ended → queued; →task: queued → start)")
         rows.append(figures)
         print(f"{i + 1:>2} " + " ".join(_cell(k, v) for k, v in figures.items()), flush=True)
     median = {k: (statistics.median(vs) if (vs := [f[k] for f in rows if f[k] is not None]) else None) for k in rows[0]}

@@ -14,6 +14,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
+# The run's processes (pytest's rewritten test modules, kcdata's own modules in every `kcdata`
+# command, task and service it starts) keep their bytecode, even in a shell that says not to
+# write it: otherwise each of them compiles the same modules again
+unset PYTHONDONTWRITEBYTECODE
 
 # --- lint and static checks (each fails the run) ---
 .venv/bin/ruff check .
