@@ -33,16 +33,12 @@ def main() -> None:
     args = parser.parse_args()
 
     from bench_scale import scale_catalog
+    from ingest_system import isolate
 
     folder = Path(tempfile.mkdtemp(prefix="kcdata-profile-"))
     copies = scale_catalog(folder / "catalog", args.resources)
-    os.environ.update({"KCDATA_LAKE": str(folder / "lake"), "KCDATA_INBOX": str(folder / "inbox"),
-                       "KCDATA_CATALOG_DIR": str(folder / "catalog"), "KCDATA_CATALOG_URL": f"sqlite:///{folder}/catalog.db",
-                       "GX_ANALYTICS_ENABLED": "False"})
-    from common.keys import KEYS_FILE_VARIABLE, ensure_keys_file
-
-    ensure_keys_file(folder / "keys.env")
-    os.environ[KEYS_FILE_VARIABLE] = str(folder / "keys.env")
+    isolate(folder)  # its own lake, inbox and keys
+    os.environ.update({"KCDATA_CATALOG_DIR": str(folder / "catalog"), "KCDATA_CATALOG_URL": f"sqlite:///{folder}/catalog.db"})
 
     from catalog.entries import get_resource
     from common.settings import get_paths

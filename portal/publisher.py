@@ -440,12 +440,13 @@ def publish_all(portal: Portal, paths: Paths | None = None, codes: list[str] | N
     from catalog.entries import get_resource, load_catalog
 
     paths = paths or get_paths()
+    store = open_store(paths.catalog_url)  # shared: its engine is thread-safe, each call has its own session
     resources = [get_resource(c) for c in codes] if codes else load_catalog()
     ways = max(1, min(ways or read_settings().publish_ways, len(resources) or 1))
 
     def one(resource: Resource) -> PublishResult | BaseException:
         try:
-            return publish_resource(resource, portal.another() if ways > 1 else portal, paths, open_store(paths.catalog_url))
+            return publish_resource(resource, portal.another() if ways > 1 else portal, paths, store)
         except Exception as exc:  # noqa: BLE001 - kept, named and raised once the others are done
             return exc
 
