@@ -66,28 +66,40 @@ def _sql(value: str | None) -> str:
 
 def _load_as_postgres_would(csv_file: Path, columns: list[str], verbatim: dict) -> list[tuple]:
     """COPY's reading of the CSV into the staging table (header skipped; an unquoted empty cell is
-    NULL, a quoted one empty text), its row number counting from 1, then the extension's repair
-    UPDATE."""
+    NULL, a quoted one empty text), its row number counting from 1, then read back through the
+    extension's stored values."""
     loadsql = _loadsql()
+    staging = loadsql.quote_ident(loadsql.staging_name("t"))
     con = duckdb.connect()
     con.execute(
-        f"CREATE TABLE {loadsql.STAGING} AS SELECT *, row_number() OVER () AS {loadsql.ROW} "
+        f"CREATE TABLE {staging} AS SELECT *, row_number() OVER () AS {loadsql.ROW} "
         f"FROM read_csv('{csv_file}', header = true, all_varchar = true, allow_quoted_nulls = false, names = {columns!r})"
     )
-    repair = loadsql.repair_sql(loadsql.STAGING, ["institution_name", "address"], [], verbatim)
-    con.execute(repair)
-    return con.execute(f"SELECT institution_name, address FROM {loadsql.STAGING} ORDER BY {loadsql.ROW}").fetchall()
+    values = ", ".join(loadsql.value_sql(c, "text", verbatim.get(c, [])) for c in ("institution_name", "address"))
+    return con.execute(f"SELECT {values} FROM {staging} ORDER BY {loadsql.ROW}").fetchall()
 
 
 def test_the_extension_neutralises_the_same_prefixes_as_the_csv_writer():
     assert _loadsql().FORMULA_PREFIXES == FORMULA_PREFIXES
 
 
-def test_nothing_to_repair_without_text_or_numeric_columns():
+def test_only_text_and_numerics_are_repaired_and_full_text_casts_what_json_would_print_the_same():
     loadsql = _loadsql()
-    assert loadsql.repair_sql("t", [], [], {}) is None
-    assert "trim_scale" in loadsql.repair_sql("t", [], ["pm25"], {})
+    assert loadsql.value_sql("at", "timestamp without time zone") == '"at"'
+    assert "trim_scale" in loadsql.value_sql("pm25", "numeric")
+    assert loadsql.full_text_sql([("name", "text"), ("pm25", "numeric"), ("at", "timestamp without time zone")]) == (
+        """to_tsvector(concat_ws(' ', "name"::text, "pm25"::text, to_json("at") #>> '{}'))""")
     assert loadsql.copy_sql('a"b', ["x", "y"]) == 'COPY "a""b" ("x", "y") FROM STDIN (FORMAT csv, HEADER true, ENCODING \'UTF8\')'
+
+
+def test_an_index_or_trigger_moves_to_the_new_table_only_when_its_names_are_where_postgres_writes_them():
+    loadsql = _loadsql()
+    index = 'CREATE UNIQUE INDEX "ab12" ON public."r-1" USING btree (station_code, monitored_at)'
+    assert loadsql.moved_definition(index, 'public."r-1"', 'public."r-1_kcdata_next"', '"ab12"', '"r-1_kcdata_i0"') == (
+        'CREATE UNIQUE INDEX "r-1_kcdata_i0" ON public."r-1_kcdata_next" USING btree (station_code, monitored_at)')
+    trigger = 'CREATE TRIGGER zfulltext BEFORE INSERT OR UPDATE ON public."r-1" FOR EACH ROW EXECUTE FUNCTION populate_full_text_trigger()'
+    assert loadsql.moved_definition(trigger, 'public."r-1"', 'public."n"') == trigger.replace('public."r-1"', 'public."n"')
+    assert loadsql.moved_definition(index, 'public."other"', 'public."n"', '"ab12"', '"x"') is None
 
 
 def test_a_storage_stream_reads_back_whole_whatever_the_read_size():

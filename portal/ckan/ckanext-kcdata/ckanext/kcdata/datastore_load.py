@@ -4,12 +4,14 @@ database speed, atomically.
 The publisher used to send every row through `datastore_upsert` (minutes for a million rows, and
 a reader saw the table fill up). Here the rows never leave the server: the file CKAN stored at
 upload (the one the leak gate passed and the manifest signs) is streamed into PostgreSQL with
-`COPY ... FROM STDIN (FORMAT csv)` into a staging table, as ckanext-xloader does, repaired there,
-then the old rows are deleted and the new ones inserted with their full-text vectors, all in one
-transaction. A reader sees the old table until the commit and the whole new one after it. The
-table must exist with its columns (`datastore_create` makes it); the vectors are CKAN's row
-trigger's (equal, computed set-based), and the cached row count CKAN answers totals from is
-refreshed in the same transaction.
+`COPY ... FROM STDIN (FORMAT csv)` into a staging table, as ckanext-xloader does. Then, in the same
+transaction, a new table is built beside the live one (its rows with CKAN's full-text vectors, in
+a statement PostgreSQL runs in parallel, then the live table's indexes, trigger, comments and
+grants, each index built once rather than kept up row by row) and swapped in for it: a reader sees
+the old table until the commit and the whole new one after it, never a 404 or a part. A table
+that cannot be rebuilt exactly (an alias view reads it, it has constraints CKAN does not make, ...)
+is filled in place instead: old rows deleted, new ones inserted, in the same one transaction. The
+cached row count CKAN answers totals from is refreshed in the transaction too.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from contextlib import contextmanager
 from typing import Any, BinaryIO, Iterator
 
 import ckan.plugins.toolkit as tk
-from ckanext.kcdata.loadsql import STAGING, ChunkReader, copy_sql, fill_sql, quote_ident, repair_sql, staging_sql
+from ckanext.kcdata.loadsql import ChunkReader, copy_sql, fill_sql, quote_ident, staging_name, staging_sql
+from ckanext.kcdata.swap import swap_in, swap_plan
 
 log = logging.getLogger(__name__)
 COPY_CHUNK = 1 << 20
@@ -41,6 +44,9 @@ def datastore_load(context: dict, data_dict: dict) -> dict:
     :param resource_id: the resource (its file uploaded to CKAN, its DataStore table created)
     :param verbatim: {column: [row, ...]}: text cells (1-based data rows) whose value itself starts
         with an apostrophe, kept as the file has them (other formula apostrophes are taken off)
+    :param in_place: keep the live table and fill it (old rows deleted, new ones inserted, in one
+        transaction) instead of swapping a new one in; slower, and what a table that cannot be
+        rebuilt exactly gets anyway
     :returns: {"resource_id", "rows"}
     """
     resource_id = tk.get_or_bust(data_dict, "resource_id")
@@ -48,11 +54,14 @@ def datastore_load(context: dict, data_dict: dict) -> dict:
     verbatim = data_dict.get("verbatim") or {}
     if not isinstance(verbatim, dict) or not all(isinstance(v, list) for v in verbatim.values()):
         raise tk.ValidationError({"verbatim": ["a mapping of column to a list of row numbers"]})
+    in_place = data_dict.get("in_place", False)
+    if not isinstance(in_place, bool):
+        raise tk.ValidationError({"in_place": ["true or false"]})
     resource = tk.get_action("resource_show")(dict(context), {"id": resource_id})
     if resource.get("url_type") != "upload":
         raise tk.ValidationError({"resource_id": ["the resource has no uploaded file to load"]})
     with _uploaded_file(resource) as fh:
-        rows = _copy(resource_id, fh, verbatim)
+        rows = _copy(resource_id, fh, verbatim, in_place)
     log.info("kcdata_datastore_load %s: %s rows", resource_id, rows)
     return {"resource_id": resource_id, "rows": rows}
 
@@ -79,8 +88,9 @@ def _uploaded_file(resource: dict) -> Iterator[BinaryIO | ChunkReader]:
         yield fh
 
 
-def _copy(resource_id: str, fh: Any, verbatim: dict[str, list]) -> int:
-    """Delete the old rows, COPY the file in and repair its cells, in one transaction."""
+def _copy(resource_id: str, fh: Any, verbatim: dict[str, list], in_place: bool = False) -> int:
+    """COPY the file into a staging table, then swap a table built from it in for the live one
+    (or fill the live one in place), in one transaction."""
     import psycopg2
     import sqlalchemy as sa
     from ckanext.datastore.backend.postgres import get_write_engine
@@ -89,10 +99,11 @@ def _copy(resource_id: str, fh: Any, verbatim: dict[str, list]) -> int:
     engine = get_write_engine()
     try:
         with engine.begin() as conn:
-            columns = conn.execute(sa.text(
+            layout = [(str(n), str(k)) for n, k in conn.execute(sa.text(
                 "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_schema = current_schema() AND table_name = :table "
-                "AND column_name NOT IN ('_id', '_full_text') ORDER BY ordinal_position"), {"table": resource_id}).fetchall()
+                "WHERE table_schema = current_schema() AND table_name = :table ORDER BY ordinal_position"),
+                {"table": resource_id}).fetchall()]
+            columns = [(n, k) for n, k in layout if n not in ("_id", "_full_text")]
             if not columns:
                 raise tk.ObjectNotFound(f"resource {resource_id} has no DataStore table: datastore_create it first")
             unknown = set(verbatim) - {name for name, _ in columns}
@@ -105,20 +116,21 @@ def _copy(resource_id: str, fh: Any, verbatim: dict[str, list]) -> int:
             for statement in staging_sql(resource_id, names):
                 conn.execute(sa.text(statement))
             cursor = conn.connection.cursor()
-            cursor.copy_expert(copy_sql(STAGING, names), fh, size=COPY_CHUNK)
+            cursor.copy_expert(copy_sql(staging_name(resource_id), names), fh, size=COPY_CHUNK)
             rows = cursor.rowcount
-            texts = [name for name, kind in columns if kind == "text"]
-            numerics = [name for name, kind in columns if kind == "numeric"]
-            repair = repair_sql(STAGING, texts, numerics, verbatim)
-            if repair is not None:
-                conn.execute(sa.text(repair))
-            conn.execute(sa.text(f"DELETE FROM {table}"))
-            conn.execute(sa.text(fill_sql(resource_id, names)))
+            conn.execute(sa.text(f"ANALYZE {quote_ident(staging_name(resource_id))}"))
+            swap = None if in_place else swap_plan(conn, resource_id)
+            if swap is None:
+                conn.execute(sa.text(f"DELETE FROM {table}"))
+                conn.execute(sa.text(fill_sql(resource_id, columns, verbatim)))
+                conn.execute(sa.text(f"ANALYZE {table}"))
+            else:
+                swap_in(conn, resource_id, layout, verbatim, swap)
+            conn.execute(sa.text(f"DROP TABLE {quote_ident(staging_name(resource_id))}"))
             # CKAN answers a search's total from a cached count (`_table_stats`), which its own
             # writes refresh: refreshed here, in the same transaction, readers get the old count
-            # until the commit and the new one with the new rows. ANALYZE: the planner's statistics.
+            # until the commit and the new one with the new rows
             conn.execute(sa.text("SELECT update_cached_table_row_count(:table)"), {"table": resource_id})
-            conn.execute(sa.text(f"ANALYZE {table}"))
     except (DataError, ProgrammingError, psycopg2.DataError, psycopg2.ProgrammingError) as exc:
         # a cell the column's type refuses, a column count that differs: the caller's mistake, not retried
         raise tk.ValidationError({"records": [str(getattr(exc, "orig", exc)).strip()[:500]]}) from exc
