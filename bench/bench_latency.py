@@ -13,7 +13,7 @@ set), so that no clock run of the chain lands in the middle of a delivery.
 It approves the air-quality resource as a reviewer would, then delivers N different files one after
 another with `submit_delivery` (file, then marker). One delivery is one run of the chain
 (`chain__deliveries`); for each it measures: marker → chain run queued (the AssetWatcher), and for
-each task of the run (plan, ingest, dbt_build, open_views, publish) the previous task's end → its
+each task of the run (plan, ingest, transform, publish) the previous task's end → its
 queueing (the scheduler's hand-off), queued → start (the executor) and its duration, from the
 run's task instances; and marker → the CKAN dataset carrying the new version's fingerprint
 (watched from the marker on: the dataset is updated when `publish` ends). Prints each delivery and the medians; nothing is triggered
@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 CODE, TABLE = "KC-STHJ-001", "air_quality_hourly"
 SAMPLE_RESOURCES = 9
-TASKS = ("plan", "ingest", "dbt_build", "open_views", "publish")
+TASKS = ("plan", "ingest", "transform", "publish")
 
 
 def _when(value: str | None) -> datetime | None:

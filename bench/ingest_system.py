@@ -4,7 +4,7 @@
   to the running system, whose services are pointed at the benchmark's own lake and inbox (as
   bench_latency.py does; `kcdata up` in your shell points them back at yours). The delivery is
   taken by one run of the chain (`chain__deliveries`, the first one queued after the marker): for
-  each of its task instances (plan, ingest (one per map index), notify, dbt_build, open_views,
+  each of its task instances (plan, ingest (one per map index), notify, transform,
   publish, ...) it reports queued → running (the scheduler and executor starting the task process)
   and running → first line of the task's code (the end of Airflow's "Pre Execute" log group:
   worker start-up, DAG file parse), from the task instances and task logs of the API.

@@ -23,9 +23,9 @@ everything that arrived meanwhile.
   failing resource never stops the others. A run by hand or by the clock looks at every
   resource; `conf={"tables": [...]}` takes those instead (and any with a marked delivery waiting).
 - `notify` e-mails the departments and the bureau about refused deliveries and held-back versions.
-- `dbt_build` rebuilds what the changed resources feed (their current rows and the curated marts),
-  once for the whole batch (`conf={"rebuild": true}`: everything).
-- `open_views` writes what of each rebuilt resource may leave the bureau.
+- `transform` rebuilds what the changed resources feed (their current rows and the curated marts),
+  with one dbt build for the whole batch (`conf={"rebuild": true}`: everything), then writes what
+  of each rebuilt resource may leave the bureau (its open view).
 - `publish` takes each rebuilt open view through the publication gate to CKAN, `score_metadata`
   scores what is on the portal, and `leak_gate` fails the run when personal data blocked a
   resource (`conf={"publish": false}` stops before the portal).
@@ -132,46 +132,38 @@ with DAG(
 
     models = {staging_model(r): r.table for r in _resources}
     dbt_outlets = {m: curated_asset(m) for m in mart_names()} | {staging_model(r): current_asset(r.table) for r in _resources}
+    open_outlets = {r.table: open_asset(r.table) for r in _resources if r.open.type is not OpenType.none}
 
-    @stage_task(inlets=[validated_asset(r.table) for r in _resources], outlets=list(dbt_outlets.values()), pool=DBT_POOL)
-    def dbt_build(groups: list[dict[str, Any]], **context: Any) -> list[str]:
-        """One dbt build of what the batch's changed resources feed; the tables whose current rows it rewrote."""
+    @stage_task(inlets=[validated_asset(r.table) for r in _resources],
+                outlets=[*dbt_outlets.values(), *open_outlets.values()], pool=DBT_POOL)
+    def transform(groups: list[dict[str, Any]], **context: Any) -> list[str]:
+        """One dbt build of what the batch's changed resources feed, then the open view of each
+        rebuilt resource that may be opened; the tables whose open view it wrote. One task, not
+        two: the hand-off cost more than the open views themselves."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from flow.pipeline import transform
+        from flow.pipeline import open_views
+        from flow.pipeline import transform as build
 
         changed = sorted({t for group in groups or [] for t in group["changed"]})
         rebuild = bool((context["dag_run"].conf or {}).get("rebuild"))
         if not changed and not rebuild:
             raise AirflowSkipException("nothing new was validated: nothing to rebuild or publish")
-        result = transform(tables=None if rebuild else changed)
+        result = build(tables=None if rebuild else changed)
         if not result.marts:
             raise AirflowSkipException("nothing changed upstream: nothing rebuilt, nothing to publish")
         for model, asset in dbt_outlets.items():
             context["outlet_events"][asset].extra = {
                 "rows": result.rows.get(model), "path": str(result.marts.get(model, "")), "rebuilt": model in result.marts,
             }
-        return sorted(t for m, t in models.items() if m in result.marts)
-
-    open_outlets = {r.table: open_asset(r.table) for r in _resources if r.open.type is not OpenType.none}
-
-    @stage_task(inlets=[current_asset(r.table) for r in _resources], outlets=list(open_outlets.values()))
-    def open_views(rebuilt: list[str], **context: Any) -> list[str]:
-        """One open view per rebuilt resource that may be opened and has a passing version."""
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        from flow.pipeline import open_views as build
-
-        built = build(tables=rebuilt)
-        if not built:
-            raise AirflowSkipException("no open view changed: nothing to publish")
+        views = open_views(tables=sorted(t for m, t in models.items() if m in result.marts))
         for table, asset in open_outlets.items():
-            view = built.get(table)
+            view = views.get(table)
             context["outlet_events"][asset].extra = (
                 {"rows": view.rows, "path": str(view.path), "withheld": view.dropped, "rebuilt": True}
                 if view else {"rows": None, "rebuilt": False}
             )
-        return sorted(built)
+        return sorted(views)
 
     @task(trigger_rule="all_done")
     def report(groups: list[dict[str, Any]]) -> None:
@@ -182,5 +174,5 @@ with DAG(
 
     groups = ingest.expand(tables=plan())
     told = notify(groups)
-    portal = publish_tasks(open_views(dbt_build(groups)))
+    portal = publish_tasks(transform(groups))
     [told, *portal] >> report(groups)

@@ -10,11 +10,19 @@ watcher per resource made the triggerer hold a thousand triggers. The chain's ru
 a `.ready` or `.queued` marker and removes the marker when the file is archived; files without a
 marker are never read. Events that Airflow folds together, or that were missed while the
 triggerer was down, cost nothing: the run and the periodic reconciliation run look at the folder.
+
+A poll reads only the folders that changed: adding, renaming or removing a file changes its
+folder's modification time, so one `scandir` of the inbox tells which of a thousand folders to
+list. That makes a poll cheap enough to run four times a second (a marker waits 0.125 s on
+average, not 0.5 s). A folder changed in the last second is listed again whatever its time says:
+the file system's clock is coarse, and a marker written in the same tick as the last look would
+not move it.
 """
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,6 +30,8 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 READY = ".ready"
 QUEUED = ".queued"
+POKE_INTERVAL_S = 0.25  # between two looks at the inbox
+RECENT_NS = 1_000_000_000  # a folder changed this recently is listed again, whatever its time says
 
 
 def take_markers(directory: str) -> list[str]:
@@ -42,20 +52,34 @@ def take_markers(directory: str) -> list[str]:
     return taken
 
 
-def take_all_markers(root: str) -> list[str]:
+def take_all_markers(root: str, seen: dict[str, int] | None = None) -> list[str]:
     """`take_markers` in every folder directly under `root` (the inbox): `<table>/<name>` of each
-    delivery taken."""
+    delivery taken. With `seen` (folder -> modification time at the last look, kept by the caller
+    and updated here), only the folders changed since, or changed in the last second, are listed."""
     try:
-        folders = sorted(e.name for e in os.scandir(root) if e.is_dir(follow_symlinks=False) and not e.name.startswith("."))
+        entries = sorted((e for e in os.scandir(root) if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")),
+                         key=lambda e: e.name)
     except (FileNotFoundError, NotADirectoryError):
         return []
-    return [f"{folder}/{name}" for folder in folders for name in take_markers(os.path.join(root, folder))]
+    now = time.time_ns()
+    taken = []
+    for entry in entries:
+        if seen is not None:
+            try:
+                changed = entry.stat(follow_symlinks=False).st_mtime_ns
+            except FileNotFoundError:
+                continue
+            if seen.get(entry.name) == changed and now - changed > RECENT_NS:
+                continue
+            seen[entry.name] = changed
+        taken += [f"{entry.name}/{name}" for name in take_markers(entry.path)]
+    return taken
 
 
 class DeliveryMarkerTrigger(BaseEventTrigger):
     """Fires when `<root>/<table>/*.ready` markers appear; consumes them (renamed to `.queued`)."""
 
-    def __init__(self, *, root: str, poke_interval: float = 1.0) -> None:
+    def __init__(self, *, root: str, poke_interval: float = POKE_INTERVAL_S) -> None:
         super().__init__()
         self.root = root
         self.poke_interval = poke_interval
@@ -64,8 +88,9 @@ class DeliveryMarkerTrigger(BaseEventTrigger):
         return ("orchestration.delivery_trigger.DeliveryMarkerTrigger", {"root": self.root, "poke_interval": self.poke_interval})
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        seen: dict[str, int] = {}  # a new trigger lists every folder once
         while True:
-            taken = await asyncio.to_thread(take_all_markers, self.root)
+            taken = await asyncio.to_thread(take_all_markers, self.root, seen)
             if taken:
                 self.log.info("deliveries complete in %s: %s", self.root, ", ".join(taken))
                 yield TriggerEvent({"root": self.root, "files": taken})

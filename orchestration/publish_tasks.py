@@ -34,9 +34,11 @@ def publish_tasks(opened: Any = None) -> list[Any]:
 
         if (context["dag_run"].conf or {}).get("publish") is False:
             return []  # asked to stop before the portal (in-process runs with no portal)
+        if tables == []:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException("no open view changed: nothing to publish")
         codes = None if tables is None else [r.code for r in load_catalog() if r.table in tables]
-        if codes == []:
-            return []
         target = target_from_airflow_connection(Connection.get("kcdata_ckan"))
         return [asdict(r) for r in publish_all(Portal(target), codes=codes)]
 

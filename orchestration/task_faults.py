@@ -38,7 +38,7 @@ def fail_at_once_on_user_errors() -> Iterator[None]:
 
 
 def stage_task(**task_args: Any) -> Callable[[Callable], Any]:
-    """Airflow's `@task` for a stage of the flow (land, validate, dbt_build, open_views): retried
+    """Airflow's `@task` for a stage of the flow (land, validate, transform): retried
     on faults that pass (`STAGE_RETRY`), failed at once on a data or catalog error."""
     from airflow.sdk import task
 

@@ -3,7 +3,7 @@
     inbox/*/*.ready (one AssetWatcher over the whole inbox), a pull run's new raw batches
     (kcdata.changes.raw), or the reconciliation clock
       -> chain__deliveries: ingest (land + validate every pending delivery of every resource)
-         -> notify, dbt_build -> open_views -> publish -> score_metadata, leak_gate -> report
+         -> notify, transform -> publish -> score_metadata, leak_gate -> report
     pull__<cycle> (one per update cycle of a pulled source): pull and land, announce raw changes
     publish__portal (by hand, or after an approval): every resource through the gate
     govern__freshness (on a clock): overdue resources, alerts
@@ -105,7 +105,7 @@ def inbox_asset(inbox_root: str) -> Asset:
 
     from orchestration.delivery_trigger import DeliveryMarkerTrigger
 
-    trigger = DeliveryMarkerTrigger(root=inbox_root, poke_interval=1.0)
+    trigger = DeliveryMarkerTrigger(root=inbox_root)
     return Asset(name="kcdata.inbox", uri="kcdata://inbox", group="kcdata-inbox",
                  watchers=[AssetWatcher(name="kcdata_inbox", trigger=trigger)])
 

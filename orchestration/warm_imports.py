@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 PRELOADED = (
     "great_expectations",  # validation (the ingest task)
-    "dbt.cli.main",  # dbt's runner (the dbt_build task)
+    "dbt.cli.main",  # dbt's runner (the transform task)
     "dbt.adapters.duckdb",
     "duckdb",
     "pyarrow.parquet",

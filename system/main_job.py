@@ -47,7 +47,7 @@ def deliver_samples(resources: list[Resource], paths: Paths, rows: int | None, b
     return delivered
 
 
-STAGES = {"dbt_build": "dbt transform", "open_views": "open views", "publish": "publish to CKAN"}
+STAGES = {"transform": "dbt transform and open views", "publish": "publish to CKAN"}
 _STAGE_STATE = {"success": "done", "skipped": "not needed", "failed": "failed", "upstream_failed": "failed"}
 
 

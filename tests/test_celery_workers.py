@@ -286,7 +286,7 @@ def test_a_worker_killed_mid_task_is_retried_on_the_other_and_nothing_is_duplica
         marked = datetime.now(timezone.utc)
         submit_delivery(resource, file, paths)
 
-        killed = {task_id: _kill_mid_task(api, CHAIN, marked, task_id) for task_id in ("ingest", "dbt_build")}
+        killed = {task_id: _kill_mid_task(api, CHAIN, marked, task_id) for task_id in ("ingest", "transform")}
         run = api.wait_for_run(CHAIN, killed["ingest"][0], timeout=300)
 
         versions = store.resource(resource.code)[1]
@@ -298,7 +298,7 @@ def test_a_worker_killed_mid_task_is_retried_on_the_other_and_nothing_is_duplica
         current = pq.read_table(str(paths.current_file(resource.table)), columns=resource.key)
     forget_loaded_catalog()
 
-    assert run.state == "success" and killed["dbt_build"][0] == run.run_id
+    assert run.state == "success" and killed["transform"][0] == run.run_id
     tis = _tries(api, CHAIN, run.run_id)
     for task_id, (_run_id, dead_host) in killed.items():
         ti = tis[task_id]

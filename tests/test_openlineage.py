@@ -20,11 +20,12 @@ from pathlib import Path
 import pytest
 
 from catalog.entries import get_resource, load_catalog
+from catalog.model import OpenType
 from catalog.store import open_store
 from common.settings import PROJECT_ROOT, Paths
 from flow import pipeline
 from orchestration.lineage import dataset_name, openlineage_environment
-from orchestration.topology import CHAIN, curated_asset, current_asset, mart_names, validated_asset
+from orchestration.topology import CHAIN, curated_asset, current_asset, mart_names, open_asset, validated_asset
 from samples.generate import generate_resource
 from transform.lineage import LAKE_NAMESPACE, URL_ENV, lineage_file
 
@@ -150,13 +151,14 @@ def test_airflow_task_events_carry_the_assets_as_lake_datasets(lake: Paths, airf
     assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
 
     events = _events(lineage_file(lake.lake, "airflow"))
-    task = [e for e in events if e["job"]["name"] == f"{CHAIN}.dbt_build"]
+    task = [e for e in events if e["job"]["name"] == f"{CHAIN}.transform"]
     assert [e["eventType"] for e in task] == ["START", "COMPLETE"]
     assert {e["job"]["namespace"] for e in events} == {"kcdata"}
     complete = task[-1]
     # inputs: the task's inlets, every resource's validated rows; outputs: the task's outlets
     assert _names(complete["inputs"]) == {dataset_name(validated_asset(r.table).uri) for r in load_catalog()}
-    outlets = {curated_asset(m).uri for m in mart_names()} | {current_asset(r.table).uri for r in load_catalog()}
+    outlets = {curated_asset(m).uri for m in mart_names()} | {current_asset(r.table).uri for r in load_catalog()} | {
+        open_asset(r.table).uri for r in load_catalog() if r.open.type is not OpenType.none}
     assert _names(complete["outputs"]) == {dataset_name(uri) for uri in outlets}
     assert "unknownSourceAttribute" not in complete["run"]["facets"]
     assert any(e["job"]["name"] == CHAIN and e["eventType"] == "COMPLETE" for e in events), "no DAG-run event"

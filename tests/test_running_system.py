@@ -91,8 +91,8 @@ def test_a_marked_delivery_reaches_ckan_with_no_trigger_by_hand(system, portal, 
     # one run carried it from the marker to the portal
     made = system.api.wait_for_run(CHAIN, version.produced_by["run_id"], timeout=300)
     states = {t["task_id"]: t["state"] for t in system.api.task_instances(CHAIN, made.run_id)}
-    assert {t: states[t] for t in ("ingest", "dbt_build", "open_views", "publish")} == dict.fromkeys(
-        ("ingest", "dbt_build", "open_views", "publish"), "success"), states
+    assert {t: states[t] for t in ("ingest", "transform", "publish")} == dict.fromkeys(
+        ("ingest", "transform", "publish"), "success"), states
 
 
 def test_unmarked_file_is_never_read(system, tmp_path):
@@ -250,8 +250,8 @@ def test_a_mixed_batch_ends_with_each_resources_own_outcome(system, portal, tmp_
         run = system.api.wait_for_run(CHAIN, taken[0].produced_by["run_id"], timeout=600)  # the run that took them
         states = {t["task_id"]: t["state"] for t in system.api.task_instances(CHAIN, run.run_id)}
         assert run.state == "failed" and states["report"] == "failed", states
-        assert {t: states[t] for t in ("ingest", "notify", "dbt_build", "open_views", "publish")} == dict.fromkeys(
-            ("ingest", "notify", "dbt_build", "open_views", "publish"), "success"), states
+        assert {t: states[t] for t in ("ingest", "notify", "transform", "publish")} == dict.fromkeys(
+            ("ingest", "notify", "transform", "publish"), "success"), states
 
         # the good delivery: a version, on the portal
         (version,) = _versions(system, good)[before[good]:]

@@ -46,7 +46,7 @@ def _parse_in_fresh_process(tmp_path: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-CHAIN_TASKS = ["dbt_build", "ingest", "leak_gate", "notify", "open_views", "plan", "publish", "report", "score_metadata"]
+CHAIN_TASKS = ["ingest", "leak_gate", "notify", "plan", "publish", "report", "score_metadata", "transform"]
 
 
 def _pull_cycles() -> list[str]:
@@ -71,20 +71,17 @@ def test_airflow_dagbag_reports_no_import_errors(airflow_db):
 
     dags = load_dags()
     chain = dags[CHAIN]
-    ingest, dbt_build, open_task = (chain.task_dict[t] for t in ("ingest", "dbt_build", "open_views"))
+    ingest, transform = (chain.task_dict[t] for t in ("ingest", "transform"))
     # the ingest task makes its events through one alias per zone, for the tables it changed only
     assert [o.name for o in ingest.outlets] == ["kcdata.lake.validated"]
-    # dbt reads every resource's validated rows; it writes every mart and every resource's current rows
-    assert {a.uri for a in dbt_build.inlets} == {f"kcdata://lake/validated/{r.table}" for r in load_catalog()}
-    outlets = {a.uri for a in dbt_build.outlets}
-    assert outlets == {f"kcdata://lake/curated/{m}" for m in mart_names()} | {
-        f"kcdata://lake/curated/resources/{r.table}" for r in load_catalog()
-    }
-    # the open view reads dbt's output and writes one view per openable resource
-    assert {a.uri for a in open_task.inlets} == {f"kcdata://lake/curated/resources/{r.table}" for r in load_catalog()}
+    # the transform reads every resource's validated rows; dbt writes every mart and every
+    # resource's current rows, then one open view per openable resource is written from them
+    assert {a.uri for a in transform.inlets} == {f"kcdata://lake/validated/{r.table}" for r in load_catalog()}
     openable = [r for r in load_catalog() if r.open.type is not OpenType.none]
-    assert {a.uri for a in open_task.outlets} == {f"kcdata://lake/open/{r.table}" for r in openable}
-    assert dbt_build.pool == DBT_POOL  # one dbt run at a time
+    assert {a.uri for a in transform.outlets} == {f"kcdata://lake/curated/{m}" for m in mart_names()} | {
+        f"kcdata://lake/curated/resources/{r.table}" for r in load_catalog()
+    } | {f"kcdata://lake/open/{r.table}" for r in openable}
+    assert transform.pool == DBT_POOL  # one dbt run at a time
     assert chain.task_dict["publish"].pool == dags[PUBLISH].task_dict["publish"].pool == PUBLISH_POOL  # one publisher
     assert type(dags[PUBLISH].timetable).__name__ == "NullTimetable"  # by hand or after an approval
 

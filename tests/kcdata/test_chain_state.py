@@ -41,10 +41,10 @@ def paths(tmp_path: Path) -> Paths:
 
 def test_a_delivery_taken_by_a_scheduled_run_queued_before_it_counts_as_landed(paths: Paths) -> None:
     (paths.inbox / "clinics").mkdir(parents=True)
-    done = {"ingest": "success", "dbt_build": "success", "open_views": "success", "publish": "success"}
+    done = {"ingest": "success", "transform": "success", "publish": "success"}
     state = chain_state(RecordedAirflow({CHAIN: [_reconcile()]}, done), ["clinics"], since=SENT, paths=paths)
     assert state.ingest_done == 1
-    assert state.stages == {"dbt_build": "done", "open_views": "done", "publish": "done"}
+    assert state.stages == {"transform": "done", "publish": "done"}
     assert state.settled and not state.failed
 
 
@@ -52,7 +52,7 @@ def test_a_delivery_still_marked_is_not_landed_and_a_failed_run_is_named(paths: 
     (paths.inbox / "clinics").mkdir(parents=True)
     (paths.inbox / "clinics" / "c.csv").write_text("a\n")
     (paths.inbox / "clinics" / "c.csv.queued").write_text("")
-    tasks = {"ingest": "success", "dbt_build": "failed", "open_views": "upstream_failed", "publish": "upstream_failed"}
+    tasks = {"ingest": "success", "transform": "failed", "publish": "upstream_failed"}
     state = chain_state(RecordedAirflow({CHAIN: [_reconcile("failed")]}, tasks), ["clinics"], since=SENT, paths=paths)
     assert state.ingest_done == 0 and not state.settled
-    assert state.failed == [f"{CHAIN} scheduled__2026-11-24T00:10:00 (dbt_build)"]
+    assert state.failed == [f"{CHAIN} scheduled__2026-11-24T00:10:00 (transform)"]
