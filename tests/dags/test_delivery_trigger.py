@@ -1,5 +1,5 @@
 """The inbox watcher's poll: every marker is taken once, and a poll lists only the folders that
-changed, so it can look four times a second over a catalog of thousands of resources."""
+changed, so a look stays cheap over a catalog of thousands of resources."""
 from __future__ import annotations
 
 import os
