@@ -109,7 +109,7 @@ def _copy(resource_id: str, fh: Any, verbatim: dict[str, list], in_place: bool =
             unknown = set(verbatim) - {name for name, _ in columns}
             if unknown:
                 raise tk.ValidationError({"verbatim": [f"no such columns: {sorted(unknown)}"]})
-            table = quote_ident(resource_id)
+            table, staging = quote_ident(resource_id), quote_ident(staging_name(resource_id))
             names = [name for name, _ in columns]
             # readers (ACCESS SHARE) go on seeing the old rows; a second load of the table waits
             conn.execute(sa.text(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"))
@@ -118,7 +118,7 @@ def _copy(resource_id: str, fh: Any, verbatim: dict[str, list], in_place: bool =
             cursor = conn.connection.cursor()
             cursor.copy_expert(copy_sql(staging_name(resource_id), names), fh, size=COPY_CHUNK)
             rows = cursor.rowcount
-            conn.execute(sa.text(f"ANALYZE {quote_ident(staging_name(resource_id))}"))
+            conn.execute(sa.text(f"ANALYZE {staging}"))
             swap = None if in_place else swap_plan(conn, resource_id)
             if swap is None:
                 conn.execute(sa.text(f"DELETE FROM {table}"))
@@ -126,7 +126,7 @@ def _copy(resource_id: str, fh: Any, verbatim: dict[str, list], in_place: bool =
                 conn.execute(sa.text(f"ANALYZE {table}"))
             else:
                 swap_in(conn, resource_id, layout, verbatim, swap)
-            conn.execute(sa.text(f"DROP TABLE {quote_ident(staging_name(resource_id))}"))
+            conn.execute(sa.text(f"DROP TABLE {staging}"))
             # CKAN answers a search's total from a cached count (`_table_stats`), which its own
             # writes refresh: refreshed here, in the same transaction, readers get the old count
             # until the commit and the new one with the new rows

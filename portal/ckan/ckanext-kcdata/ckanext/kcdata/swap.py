@@ -45,8 +45,10 @@ def swap_plan(conn: Any, table: str) -> Swap | None:
     new = next_name(table)
     if len(new.encode()) > NAME_MAX or len(f"{table}_kcdata_i99".encode()) > NAME_MAX:
         return None
-    oid = conn.execute(sa.text("SELECT to_regclass(:q)::oid"), {"q": quote_ident(table)}).scalar()
-    if oid is None or to_regclass_exists(conn, new):
+    # the live table, and whether the name the new table would take is already in use
+    oid, taken = conn.execute(sa.text("SELECT to_regclass(:q)::oid, to_regclass(:n) IS NOT NULL"),
+                              {"q": quote_ident(table), "n": quote_ident(new)}).one()
+    if oid is None or taken:
         return None
     blockers = one(
         "SELECT (SELECT pg_get_userbyid(relowner) <> current_user FROM pg_class WHERE oid = :oid)::int"
@@ -100,13 +102,6 @@ def _move_indexes_and_triggers(swap: Swap, all_: Any, table: str, on: str, new_o
             return False
         swap.triggers.append(moved)
     return True
-
-
-def to_regclass_exists(conn: Any, name: str) -> bool:
-    """Whether a relation of this name exists (e.g. a table left by a load that could not drop it)."""
-    import sqlalchemy as sa
-
-    return conn.execute(sa.text("SELECT to_regclass(:q) IS NOT NULL"), {"q": quote_ident(name)}).scalar()
 
 
 def swap_in(conn: Any, table: str, layout: list[tuple[str, str]], verbatim: dict[str, list[int]], swap: Swap) -> None:
